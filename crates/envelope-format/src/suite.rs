@@ -1,0 +1,306 @@
+//! The ESDK algorithm suites and commitment policies.
+
+use core::fmt;
+
+/// Length of every AES-GCM IV in the ESDK message format.
+pub const IV_LEN: usize = 12;
+/// Length of every AES-GCM authentication tag in the ESDK message format.
+pub const TAG_LEN: usize = 16;
+
+/// The message format version a suite belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageFormatVersion {
+    /// Version 1: 16-byte message ids, no key commitment.
+    V1,
+    /// Version 2: 32-byte message ids and a committed data key.
+    V2,
+}
+
+impl MessageFormatVersion {
+    /// The version byte on the wire.
+    pub const fn as_byte(self) -> u8 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    /// The length of a message id in this version.
+    pub const fn message_id_len(self) -> usize {
+        match self {
+            Self::V1 => 16,
+            Self::V2 => 32,
+        }
+    }
+}
+
+/// How a suite turns the data key into the content encryption key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kdf {
+    /// The data key is used directly (legacy suites 0x0014, 0x0046, 0x0078).
+    Identity,
+    /// HKDF with SHA-256, zero salt, info = suite id || message id.
+    HkdfSha256,
+    /// HKDF with SHA-384, zero salt, info = suite id || message id.
+    HkdfSha384,
+    /// HKDF with SHA-512, salt = message id, separate key and commitment expansions.
+    HkdfSha512Commit,
+}
+
+/// The footer signature algorithm of a signed suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// ECDSA over P-256 with SHA-256.
+    EcdsaP256Sha256,
+    /// ECDSA over P-384 with SHA-384.
+    EcdsaP384Sha384,
+}
+
+impl SignatureAlgorithm {
+    /// Length of the SEC1 compressed public key.
+    pub const fn compressed_public_key_len(self) -> usize {
+        match self {
+            Self::EcdsaP256Sha256 => 33,
+            Self::EcdsaP384Sha384 => 49,
+        }
+    }
+
+    /// The DER signature length Python and Java normalise to (the spec allows any length).
+    pub const fn canonical_signature_len(self) -> usize {
+        match self {
+            Self::EcdsaP256Sha256 => 71,
+            Self::EcdsaP384Sha384 => 103,
+        }
+    }
+}
+
+macro_rules! suites {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $name:literal, $version:ident, $key:literal, $kdf:ident, $sig:expr; )*) => {
+        /// One of the 11 algorithm suites of the AWS Encryption SDK message format.
+        ///
+        /// Every suite encrypts with AES-GCM (12-byte IV, 16-byte tag); they differ in key length, key
+        /// derivation, key commitment and whether messages carry an ECDSA signature.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum AlgorithmSuite {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl AlgorithmSuite {
+            /// Every suite, in id order.
+            pub const ALL: [AlgorithmSuite; 11] = [$(AlgorithmSuite::$variant,)*];
+
+            /// The two-byte suite id written in the header.
+            pub const fn id(self) -> u16 {
+                match self { $(Self::$variant => $id,)* }
+            }
+
+            /// The suite with this id, if it is an ESDK suite.
+            pub const fn from_id(id: u16) -> Option<Self> {
+                match id { $($id => Some(Self::$variant),)* _ => None }
+            }
+
+            /// The ESDK enum name, e.g. `ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`.
+            pub const fn name(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+
+            /// The message format version messages with this suite use.
+            pub const fn message_format_version(self) -> MessageFormatVersion {
+                match self { $(Self::$variant => MessageFormatVersion::$version,)* }
+            }
+
+            /// Length in bytes of the data key and of the derived AES key.
+            pub const fn key_len(self) -> usize {
+                match self { $(Self::$variant => $key / 8,)* }
+            }
+
+            /// The key derivation function.
+            pub const fn kdf(self) -> Kdf {
+                match self { $(Self::$variant => Kdf::$kdf,)* }
+            }
+
+            /// The footer signature algorithm, for signed suites.
+            pub const fn signature(self) -> Option<SignatureAlgorithm> {
+                match self { $(Self::$variant => $sig,)* }
+            }
+        }
+    };
+}
+
+suites! {
+    /// `0x0014`: AES-128-GCM, no key derivation (legacy).
+    Aes128GcmIv12Tag16NoKdf = 0x0014, "ALG_AES_128_GCM_IV12_TAG16_NO_KDF", V1, 128, Identity, None;
+    /// `0x0046`: AES-192-GCM, no key derivation (legacy).
+    Aes192GcmIv12Tag16NoKdf = 0x0046, "ALG_AES_192_GCM_IV12_TAG16_NO_KDF", V1, 192, Identity, None;
+    /// `0x0078`: AES-256-GCM, no key derivation (legacy).
+    Aes256GcmIv12Tag16NoKdf = 0x0078, "ALG_AES_256_GCM_IV12_TAG16_NO_KDF", V1, 256, Identity, None;
+    /// `0x0114`: AES-128-GCM, HKDF-SHA256.
+    Aes128GcmIv12Tag16HkdfSha256 = 0x0114, "ALG_AES_128_GCM_IV12_TAG16_HKDF_SHA256", V1, 128, HkdfSha256, None;
+    /// `0x0146`: AES-192-GCM, HKDF-SHA256.
+    Aes192GcmIv12Tag16HkdfSha256 = 0x0146, "ALG_AES_192_GCM_IV12_TAG16_HKDF_SHA256", V1, 192, HkdfSha256, None;
+    /// `0x0178`: AES-256-GCM, HKDF-SHA256.
+    Aes256GcmIv12Tag16HkdfSha256 = 0x0178, "ALG_AES_256_GCM_IV12_TAG16_HKDF_SHA256", V1, 256, HkdfSha256, None;
+    /// `0x0214`: AES-128-GCM, HKDF-SHA256, ECDSA P-256 signature.
+    Aes128GcmIv12Tag16HkdfSha256EcdsaP256 = 0x0214, "ALG_AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256", V1, 128, HkdfSha256, Some(SignatureAlgorithm::EcdsaP256Sha256);
+    /// `0x0346`: AES-192-GCM, HKDF-SHA384, ECDSA P-384 signature.
+    Aes192GcmIv12Tag16HkdfSha384EcdsaP384 = 0x0346, "ALG_AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384", V1, 192, HkdfSha384, Some(SignatureAlgorithm::EcdsaP384Sha384);
+    /// `0x0378`: AES-256-GCM, HKDF-SHA384, ECDSA P-384 signature.
+    Aes256GcmIv12Tag16HkdfSha384EcdsaP384 = 0x0378, "ALG_AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384", V1, 256, HkdfSha384, Some(SignatureAlgorithm::EcdsaP384Sha384);
+    /// `0x0478`: AES-256-GCM, HKDF-SHA512 with key commitment.
+    Aes256GcmHkdfSha512CommitKey = 0x0478, "ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY", V2, 256, HkdfSha512Commit, None;
+    /// `0x0578`: AES-256-GCM, HKDF-SHA512 with key commitment, ECDSA P-384 signature (the default).
+    Aes256GcmHkdfSha512CommitKeyEcdsaP384 = 0x0578, "ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384", V2, 256, HkdfSha512Commit, Some(SignatureAlgorithm::EcdsaP384Sha384);
+}
+
+impl AlgorithmSuite {
+    /// Whether the data key is committed in the header (format version 2).
+    pub const fn is_committing(self) -> bool {
+        matches!(self.kdf(), Kdf::HkdfSha512Commit)
+    }
+
+    /// Whether messages end with an ECDSA signature footer.
+    pub const fn is_signed(self) -> bool {
+        self.signature().is_some()
+    }
+
+    /// Whether the suite derives its content key (false only for the three identity-KDF suites).
+    ///
+    /// Only suites with key derivation may share a data key across messages, so only these are cached.
+    pub const fn has_kdf(self) -> bool {
+        !matches!(self.kdf(), Kdf::Identity)
+    }
+
+    /// Length of the message id.
+    pub const fn message_id_len(self) -> usize {
+        self.message_format_version().message_id_len()
+    }
+
+    /// Length of the algorithm suite data in the header (the commit key): 32 or 0.
+    pub const fn suite_data_len(self) -> usize {
+        if self.is_committing() { 32 } else { 0 }
+    }
+}
+
+impl fmt::Display for AlgorithmSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:04x} ({})", self.id(), self.name())
+    }
+}
+
+/// Which suites a client may encrypt with and decrypt.
+///
+/// Key commitment binds a message to exactly one data key, so that no ciphertext decrypts to two
+/// different plaintexts under two keys. The default, [`CommitmentPolicy::RequireEncryptRequireDecrypt`],
+/// writes and reads committing suites only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CommitmentPolicy {
+    /// Encrypt with non-committing suites only; decrypt everything. For migrating from ESDK 1.x.
+    ForbidEncryptAllowDecrypt,
+    /// Encrypt with committing suites only; decrypt everything. For rolling out commitment.
+    RequireEncryptAllowDecrypt,
+    /// Encrypt and decrypt committing suites only.
+    #[default]
+    RequireEncryptRequireDecrypt,
+}
+
+impl CommitmentPolicy {
+    /// Whether this policy lets a client encrypt with `suite`.
+    pub const fn allows_encrypt(self, suite: AlgorithmSuite) -> bool {
+        match self {
+            Self::ForbidEncryptAllowDecrypt => !suite.is_committing(),
+            Self::RequireEncryptAllowDecrypt | Self::RequireEncryptRequireDecrypt => {
+                suite.is_committing()
+            }
+        }
+    }
+
+    /// Whether this policy lets a client decrypt messages written with `suite`.
+    pub const fn allows_decrypt(self, suite: AlgorithmSuite) -> bool {
+        match self {
+            Self::ForbidEncryptAllowDecrypt | Self::RequireEncryptAllowDecrypt => true,
+            Self::RequireEncryptRequireDecrypt => suite.is_committing(),
+        }
+    }
+
+    /// The suite used when the caller names none.
+    ///
+    /// `0x0378` for the forbid policy (what the Python ESDK and the Dafny MPL do), `0x0578` otherwise.
+    pub const fn default_suite(self) -> AlgorithmSuite {
+        match self {
+            Self::ForbidEncryptAllowDecrypt => AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384,
+            Self::RequireEncryptAllowDecrypt | Self::RequireEncryptRequireDecrypt => {
+                AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+            }
+        }
+    }
+
+    /// The ESDK name of the policy, e.g. `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ForbidEncryptAllowDecrypt => "FORBID_ENCRYPT_ALLOW_DECRYPT",
+            Self::RequireEncryptAllowDecrypt => "REQUIRE_ENCRYPT_ALLOW_DECRYPT",
+            Self::RequireEncryptRequireDecrypt => "REQUIRE_ENCRYPT_REQUIRE_DECRYPT",
+        }
+    }
+}
+
+impl fmt::Display for CommitmentPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_properties_match_the_spec_table() {
+        let table: [(u16, u8, usize, bool, bool); 11] = [
+            (0x0014, 1, 16, false, false),
+            (0x0046, 1, 24, false, false),
+            (0x0078, 1, 32, false, false),
+            (0x0114, 1, 16, false, false),
+            (0x0146, 1, 24, false, false),
+            (0x0178, 1, 32, false, false),
+            (0x0214, 1, 16, false, true),
+            (0x0346, 1, 24, false, true),
+            (0x0378, 1, 32, false, true),
+            (0x0478, 2, 32, true, false),
+            (0x0578, 2, 32, true, true),
+        ];
+        for (suite, (id, version, key, commit, signed)) in AlgorithmSuite::ALL.iter().zip(table) {
+            assert_eq!(suite.id(), id);
+            assert_eq!(AlgorithmSuite::from_id(id), Some(*suite));
+            assert_eq!(suite.message_format_version().as_byte(), version);
+            assert_eq!(suite.key_len(), key);
+            assert_eq!(suite.is_committing(), commit);
+            assert_eq!(suite.is_signed(), signed);
+            assert_eq!(suite.suite_data_len(), if commit { 32 } else { 0 });
+        }
+        assert_eq!(AlgorithmSuite::from_id(0x0000), None);
+        assert_eq!(AlgorithmSuite::from_id(0x0070), None, "S3EC suites are not ESDK suites");
+        assert_eq!(AlgorithmSuite::from_id(0x6700), None, "DBE suites are not ESDK suites");
+    }
+
+    #[test]
+    fn policies() {
+        use AlgorithmSuite as S;
+        let forbid = CommitmentPolicy::ForbidEncryptAllowDecrypt;
+        let allow = CommitmentPolicy::RequireEncryptAllowDecrypt;
+        let require = CommitmentPolicy::default();
+        assert_eq!(require, CommitmentPolicy::RequireEncryptRequireDecrypt);
+        assert_eq!(forbid.default_suite(), S::Aes256GcmIv12Tag16HkdfSha384EcdsaP384);
+        assert_eq!(require.default_suite(), S::Aes256GcmHkdfSha512CommitKeyEcdsaP384);
+        for suite in S::ALL {
+            assert_eq!(forbid.allows_encrypt(suite), !suite.is_committing());
+            assert!(forbid.allows_decrypt(suite));
+            assert_eq!(allow.allows_encrypt(suite), suite.is_committing());
+            assert!(allow.allows_decrypt(suite));
+            assert_eq!(require.allows_encrypt(suite), suite.is_committing());
+            assert_eq!(require.allows_decrypt(suite), suite.is_committing());
+        }
+    }
+}
