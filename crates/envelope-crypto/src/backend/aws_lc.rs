@@ -1,0 +1,308 @@
+//! The aws-lc-rs backend.
+
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, ParsedPublicKey, UnparsedPublicKey};
+use aws_lc_rs::{digest, hkdf, rsa};
+use zeroize::Zeroizing;
+
+use crate::CryptoError;
+use crate::digest::{Digest as PubDigest, HashAlgorithm};
+use crate::ecdsa::Curve;
+use crate::rsa::RsaPadding;
+use crate::secret::SecretBytes;
+
+pub(crate) const NAME: &str = "aws-lc-rs";
+
+pub(crate) struct AeadKey(LessSafeKey);
+
+impl AeadKey {
+    pub(crate) fn new(key: &[u8]) -> Result<Self, CryptoError> {
+        let alg = match key.len() {
+            16 => &aead::AES_128_GCM,
+            24 => &aead::AES_192_GCM,
+            _ => &aead::AES_256_GCM,
+        };
+        let unbound =
+            UnboundKey::new(alg, key).map_err(|_| CryptoError::InvalidKey("AES-GCM key setup failed"))?;
+        Ok(Self(LessSafeKey::new(unbound)))
+    }
+
+    pub(crate) fn seal_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), in_out)
+            .map_err(|_| CryptoError::InputTooLong("AES-GCM"))?;
+        let mut out = [0u8; 16];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    pub(crate) fn seal_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        // Out of place in one pass: ciphertext then tag, straight into `out`.
+        let (ciphertext, tag) = out.split_at_mut(plaintext.len());
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                plaintext,
+                ciphertext,
+                &[],
+                tag,
+            )
+            .map_err(|_| CryptoError::InputTooLong("AES-GCM"))
+    }
+
+    pub(crate) fn open_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), CryptoError> {
+        self.0
+            .open_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), tag, in_out)
+            .map(|_| ())
+            .map_err(|_| CryptoError::AuthenticationFailed)
+    }
+
+    pub(crate) fn open_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; 16],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.0
+            .open_separate_gather(Nonce::assume_unique_for_key(*iv), Aad::from(aad), ciphertext, tag, out)
+            .map_err(|_| CryptoError::AuthenticationFailed)
+    }
+}
+
+fn digest_alg(alg: HashAlgorithm) -> &'static digest::Algorithm {
+    match alg {
+        HashAlgorithm::Sha256 => &digest::SHA256,
+        HashAlgorithm::Sha384 => &digest::SHA384,
+        HashAlgorithm::Sha512 => &digest::SHA512,
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Hasher {
+    ctx: digest::Context,
+    alg: HashAlgorithm,
+}
+
+impl Hasher {
+    pub(crate) fn new(alg: HashAlgorithm) -> Self {
+        Self { ctx: digest::Context::new(digest_alg(alg)), alg }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.ctx.update(data);
+    }
+
+    pub(crate) fn algorithm(&self) -> HashAlgorithm {
+        self.alg
+    }
+
+    pub(crate) fn finish(self) -> Digest {
+        Digest { digest: self.ctx.finish(), alg: self.alg }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Digest {
+    digest: digest::Digest,
+    alg: HashAlgorithm,
+}
+
+impl Digest {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.digest.as_ref()
+    }
+
+    pub(crate) fn algorithm(&self) -> HashAlgorithm {
+        self.alg
+    }
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+pub(crate) struct Prk(hkdf::Prk);
+
+impl Prk {
+    pub(crate) fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
+        let alg = match hash {
+            HashAlgorithm::Sha256 => hkdf::HKDF_SHA256,
+            HashAlgorithm::Sha384 => hkdf::HKDF_SHA384,
+            HashAlgorithm::Sha512 => hkdf::HKDF_SHA512,
+        };
+        Self(hkdf::Salt::new(alg, salt).extract(ikm))
+    }
+
+    pub(crate) fn expand(&self, info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        self.0
+            .expand(info, Len(out.len()))
+            .and_then(|okm| okm.fill(out))
+            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))
+    }
+}
+
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Rng)
+}
+
+fn signing_alg(curve: Curve) -> &'static signature::EcdsaSigningAlgorithm {
+    match curve {
+        Curve::P256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        Curve::P384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+    }
+}
+
+fn verification_alg(curve: Curve) -> &'static signature::EcdsaVerificationAlgorithm {
+    match curve {
+        Curve::P256 => &signature::ECDSA_P256_SHA256_ASN1,
+        Curve::P384 => &signature::ECDSA_P384_SHA384_ASN1,
+    }
+}
+
+pub(crate) struct SigningKey(EcdsaKeyPair);
+
+impl SigningKey {
+    pub(crate) fn generate(curve: Curve) -> Result<Self, CryptoError> {
+        EcdsaKeyPair::generate(signing_alg(curve))
+            .map(Self)
+            .map_err(|_| CryptoError::Backend("ECDSA key generation failed"))
+    }
+
+    pub(crate) fn from_private_scalar(curve: Curve, scalar: &[u8]) -> Result<Self, CryptoError> {
+        // RFC 5915 ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING }; the
+        // curve is given separately and the public key is computed.
+        let mut der = Zeroizing::new(Vec::with_capacity(scalar.len() + 7));
+        der.extend_from_slice(&[0x30, (scalar.len() + 5) as u8, 0x02, 0x01, 0x01, 0x04]);
+        der.push(scalar.len() as u8);
+        der.extend_from_slice(scalar);
+        EcdsaKeyPair::from_private_key_der(signing_alg(curve), &der)
+            .map(Self)
+            .map_err(|_| CryptoError::InvalidKey("not a valid private scalar for the curve"))
+    }
+
+    pub(crate) fn public_key_compressed(&self) -> Result<Vec<u8>, CryptoError> {
+        let bin: EcPublicKeyCompressedBin<'_> = self
+            .0
+            .public_key()
+            .as_be_bytes()
+            .map_err(|_| CryptoError::Backend("public key encoding failed"))?;
+        Ok(bin.as_ref().to_vec())
+    }
+
+    pub(crate) fn sign_digest(&self, digest: &PubDigest) -> Result<Vec<u8>, CryptoError> {
+        self.0
+            .sign_digest(&digest.inner.digest)
+            .map(|sig| sig.as_ref().to_vec())
+            .map_err(|_| CryptoError::Backend("ECDSA signing failed"))
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct VerifyingKey(std::sync::Arc<ParsedPublicKey>);
+
+impl VerifyingKey {
+    pub(crate) fn from_sec1(curve: Curve, bytes: &[u8]) -> Result<Self, CryptoError> {
+        UnparsedPublicKey::new(verification_alg(curve), bytes)
+            .parse()
+            .map(|key| Self(std::sync::Arc::new(key)))
+            .map_err(|_| CryptoError::InvalidKey("not a point on the curve"))
+    }
+
+    pub(crate) fn verify_digest(&self, digest: &PubDigest, signature: &[u8]) -> Result<(), CryptoError> {
+        self.0
+            .verify_digest_sig(&digest.inner.digest, signature)
+            .map_err(|_| CryptoError::SignatureInvalid)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct RsaPublicKey(std::sync::Arc<rsa::PublicEncryptingKey>);
+
+impl RsaPublicKey {
+    pub(crate) fn from_der(spki: &[u8]) -> Result<Self, CryptoError> {
+        rsa::PublicEncryptingKey::from_der(spki)
+            .map(|k| Self(std::sync::Arc::new(k)))
+            .map_err(|_| CryptoError::InvalidKey("not an RSA SubjectPublicKeyInfo"))
+    }
+
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.0.key_size_bytes()
+    }
+
+    pub(crate) fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut out = vec![0u8; self.size_bytes()];
+        let key = (*self.0).clone();
+        let written = match oaep_alg(padding) {
+            Some(alg) => rsa::OaepPublicEncryptingKey::new(key)
+                .and_then(|k| k.encrypt(alg, plaintext, &mut out, None).map(|c| c.len())),
+            None => rsa::Pkcs1PublicEncryptingKey::new(key)
+                .and_then(|k| k.encrypt(plaintext, &mut out).map(|c| c.len())),
+        }
+        .map_err(|_| CryptoError::InputTooLong("RSA encryption with this key and padding"))?;
+        out.truncate(written);
+        Ok(out)
+    }
+}
+
+fn oaep_alg(padding: RsaPadding) -> Option<&'static rsa::OaepAlgorithm> {
+    match padding {
+        RsaPadding::Pkcs1v15 => None,
+        RsaPadding::OaepSha1 => Some(&rsa::OAEP_SHA1_MGF1SHA1),
+        RsaPadding::OaepSha256 => Some(&rsa::OAEP_SHA256_MGF1SHA256),
+        RsaPadding::OaepSha384 => Some(&rsa::OAEP_SHA384_MGF1SHA384),
+        RsaPadding::OaepSha512 => Some(&rsa::OAEP_SHA512_MGF1SHA512),
+    }
+}
+
+pub(crate) struct RsaPrivateKey(rsa::PrivateDecryptingKey);
+
+impl RsaPrivateKey {
+    pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
+        rsa::PrivateDecryptingKey::from_pkcs8(der)
+            .map(Self)
+            .map_err(|_| CryptoError::InvalidKey("not an unencrypted RSA PKCS#8 private key"))
+    }
+
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.0.key_size_bytes()
+    }
+
+    pub(crate) fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let mut out = Zeroizing::new(vec![0u8; self.size_bytes()]);
+        let key = self.0.clone();
+        let len = match oaep_alg(padding) {
+            Some(alg) => rsa::OaepPrivateDecryptingKey::new(key)
+                .and_then(|k| k.decrypt(alg, ciphertext, &mut out, None).map(|p| p.len())),
+            None => rsa::Pkcs1PrivateDecryptingKey::new(key)
+                .and_then(|k| k.decrypt(ciphertext, &mut out).map(|p| p.len())),
+        }
+        .map_err(|_| CryptoError::RsaDecryptFailed)?;
+        Ok(SecretBytes::from_slice(&out[..len]))
+    }
+}

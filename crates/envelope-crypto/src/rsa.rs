@@ -1,0 +1,100 @@
+//! RSA encryption (PKCS#1 v1.5 and OAEP with SHA-1/256/384/512) for wrapping data keys.
+//!
+//! # Side channels
+//!
+//! With the `aws-lc` backend, RSA decryption is AWS-LC's constant-time implementation.
+//!
+//! With the `rustcrypto` backend it is the pure-Rust `rsa` crate, which is affected by
+//! [RUSTSEC-2023-0071](https://rustsec.org/advisories/RUSTSEC-2023-0071) ("Marvin"): its big-integer
+//! arithmetic is not constant time, so an attacker who can submit many ciphertexts to a decrypting
+//! service and time the responses precisely may recover the private key. No fixed version exists.
+//! This backend decrypts with blinding, which raises the cost of the attack but does not remove the
+//! leak. Use the default `aws-lc` backend wherever RSA private keys decrypt attacker-supplied
+//! messages over a network.
+
+use std::fmt;
+
+use crate::secret::SecretBytes;
+use crate::{CryptoError, backend, pem};
+
+/// An RSA encryption padding. OAEP uses the same hash for MGF1 and an empty label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RsaPadding {
+    /// RSAES-PKCS1-v1_5.
+    Pkcs1v15,
+    /// RSAES-OAEP with SHA-1 and MGF1-SHA-1.
+    OaepSha1,
+    /// RSAES-OAEP with SHA-256 and MGF1-SHA-256.
+    OaepSha256,
+    /// RSAES-OAEP with SHA-384 and MGF1-SHA-384.
+    OaepSha384,
+    /// RSAES-OAEP with SHA-512 and MGF1-SHA-512.
+    OaepSha512,
+}
+
+/// An RSA public key, for encryption.
+#[derive(Clone)]
+pub struct RsaPublicKey {
+    inner: backend::RsaPublicKey,
+}
+
+impl RsaPublicKey {
+    /// Parse a PEM `PUBLIC KEY` (X.509 SubjectPublicKeyInfo) block.
+    pub fn from_pem(pem_text: &str) -> Result<Self, CryptoError> {
+        Self::from_der(&pem::decode(pem_text, "PUBLIC KEY")?)
+    }
+
+    /// Parse a DER SubjectPublicKeyInfo.
+    pub fn from_der(spki: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self { inner: backend::RsaPublicKey::from_der(spki)? })
+    }
+
+    /// Modulus length in bytes (the ciphertext length).
+    pub fn size_bytes(&self) -> usize {
+        self.inner.size_bytes()
+    }
+
+    /// Encrypt `plaintext` (at most the padding's capacity).
+    pub fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.inner.encrypt(padding, plaintext)
+    }
+}
+
+impl fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RsaPublicKey({} bits)", self.size_bytes() * 8)
+    }
+}
+
+/// An RSA private key, for decryption. Never printed.
+pub struct RsaPrivateKey {
+    inner: backend::RsaPrivateKey,
+}
+
+impl RsaPrivateKey {
+    /// Parse a PEM `PRIVATE KEY` (unencrypted PKCS#8) block.
+    pub fn from_pem(pem_text: &str) -> Result<Self, CryptoError> {
+        Self::from_pkcs8_der(&pem::decode(pem_text, "PRIVATE KEY")?)
+    }
+
+    /// Parse an unencrypted DER PKCS#8 `PrivateKeyInfo`.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self { inner: backend::RsaPrivateKey::from_pkcs8_der(der)? })
+    }
+
+    /// Modulus length in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.inner.size_bytes()
+    }
+
+    /// Decrypt `ciphertext`.
+    pub fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+        self.inner.decrypt(padding, ciphertext)
+    }
+}
+
+impl fmt::Debug for RsaPrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RsaPrivateKey({} bits, [REDACTED])", self.size_bytes() * 8)
+    }
+}
