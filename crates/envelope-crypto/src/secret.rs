@@ -31,6 +31,16 @@ impl SecretBytes {
         Ok(Self(std::mem::take(&mut *bytes)))
     }
 
+    /// `len` zero bytes, to be filled in place through [`SecretBytes::expose_secret_mut`].
+    pub fn zeroed(len: usize) -> Self {
+        Self(vec![0u8; len])
+    }
+
+    /// Mutable access to the secret bytes, e.g. to decrypt a key into them.
+    pub fn expose_secret_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
     /// The secret bytes. Keep the borrow short and never log it.
     pub fn expose_secret(&self) -> &[u8] {
         &self.0

@@ -1,0 +1,315 @@
+//! Encryption and decryption materials, and the requests that ask a CMM for them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use envelope_crypto::SecretBytes;
+use envelope_crypto::ecdsa::{Curve, SigningKey, VerifyingKey};
+use envelope_format::{
+    AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext, SignatureAlgorithm,
+};
+
+use crate::Error;
+
+/// The curve a signature algorithm uses.
+pub fn signature_curve(signature: SignatureAlgorithm) -> Curve {
+    match signature {
+        SignatureAlgorithm::EcdsaP256Sha256 => Curve::P256,
+        SignatureAlgorithm::EcdsaP384Sha384 => Curve::P384,
+    }
+}
+
+fn check_data_key(suite: AlgorithmSuite, key: &SecretBytes) -> Result<(), Error> {
+    if key.len() == suite.key_len() {
+        Ok(())
+    } else {
+        Err(Error::InvalidDataKeyLength { expected: suite.key_len(), found: key.len() })
+    }
+}
+
+fn check_required_keys(ec: &EncryptionContext, required: &BTreeSet<String>) -> Result<(), Error> {
+    match required.iter().find(|k| !ec.contains_key(k)) {
+        Some(missing) => Err(Error::MissingRequiredEncryptionContextKey(missing.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Everything needed to encrypt one message: the suite, the data key in plaintext and wrapped under
+/// each master key, the encryption context and, for signed suites, the signing key.
+///
+/// A CMM creates them, keyrings fill in the data key and append encrypted data keys, and the client
+/// checks that they are complete before it encrypts.
+#[derive(Clone, Debug)]
+pub struct EncryptionMaterials {
+    suite: AlgorithmSuite,
+    encryption_context: EncryptionContext,
+    required_encryption_context_keys: BTreeSet<String>,
+    data_key: Option<SecretBytes>,
+    encrypted_data_keys: Vec<EncryptedDataKey>,
+    signing_key: Option<Arc<SigningKey>>,
+}
+
+impl EncryptionMaterials {
+    /// Materials with no data key yet.
+    ///
+    /// Every required key must be in the encryption context, and a signing key must be given exactly
+    /// when the suite signs, on the suite's curve.
+    pub fn new(
+        suite: AlgorithmSuite,
+        encryption_context: EncryptionContext,
+        required_encryption_context_keys: BTreeSet<String>,
+        signing_key: Option<Arc<SigningKey>>,
+    ) -> Result<Self, Error> {
+        check_required_keys(&encryption_context, &required_encryption_context_keys)?;
+        match (suite.signature(), &signing_key) {
+            (None, None) => {}
+            (Some(sig), Some(key)) if key.curve() == signature_curve(sig) => {}
+            (None, Some(_)) => {
+                return Err(Error::IncompleteMaterials("a signing key was given for an unsigned suite"));
+            }
+            (Some(_), _) => {
+                return Err(Error::IncompleteMaterials("a signed suite needs a signing key on its curve"));
+            }
+        }
+        Ok(Self {
+            suite,
+            encryption_context,
+            required_encryption_context_keys,
+            data_key: None,
+            encrypted_data_keys: Vec::new(),
+            signing_key,
+        })
+    }
+
+    /// The algorithm suite.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+
+    /// The full encryption context (including `aws-crypto-public-key` and required keys).
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.encryption_context
+    }
+
+    /// Keys that are authenticated but not stored in the message header.
+    pub fn required_encryption_context_keys(&self) -> &BTreeSet<String> {
+        &self.required_encryption_context_keys
+    }
+
+    /// The plaintext data key, once a keyring has set it.
+    pub fn data_key(&self) -> Option<&SecretBytes> {
+        self.data_key.as_ref()
+    }
+
+    /// The wrapped copies of the data key.
+    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
+        &self.encrypted_data_keys
+    }
+
+    /// The signing key of a signed suite.
+    pub fn signing_key(&self) -> Option<&Arc<SigningKey>> {
+        self.signing_key.as_ref()
+    }
+
+    /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
+    pub fn with_data_key(mut self, data_key: SecretBytes) -> Result<Self, Error> {
+        if self.data_key.is_some() {
+            return Err(Error::DataKeyAlreadySet);
+        }
+        check_data_key(self.suite, &data_key)?;
+        self.data_key = Some(data_key);
+        Ok(self)
+    }
+
+    /// Append a wrapped copy of the data key.
+    pub fn with_encrypted_data_key(mut self, edk: EncryptedDataKey) -> Self {
+        self.encrypted_data_keys.push(edk);
+        self
+    }
+
+    /// Append a wrapped copy of the data key.
+    pub fn add_encrypted_data_key(&mut self, edk: EncryptedDataKey) {
+        self.encrypted_data_keys.push(edk);
+    }
+
+    /// Check that the materials can encrypt: a data key and at least one encrypted data key.
+    pub fn validate_complete(&self) -> Result<(), Error> {
+        if self.data_key.is_none() {
+            return Err(Error::IncompleteMaterials("no plaintext data key"));
+        }
+        if self.encrypted_data_keys.is_empty() {
+            return Err(Error::IncompleteMaterials("no encrypted data key"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything needed to decrypt one message: the suite, the plaintext data key, the encryption
+/// context and, for signed suites, the verification key.
+#[derive(Clone, Debug)]
+pub struct DecryptionMaterials {
+    suite: AlgorithmSuite,
+    encryption_context: EncryptionContext,
+    required_encryption_context_keys: BTreeSet<String>,
+    data_key: Option<SecretBytes>,
+    verification_key: Option<VerifyingKey>,
+}
+
+impl DecryptionMaterials {
+    /// Materials with no data key yet. A verification key must be given exactly when the suite
+    /// signs; every required key must be in the encryption context.
+    pub fn new(
+        suite: AlgorithmSuite,
+        encryption_context: EncryptionContext,
+        required_encryption_context_keys: BTreeSet<String>,
+        verification_key: Option<VerifyingKey>,
+    ) -> Result<Self, Error> {
+        check_required_keys(&encryption_context, &required_encryption_context_keys)?;
+        match (suite.signature(), &verification_key) {
+            (None, None) => {}
+            (Some(sig), Some(key)) if key.curve() == signature_curve(sig) => {}
+            (None, Some(_)) => return Err(Error::UnexpectedVerificationKey),
+            (Some(_), _) => return Err(Error::MissingVerificationKey),
+        }
+        Ok(Self {
+            suite,
+            encryption_context,
+            required_encryption_context_keys,
+            data_key: None,
+            verification_key,
+        })
+    }
+
+    /// The algorithm suite.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+
+    /// The encryption context: the stored one merged with any reproduced pairs.
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.encryption_context
+    }
+
+    /// Keys that were authenticated but not stored in the header.
+    pub fn required_encryption_context_keys(&self) -> &BTreeSet<String> {
+        &self.required_encryption_context_keys
+    }
+
+    /// The plaintext data key, once a keyring has set it.
+    pub fn data_key(&self) -> Option<&SecretBytes> {
+        self.data_key.as_ref()
+    }
+
+    /// The verification key of a signed suite.
+    pub fn verification_key(&self) -> Option<&VerifyingKey> {
+        self.verification_key.as_ref()
+    }
+
+    /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
+    pub fn with_data_key(mut self, data_key: SecretBytes) -> Result<Self, Error> {
+        if self.data_key.is_some() {
+            return Err(Error::DataKeyAlreadySet);
+        }
+        check_data_key(self.suite, &data_key)?;
+        self.data_key = Some(data_key);
+        Ok(self)
+    }
+
+    /// Check that the materials can decrypt: a plaintext data key is present.
+    pub fn validate_complete(&self) -> Result<(), Error> {
+        if self.data_key.is_none() {
+            return Err(Error::IncompleteMaterials("no plaintext data key"));
+        }
+        Ok(())
+    }
+}
+
+/// A request for encryption materials.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EncryptionRequest {
+    /// The caller's encryption context.
+    pub encryption_context: EncryptionContext,
+    /// The client's commitment policy.
+    pub commitment_policy: CommitmentPolicy,
+    /// The suite the caller asked for, if any.
+    pub suite: Option<AlgorithmSuite>,
+    /// Keys to authenticate without storing them in the header.
+    pub required_encryption_context_keys: BTreeSet<String>,
+    /// The plaintext length, or an upper bound on it, when known.
+    pub max_plaintext_length: Option<u64>,
+}
+
+impl EncryptionRequest {
+    /// A request with no suite, no required keys and an unknown length.
+    pub fn new(encryption_context: EncryptionContext, commitment_policy: CommitmentPolicy) -> Self {
+        Self {
+            encryption_context,
+            commitment_policy,
+            suite: None,
+            required_encryption_context_keys: BTreeSet::new(),
+            max_plaintext_length: None,
+        }
+    }
+
+    /// Ask for a suite.
+    pub fn with_suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = Some(suite);
+        self
+    }
+
+    /// Give the plaintext length or an upper bound.
+    pub fn with_max_plaintext_length(mut self, len: u64) -> Self {
+        self.max_plaintext_length = Some(len);
+        self
+    }
+
+    /// Require encryption context keys.
+    pub fn with_required_encryption_context_keys(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.required_encryption_context_keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// A request for decryption materials.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DecryptRequest {
+    /// The message's suite.
+    pub suite: AlgorithmSuite,
+    /// The client's commitment policy.
+    pub commitment_policy: CommitmentPolicy,
+    /// The message's encrypted data keys.
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+    /// The encryption context stored in the header.
+    pub encryption_context: EncryptionContext,
+    /// The encryption context the caller expects, if given.
+    pub reproduced_encryption_context: Option<EncryptionContext>,
+}
+
+impl DecryptRequest {
+    /// A request without a reproduced encryption context.
+    pub fn new(
+        suite: AlgorithmSuite,
+        commitment_policy: CommitmentPolicy,
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        encryption_context: EncryptionContext,
+    ) -> Self {
+        Self {
+            suite,
+            commitment_policy,
+            encrypted_data_keys,
+            encryption_context,
+            reproduced_encryption_context: None,
+        }
+    }
+
+    /// Give the encryption context the caller expects.
+    pub fn with_reproduced_encryption_context(mut self, ec: EncryptionContext) -> Self {
+        self.reproduced_encryption_context = Some(ec);
+        self
+    }
+}
