@@ -21,7 +21,8 @@ pub const NON_FRAMED_HEADER_LEN: usize = IV_LEN + 8;
 const FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Frame";
 const FINAL_FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Final Frame";
 const SINGLE_BLOCK_STRING: &[u8] = b"AWSKMSEncryptionClient Single Block";
-const MAX_AAD_LEN: usize = 32 + FINAL_FRAME_STRING.len() + 4 + 8;
+// The longest content string is "... Single Block" (35 bytes), one more than "... Final Frame".
+const MAX_AAD_LEN: usize = 32 + SINGLE_BLOCK_STRING.len() + 4 + 8;
 
 /// Which kind of body unit a ciphertext belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -331,6 +332,19 @@ mod tests {
             "222222222222222222222222222222224157534b4d53456e6372797074696f6e436c69656e74204672616d65000000010000000000000080"
         );
         assert_eq!(hex::encode(frame_iv(1)), "000000000000000000000001");
+    }
+
+    /// Regression: a v2 (32-byte id) single-block AAD is the longest AAD and once overflowed the
+    /// buffer (found by the commitment known-answer vectors, which include non-framed v2 messages).
+    #[test]
+    fn every_aad_fits() {
+        let id = MessageId::from_slice(&[7; 32]).unwrap();
+        for kind in [FrameKind::Regular, FrameKind::Final, FrameKind::SingleBlock] {
+            let aad = BodyAad::new(&id, kind, u32::MAX, u64::MAX);
+            assert_eq!(aad.as_bytes().len(), 32 + kind.content_string().len() + 12);
+            assert!(aad.as_bytes().ends_with(&[0xff; 12]));
+        }
+        assert_eq!(FrameKind::SingleBlock.content_string().len(), 35);
     }
 
     #[test]

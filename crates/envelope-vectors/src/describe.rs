@@ -1,0 +1,176 @@
+//! Key descriptions (manifest `master-keys` lists and v5 `decryptKeyDescription` trees) and the
+//! keyrings and CMMs they become.
+
+use std::sync::Arc;
+
+use envelope::{MaterialsManager, RawAesKeyring, SecretBytes};
+use serde_json::Value;
+
+use crate::error::{Result, tool_error};
+use crate::json::{opt_str, str_field};
+use crate::keys::{KeyMaterial, Keys};
+
+/// RSA padding as named in manifests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RsaPaddingName {
+    /// `pkcs1`.
+    Pkcs1,
+    /// `oaep-mgf1` with `sha1`.
+    OaepSha1,
+    /// `oaep-mgf1` with `sha256`.
+    OaepSha256,
+    /// `oaep-mgf1` with `sha384`.
+    OaepSha384,
+    /// `oaep-mgf1` with `sha512`.
+    OaepSha512,
+}
+
+/// A keyring or CMM as a manifest describes it.
+#[derive(Clone, Debug)]
+pub enum KeyDescription {
+    /// A raw AES keyring.
+    RawAes {
+        /// Provider id (namespace).
+        provider_id: String,
+        /// Key name.
+        key_name: String,
+        /// Wrapping key.
+        key: Vec<u8>,
+    },
+    /// A raw RSA keyring.
+    RawRsa {
+        /// Provider id (namespace).
+        provider_id: String,
+        /// Key name.
+        key_name: String,
+        /// Padding.
+        padding: RsaPaddingName,
+        /// PEM private key, if any.
+        private_pem: Option<String>,
+        /// PEM public key, if any.
+        public_pem: Option<String>,
+    },
+    /// A multi-keyring.
+    Multi {
+        /// The generator, if any.
+        generator: Option<Box<KeyDescription>>,
+        /// Children in order.
+        children: Vec<KeyDescription>,
+    },
+    /// A required-encryption-context CMM.
+    RequiredEncryptionContext {
+        /// The underlying keyring or CMM.
+        underlying: Box<KeyDescription>,
+        /// The required keys.
+        keys: Vec<String>,
+    },
+    /// A keyring that knows the plaintext data key (for known-answer files).
+    Static {
+        /// The data key.
+        data_key: Vec<u8>,
+    },
+    /// Something this tool cannot build: why.
+    Unsupported(String),
+}
+
+impl KeyDescription {
+    /// Parse one `master-keys` entry (manifest v1–v4) or a v5 key description.
+    pub fn parse(v: &Value, keys: &Keys) -> Result<Self> {
+        let kind = str_field(v, "type")?;
+        match kind {
+            "raw" => Self::parse_raw(v, keys),
+            "multi-keyring" => {
+                let generator = match v.get("generator") {
+                    Some(g) if !g.is_null() => Some(Box::new(Self::parse(g, keys)?)),
+                    _ => None,
+                };
+                let children = v
+                    .get("childKeyrings")
+                    .and_then(Value::as_array)
+                    .map(|c| c.iter().map(|c| Self::parse(c, keys)).collect::<Result<Vec<_>>>())
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(Self::Multi { generator, children })
+            }
+            "required-encryption-context-cmm" => {
+                let underlying = v.get("underlying").ok_or_else(|| tool_error!("no underlying"))?;
+                let keys_list = v
+                    .get("requiredEncryptionContextKeys")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| tool_error!("no requiredEncryptionContextKeys"))?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+                Ok(Self::RequiredEncryptionContext {
+                    underlying: Box::new(Self::parse(underlying, keys)?),
+                    keys: keys_list,
+                })
+            }
+            other => Ok(Self::Unsupported(format!("{other} keyring"))),
+        }
+    }
+
+    /// A `master-keys` list: one entry is that keyring; several are a multi-keyring whose first
+    /// entry generates.
+    pub fn parse_master_keys(list: &[Value], keys: &Keys) -> Result<Self> {
+        let mut parsed = list.iter().map(|v| Self::parse(v, keys)).collect::<Result<Vec<_>>>()?;
+        match parsed.len() {
+            0 => Err(tool_error!("empty master-keys list")),
+            1 => Ok(parsed.remove(0)),
+            _ => {
+                let generator = parsed.remove(0);
+                Ok(Self::Multi { generator: Some(Box::new(generator)), children: parsed })
+            }
+        }
+    }
+
+    fn parse_raw(v: &Value, keys: &Keys) -> Result<Self> {
+        let key = keys.get(str_field(v, "key")?)?;
+        let provider_id = str_field(v, "provider-id")?.to_string();
+        let key_name = key.key_id.clone();
+        match (str_field(v, "encryption-algorithm")?, &key.material) {
+            ("aes", KeyMaterial::Aes(bytes)) => {
+                Ok(Self::RawAes { provider_id, key_name, key: bytes.clone() })
+            }
+            ("rsa", material @ (KeyMaterial::RsaPrivate(_) | KeyMaterial::RsaPublic(_))) => {
+                let padding = match (opt_str(v, "padding-algorithm"), opt_str(v, "padding-hash")) {
+                    (Some("pkcs1"), _) => RsaPaddingName::Pkcs1,
+                    (Some("oaep-mgf1"), Some("sha1")) => RsaPaddingName::OaepSha1,
+                    (Some("oaep-mgf1"), Some("sha256")) => RsaPaddingName::OaepSha256,
+                    (Some("oaep-mgf1"), Some("sha384")) => RsaPaddingName::OaepSha384,
+                    (Some("oaep-mgf1"), Some("sha512")) => RsaPaddingName::OaepSha512,
+                    other => return Err(tool_error!("unknown RSA padding {other:?}")),
+                };
+                let (private_pem, public_pem) = match material {
+                    KeyMaterial::RsaPrivate(pem) => (Some(pem.clone()), None),
+                    KeyMaterial::RsaPublic(pem) => (None, Some(pem.clone())),
+                    _ => (None, None),
+                };
+                Ok(Self::RawRsa { provider_id, key_name, padding, private_pem, public_pem })
+            }
+            (alg, KeyMaterial::Other(kind)) => Ok(Self::Unsupported(format!("raw {alg} key of type {kind}"))),
+            (alg, _) => Err(tool_error!("key material does not match encryption algorithm {alg}")),
+        }
+    }
+
+    /// Build the keyring or CMM, or say why this build cannot.
+    pub fn build(&self) -> Result<Arc<dyn MaterialsManager>, String> {
+        match self {
+            Self::RawAes { provider_id, key_name, key } => {
+                RawAesKeyring::new(provider_id.clone(), key_name.clone(), SecretBytes::from_slice(key))
+                    .map(|k| Arc::new(k) as Arc<dyn MaterialsManager>)
+                    .map_err(|e| format!("cannot build raw AES keyring: {e}"))
+            }
+            Self::Static { data_key } => {
+                Ok(Arc::new(crate::static_keyring::StaticKeyring::new(data_key.clone())))
+            }
+            Self::RawRsa { .. } => Err("raw RSA keyring not supported by this build".into()),
+            Self::Multi { .. } => Err("multi-keyring not supported by this build".into()),
+            Self::RequiredEncryptionContext { .. } => {
+                Err("required-encryption-context CMM not supported by this build".into())
+            }
+            Self::Unsupported(what) => Err(format!("{what} not supported")),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Keys manifests (versions 1 to 3).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Result, tool_error};
+use crate::json::{b64, opt_str, read_json};
+
+/// Key material from a keys manifest.
+#[derive(Clone, Debug)]
+pub enum KeyMaterial {
+    /// A symmetric AES key.
+    Aes(Vec<u8>),
+    /// An RSA private key, PEM PKCS#8.
+    RsaPrivate(String),
+    /// An RSA public key, PEM SPKI.
+    RsaPublic(String),
+    /// A key this tool cannot use (AWS KMS, ECDH, static branch keys...): its type.
+    Other(String),
+}
+
+/// One entry of a keys manifest.
+#[derive(Clone, Debug)]
+pub struct Key {
+    /// The key name written into encrypted data keys (`key-id`, or the map name in v1).
+    pub key_id: String,
+    /// The material.
+    pub material: KeyMaterial,
+}
+
+/// All keys of a manifest, by map name.
+#[derive(Clone, Debug, Default)]
+pub struct Keys(pub BTreeMap<String, Key>);
+
+impl Keys {
+    /// Read a keys manifest.
+    pub fn load(path: &Path) -> Result<Self> {
+        let doc = read_json(path)?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_object)
+            .ok_or_else(|| tool_error!("{}: no \"keys\" object", path.display()))?;
+        let mut out = BTreeMap::new();
+        for (name, entry) in keys {
+            let key_id = opt_str(entry, "key-id").unwrap_or(name).to_string();
+            let kind = opt_str(entry, "type").unwrap_or("");
+            let material_text = match entry.get("material") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Array(lines)) => {
+                    let sep = opt_str(entry, "line-separator").unwrap_or("");
+                    let parts: Vec<&str> = lines.iter().filter_map(Value::as_str).collect();
+                    Some(parts.join(sep))
+                }
+                _ => None,
+            };
+            let algorithm = opt_str(entry, "algorithm").unwrap_or("");
+            let material = match (algorithm, kind, material_text) {
+                ("aes", "symmetric", Some(m)) => KeyMaterial::Aes(b64(&m)?),
+                ("rsa", "private", Some(m)) => KeyMaterial::RsaPrivate(m),
+                ("rsa", "public", Some(m)) => KeyMaterial::RsaPublic(m),
+                _ => KeyMaterial::Other(kind.to_string()),
+            };
+            out.insert(name.clone(), Key { key_id, material });
+        }
+        Ok(Self(out))
+    }
+
+    /// The key under a map name.
+    pub fn get(&self, name: &str) -> Result<&Key> {
+        self.0.get(name).ok_or_else(|| tool_error!("key {name:?} is not in the keys manifest"))
+    }
+}

@@ -1,0 +1,34 @@
+//! Runs AWS Encryption SDK test-vector manifests against Envelope.
+//!
+//! `decrypt` reads `awses-decrypt` manifests (versions 1 to 5) and the JSON known-answer files in
+//! `shared/vectors`, decrypts every test with the keyring it describes and compares the outcome.
+//! A test whose keyring this build cannot construct is skipped, and a skip is never a pass.
+
+pub mod decrypt;
+pub mod describe;
+mod error;
+mod json;
+mod kat;
+pub mod keys;
+pub mod static_keyring;
+
+pub use decrypt::{DecryptTest, Outcome, Summary};
+pub use error::{Result, ToolError};
+
+use std::path::{Path, PathBuf};
+
+/// Load and run every test of a decrypt manifest or known-answer file.
+pub fn decrypt_file(path: &Path) -> Result<Summary> {
+    let tests = decrypt::load(path)?;
+    Ok(decrypt::run(&tests))
+}
+
+/// The shared vectors directory: `$ENVELOPE_VECTORS`, else `../shared/vectors` beside the checkout.
+pub fn vectors_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("ENVELOPE_VECTORS") {
+        return Some(PathBuf::from(dir)).filter(|p| p.is_dir());
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidate = workspace.join("../shared/vectors");
+    candidate.is_dir().then(|| candidate.canonicalize().unwrap_or(candidate))
+}

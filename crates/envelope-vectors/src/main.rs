@@ -1,0 +1,45 @@
+//! `envelope-vectors decrypt MANIFEST...`: run test-vector manifests and print one line per failure
+//! and a closing `N passed, N failed, N skipped`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use envelope_vectors::{Summary, decrypt_file};
+
+const USAGE: &str = "usage:
+  envelope-vectors decrypt PATH [PATH...]     run awses-decrypt manifests or known-answer files";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("decrypt") if args.len() > 1 => decrypt(args[1..].iter().map(PathBuf::from).collect()),
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn decrypt(paths: Vec<PathBuf>) -> ExitCode {
+    let mut total = Summary::default();
+    for path in paths {
+        match decrypt_file(&path) {
+            Ok(summary) => {
+                for failure in &summary.failures {
+                    println!("FAIL {}: {failure}", path.display());
+                }
+                for (reason, n) in &summary.skip_reasons {
+                    println!("skip {}: {n} test(s): {reason}", path.display());
+                }
+                total.merge(summary);
+            }
+            Err(e) => {
+                println!("FAIL {}: {e}", path.display());
+                total.failed += 1;
+            }
+        }
+    }
+    println!("{total}");
+    if total.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

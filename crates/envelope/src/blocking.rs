@@ -1,0 +1,98 @@
+//! The blocking API: the same operations for synchronous code.
+//!
+//! Requests run to completion on the calling thread. Keyrings that do no I/O (raw AES, raw RSA and
+//! the caching CMM on a hit) need no async runtime at all. Do not call the blocking API from inside
+//! an async task: it blocks the executor thread.
+//!
+//! ```
+//! use envelope::blocking::Client;
+//! use envelope::{RawAesKeyring, SecretBytes};
+//!
+//! let keyring = RawAesKeyring::new("my-app", "key-1", SecretBytes::random(32)?)?;
+//! let client = Client::new();
+//! let message = client.encrypt(&keyring, b"hello").run()?;
+//! assert_eq!(client.decrypt(&keyring, message.ciphertext()).run()?.plaintext(), b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use envelope_format::CommitmentPolicy;
+use envelope_keyring::MaterialsManager;
+
+use crate::client::{self, Blocking};
+
+/// A client whose requests run on the calling thread with `.run()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Client {
+    inner: client::Client,
+}
+
+impl Client {
+    /// A client with the default commitment policy and limits.
+    pub fn new() -> Self {
+        Self { inner: client::Client::new() }
+    }
+
+    /// The commitment policy.
+    pub fn commitment_policy(&self) -> CommitmentPolicy {
+        self.inner.commitment_policy()
+    }
+
+    /// The async client with the same configuration.
+    pub fn as_async(&self) -> &client::Client {
+        &self.inner
+    }
+
+    /// Encrypt `plaintext`; set options on the request, then `.run()` it.
+    pub fn encrypt<'a>(
+        &'a self,
+        cmm: &'a dyn MaterialsManager,
+        plaintext: &'a [u8],
+    ) -> client::Encrypt<'a, Blocking> {
+        self.inner.encrypt(cmm, plaintext).into_blocking()
+    }
+
+    /// Decrypt a whole message; `.run()` the request.
+    pub fn decrypt<'a>(
+        &'a self,
+        cmm: &'a dyn MaterialsManager,
+        message: &'a [u8],
+    ) -> client::Decrypt<'a, Blocking> {
+        self.inner.decrypt(cmm, message).into_blocking()
+    }
+}
+
+impl From<client::Client> for Client {
+    fn from(inner: client::Client) -> Self {
+        Self { inner }
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Drive a future to completion on this thread, parking while it waits.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}

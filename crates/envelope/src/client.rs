@@ -1,0 +1,471 @@
+//! The client: commitment policy, limits, and one-shot encrypt and decrypt.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use envelope_format::{
+    AlgorithmSuite, CommitmentPolicy, DEFAULT_FRAME_LENGTH, DEFAULT_MAX_HEADER_LEN,
+    EncryptionContext, FormatError, Header, MessageId,
+};
+use envelope_keyring::MaterialsManager;
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::message::{self, EncryptParams, Step};
+
+/// Configuration shared by every operation of a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientConfig {
+    pub(crate) commitment_policy: CommitmentPolicy,
+    pub(crate) max_encrypted_data_keys: Option<u16>,
+    pub(crate) max_header_len: Option<usize>,
+}
+
+/// Encrypts and decrypts messages in the AWS Encryption SDK format.
+///
+/// A client carries the commitment policy (default `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`) and the limits
+/// applied to untrusted messages. It is cheap to clone and holds no keys: the keyring or materials
+/// manager is passed to each call.
+///
+/// ```
+/// use envelope::{Client, EncryptionContext, RawAesKeyring, SecretBytes};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keyring = RawAesKeyring::new("my-app", "key-1", SecretBytes::random(32)?)?;
+/// let client = Client::new();
+/// let message = client
+///     .encrypt(&keyring, b"hello")
+///     .encryption_context(EncryptionContext::from_iter([("tenant", "acme")]))
+///     .await?;
+/// let decrypted = client.decrypt(&keyring, message.ciphertext()).await?;
+/// assert_eq!(decrypted.plaintext(), b"hello");
+/// assert_eq!(decrypted.encryption_context().get("tenant"), Some("acme"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Client {
+    pub(crate) config: ClientConfig,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("commitment_policy", &self.config.commitment_policy)
+            .field("max_encrypted_data_keys", &self.config.max_encrypted_data_keys)
+            .field("max_header_len", &self.config.max_header_len)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with the default commitment policy and limits.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configure a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: ClientConfig {
+                commitment_policy: CommitmentPolicy::default(),
+                max_encrypted_data_keys: None,
+                max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
+            },
+        }
+    }
+
+    /// The commitment policy.
+    pub fn commitment_policy(&self) -> CommitmentPolicy {
+        self.config.commitment_policy
+    }
+
+    /// The maximum number of encrypted data keys, if limited.
+    pub fn max_encrypted_data_keys(&self) -> Option<u16> {
+        self.config.max_encrypted_data_keys
+    }
+
+    /// Encrypt `plaintext` with materials from `cmm` (a keyring or a materials manager).
+    ///
+    /// Returns a request to refine (encryption context, suite, frame length) and `.await`.
+    pub fn encrypt<'a>(&'a self, cmm: &'a dyn MaterialsManager, plaintext: &'a [u8]) -> Encrypt<'a> {
+        Encrypt::new(self, cmm, plaintext)
+    }
+
+    /// Decrypt a whole message with materials from `cmm` (a keyring or a materials manager).
+    ///
+    /// Nothing is returned until every frame, the key commitment and the signature verified.
+    pub fn decrypt<'a>(&'a self, cmm: &'a dyn MaterialsManager, message: &'a [u8]) -> Decrypt<'a> {
+        Decrypt::new(self, cmm, message)
+    }
+}
+
+/// Builds a [`Client`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    config: ClientConfig,
+}
+
+impl ClientBuilder {
+    /// The commitment policy (default `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`).
+    pub fn commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.config.commitment_policy = policy;
+        self
+    }
+
+    /// Refuse to encrypt with, or decrypt, messages with more encrypted data keys than this.
+    /// Decryption stops as soon as the header's count is read. Default: no limit.
+    pub fn max_encrypted_data_keys(mut self, max: u16) -> Self {
+        self.config.max_encrypted_data_keys = Some(max);
+        self
+    }
+
+    /// Refuse to decrypt messages whose header is longer than this (default 1 MiB); `None` removes
+    /// the limit.
+    pub fn max_header_len(mut self, max: Option<usize>) -> Self {
+        self.config.max_header_len = max;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        Client { config: self.config }
+    }
+}
+
+/// Marks requests that are `.await`ed.
+#[derive(Debug)]
+pub enum Async {}
+
+/// Marks requests run to completion on the calling thread (see [`crate::blocking`]).
+#[derive(Debug)]
+pub enum Blocking {}
+
+/// A boxed future, as returned by request builders.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An encryption request; set options, then `.await` it (or `.run()` it on a blocking client).
+#[must_use = "a request does nothing until it is awaited or run"]
+pub struct Encrypt<'a, Mode = Async> {
+    client: &'a Client,
+    cmm: &'a dyn MaterialsManager,
+    plaintext: &'a [u8],
+    encryption_context: EncryptionContext,
+    suite: Option<AlgorithmSuite>,
+    frame_length: u32,
+    message_id: Option<MessageId>,
+    mode: PhantomData<Mode>,
+}
+
+impl<'a, Mode> Encrypt<'a, Mode> {
+    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, plaintext: &'a [u8]) -> Self {
+        Self {
+            client,
+            cmm,
+            plaintext,
+            encryption_context: EncryptionContext::new(),
+            suite: None,
+            frame_length: DEFAULT_FRAME_LENGTH,
+            message_id: None,
+            mode: PhantomData,
+        }
+    }
+
+    /// The encryption context (default empty). Keys must not start with `aws-crypto-`; keys and
+    /// values must not be empty.
+    pub fn encryption_context(mut self, encryption_context: impl Into<EncryptionContext>) -> Self {
+        self.encryption_context = encryption_context.into();
+        self
+    }
+
+    /// The algorithm suite (default: the commitment policy's, `0x0578` unless the policy forbids
+    /// commitment).
+    pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = Some(suite);
+        self
+    }
+
+    /// The frame length in bytes (default 4096; 1 to 2^32 - 1).
+    pub fn frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+
+    /// Test hook: a fixed message id, for byte-exact known-answer tests.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub fn __message_id(mut self, message_id: MessageId) -> Self {
+        self.message_id = Some(message_id);
+        self
+    }
+
+    pub(crate) fn into_blocking(self) -> Encrypt<'a, Blocking> {
+        Encrypt {
+            client: self.client,
+            cmm: self.cmm,
+            plaintext: self.plaintext,
+            encryption_context: self.encryption_context,
+            suite: self.suite,
+            frame_length: self.frame_length,
+            message_id: self.message_id,
+            mode: PhantomData,
+        }
+    }
+
+    async fn execute(self) -> Result<Encrypted, Error> {
+        let params = EncryptParams {
+            encryption_context: self.encryption_context,
+            suite: self.suite,
+            frame_length: self.frame_length,
+            max_plaintext_length: Some(self.plaintext.len() as u64),
+            message_id: self.message_id,
+        };
+        let (writer, materials) =
+            message::start_encryption(&self.client.config, self.cmm, params).await?;
+        let (header, ciphertext) = writer.encrypt_all(self.plaintext)?;
+        Ok(Encrypted {
+            ciphertext,
+            header,
+            encryption_context: materials.encryption_context().clone(),
+        })
+    }
+}
+
+impl<'a> IntoFuture for Encrypt<'a, Async> {
+    type Output = Result<Encrypted, Error>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+impl Encrypt<'_, Blocking> {
+    /// Run the encryption on this thread.
+    pub fn run(self) -> Result<Encrypted, Error> {
+        crate::blocking::block_on(self.execute())
+    }
+}
+
+impl<Mode> fmt::Debug for Encrypt<'_, Mode> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encrypt")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("encryption_context", &self.encryption_context)
+            .field("suite", &self.suite)
+            .field("frame_length", &self.frame_length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decryption request; optionally give the expected encryption context, then `.await` it.
+#[must_use = "a request does nothing until it is awaited or run"]
+pub struct Decrypt<'a, Mode = Async> {
+    client: &'a Client,
+    cmm: &'a dyn MaterialsManager,
+    message: &'a [u8],
+    reproduced_encryption_context: Option<EncryptionContext>,
+    unsigned_only: bool,
+    mode: PhantomData<Mode>,
+}
+
+impl<'a, Mode> Decrypt<'a, Mode> {
+    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, message: &'a [u8]) -> Self {
+        Self {
+            client,
+            cmm,
+            message,
+            reproduced_encryption_context: None,
+            unsigned_only: false,
+            mode: PhantomData,
+        }
+    }
+
+    /// The encryption context the message must have been written with. Every pair must match the
+    /// message; pairs that were authenticated but not stored (required keys) must be given here.
+    pub fn encryption_context(mut self, encryption_context: impl Into<EncryptionContext>) -> Self {
+        self.reproduced_encryption_context = Some(encryption_context.into());
+        self
+    }
+
+    /// Accept only unsigned suites: a signed message fails right after its header is parsed,
+    /// before any key is requested.
+    pub fn unsigned_only(mut self) -> Self {
+        self.unsigned_only = true;
+        self
+    }
+
+    pub(crate) fn into_blocking(self) -> Decrypt<'a, Blocking> {
+        Decrypt {
+            client: self.client,
+            cmm: self.cmm,
+            message: self.message,
+            reproduced_encryption_context: self.reproduced_encryption_context,
+            unsigned_only: self.unsigned_only,
+            mode: PhantomData,
+        }
+    }
+
+    async fn execute(self) -> Result<Decrypted, Error> {
+        let config = &self.client.config;
+        let message = self.message;
+        let (header, mut at) = message::parse_complete_header(config, message)?;
+        if self.unsigned_only && header.body().suite().is_signed() {
+            return Err(Error::SignedMessageRejected(header.body().suite()));
+        }
+        let (mut reader, materials) = message::start_decryption(
+            config,
+            self.cmm,
+            &header,
+            self.reproduced_encryption_context,
+        )
+        .await?;
+        // The plaintext is never longer than the rest of the message. Until everything verified it
+        // stays in a buffer that is wiped if anything fails.
+        let mut plaintext = Zeroizing::new(vec![0u8; message.len() - at]);
+        let mut written = 0;
+        while !reader.is_done() {
+            match reader.next(&message[at..], &mut plaintext[written..])? {
+                Step::Plaintext { consumed, len, .. } => {
+                    at += consumed;
+                    written += len;
+                }
+                Step::Verified { consumed } => at += consumed,
+                Step::NeedInput(_) => {
+                    return Err(FormatError::Truncated(if reader.is_signed() && at < message.len() {
+                        "message body or footer"
+                    } else {
+                        "message body"
+                    })
+                    .into());
+                }
+                Step::NeedOutput(_) | Step::Done => {
+                    return Err(Error::InvalidMaterials("internal: decryption made no progress"));
+                }
+            }
+        }
+        if at != message.len() {
+            return Err(FormatError::TrailingBytes(message.len() - at).into());
+        }
+        plaintext.truncate(written);
+        Ok(Decrypted {
+            plaintext: std::mem::take(&mut *plaintext),
+            encryption_context: materials.encryption_context().clone(),
+            header,
+        })
+    }
+}
+
+impl<'a> IntoFuture for Decrypt<'a, Async> {
+    type Output = Result<Decrypted, Error>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+impl Decrypt<'_, Blocking> {
+    /// Run the decryption on this thread.
+    pub fn run(self) -> Result<Decrypted, Error> {
+        crate::blocking::block_on(self.execute())
+    }
+}
+
+impl<Mode> fmt::Debug for Decrypt<'_, Mode> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypt")
+            .field("message_len", &self.message.len())
+            .field("reproduced_encryption_context", &self.reproduced_encryption_context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An encrypted message.
+#[derive(Clone, Debug)]
+pub struct Encrypted {
+    ciphertext: Vec<u8>,
+    header: Header,
+    encryption_context: EncryptionContext,
+}
+
+impl Encrypted {
+    /// The message bytes.
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.ciphertext
+    }
+
+    /// The message bytes, by value.
+    pub fn into_ciphertext(self) -> Vec<u8> {
+        self.ciphertext
+    }
+
+    /// The algorithm suite used.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.header.body().suite()
+    }
+
+    /// The full encryption context the message is bound to (including `aws-crypto-public-key` and
+    /// keys left out of the header by a required-encryption-context CMM).
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.encryption_context
+    }
+
+    /// The message header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// A decrypted, fully authenticated message.
+pub struct Decrypted {
+    plaintext: Vec<u8>,
+    encryption_context: EncryptionContext,
+    header: Header,
+}
+
+impl Decrypted {
+    /// The plaintext.
+    pub fn plaintext(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// The plaintext, by value.
+    pub fn into_plaintext(self) -> Vec<u8> {
+        self.plaintext
+    }
+
+    /// The encryption context the message was authenticated with: the stored pairs plus any
+    /// reproduced ones.
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.encryption_context
+    }
+
+    /// The algorithm suite of the message.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.header.body().suite()
+    }
+
+    /// The parsed message header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("encryption_context", &self.encryption_context)
+            .field("suite", &self.suite())
+            .finish_non_exhaustive()
+    }
+}

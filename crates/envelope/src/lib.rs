@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod blocking;
+mod client;
+mod error;
+mod message;
+
+pub use client::{
+    Async, Blocking, BoxFuture, Client, ClientBuilder, Decrypt, Decrypted, Encrypt, Encrypted,
+};
+pub use error::Error;
+
+pub use envelope_format::{
+    AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext, FormatError, Header,
+};
+pub use envelope_keyring::{
+    DecryptRequest, DecryptionMaterials, DefaultCmm, EncryptionMaterials, EncryptionRequest,
+    Keyring, MaterialsManager, ProviderError, RawAesKeyring, SecretBytes, async_trait,
+};
+
+/// The message-format crate.
+pub use envelope_format as format;
+/// The keyring crate.
+pub use envelope_keyring as keyring;
+/// The crypto crate.
+pub use envelope_crypto as crypto;

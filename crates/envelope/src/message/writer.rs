@@ -1,0 +1,175 @@
+//! Writing a message: header, frames and footer, for one-shot and streaming encryption alike.
+
+use std::sync::Arc;
+
+use envelope_crypto::aead::AeadKey;
+use envelope_crypto::digest::Hasher;
+use envelope_crypto::ecdsa::SigningKey;
+use envelope_format::{
+    Footer, FormatError, FrameHeader, Framing, Header, HeaderBody, MessageId, TAG_LEN, frame_split,
+    framed_body_len,
+};
+use envelope_keyring::EncryptionMaterials;
+
+use super::keys::{authenticate_header, derive, required_context_bytes};
+use crate::Error;
+use crate::client::ClientConfig;
+
+/// The largest DER ECDSA P-384 signature plus the footer's length field.
+pub(crate) const MAX_FOOTER_LEN: usize = 2 + 2 + 2 * (2 + 49);
+
+struct Signer {
+    hasher: Hasher,
+    key: Arc<SigningKey>,
+}
+
+/// Seals frames of one message. Holds the derived content key and, for signed suites, the running
+/// hash of everything written so far.
+pub(crate) struct MessageWriter {
+    header: Header,
+    content: AeadKey,
+    frame_length: u32,
+    next_seq: u32,
+    signer: Option<Signer>,
+    sealed_final: bool,
+}
+
+impl MessageWriter {
+    /// Check the materials against the client's rules, derive the keys and build the header.
+    pub(crate) fn new(
+        config: &ClientConfig,
+        materials: &EncryptionMaterials,
+        frame_length: u32,
+        message_id: MessageId,
+    ) -> Result<Self, Error> {
+        let suite = materials.suite();
+        if !config.commitment_policy.allows_encrypt(suite) {
+            return Err(Error::CommitmentPolicy {
+                suite,
+                policy: config.commitment_policy,
+                operation: "encrypt",
+            });
+        }
+        let edks = materials.encrypted_data_keys();
+        if let Some(max) = config.max_encrypted_data_keys {
+            if edks.len() > usize::from(max) {
+                return Err(Error::TooManyEncryptedDataKeys { count: edks.len(), max: usize::from(max) });
+            }
+        }
+        let data_key = materials
+            .data_key()
+            .ok_or(Error::InvalidMaterials("no plaintext data key"))?;
+        if edks.is_empty() {
+            return Err(Error::InvalidMaterials("no encrypted data key"));
+        }
+        let framing = Framing::framed(frame_length).ok_or(Error::InvalidFrameLength(0))?;
+        let keys = derive(suite, data_key, &message_id)?;
+
+        let required = materials.required_encryption_context_keys();
+        let stored_context = materials.encryption_context().without(required);
+        let required_bytes = required_context_bytes(materials.encryption_context(), required)?;
+        let body = HeaderBody::new(
+            suite,
+            message_id,
+            stored_context,
+            edks.to_vec(),
+            framing,
+            keys.commit_key,
+        )?;
+        let header = Header::seal(body, |bytes| {
+            authenticate_header(&keys.content, bytes, &required_bytes)
+        })?;
+
+        let signer = match (suite.signature(), materials.signing_key()) {
+            (None, None) => None,
+            (Some(_), Some(key)) => {
+                let mut hasher = Hasher::new(key.curve().hash());
+                hasher.update(header.as_bytes());
+                Some(Signer { hasher, key: Arc::clone(key) })
+            }
+            _ => return Err(Error::InvalidMaterials("signing key does not match the suite")),
+        };
+        Ok(Self { header, content: keys.content, frame_length, next_seq: 1, signer, sealed_final: false })
+    }
+
+    fn seal(&mut self, frame: FrameHeader, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let header_len = frame.len();
+        let total = header_len + plaintext.len() + TAG_LEN;
+        let out = out
+            .get_mut(..total)
+            .ok_or(Error::InvalidMaterials("internal: frame output buffer too small"))?;
+        frame.write_to(out);
+        let aad = frame.aad(self.header.body().message_id());
+        self.content.seal_to(&frame.iv, aad.as_bytes(), plaintext, &mut out[header_len..])?;
+        if let Some(signer) = &mut self.signer {
+            signer.hasher.update(out);
+        }
+        Ok(total)
+    }
+
+    /// Seal a regular frame (exactly the frame length) into `out`; returns the bytes written.
+    pub(crate) fn seal_regular(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        if self.sealed_final || plaintext.len() != self.frame_length as usize {
+            return Err(Error::InvalidMaterials("internal: regular frame of the wrong size"));
+        }
+        let seq = self.next_seq;
+        if seq == u32::MAX {
+            return Err(FormatError::TooManyFrames.into());
+        }
+        let written = self.seal(FrameHeader::regular(seq, self.frame_length), plaintext, out)?;
+        self.next_seq = seq + 1;
+        Ok(written)
+    }
+
+    /// Seal the final frame (0 to frame length bytes) into `out`; returns the bytes written.
+    pub(crate) fn seal_final(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let len = u32::try_from(plaintext.len()).ok().filter(|&l| l <= self.frame_length);
+        let (Some(len), false) = (len, self.sealed_final) else {
+            return Err(Error::InvalidMaterials("internal: final frame of the wrong size"));
+        };
+        let written = self.seal(FrameHeader::final_frame(self.next_seq, len), plaintext, out)?;
+        self.sealed_final = true;
+        Ok(written)
+    }
+
+    /// The footer of a signed message, after the final frame.
+    pub(crate) fn footer(&mut self) -> Result<Option<Footer>, Error> {
+        if !self.sealed_final {
+            return Err(Error::InvalidMaterials("internal: footer before the final frame"));
+        }
+        match self.signer.take() {
+            None => Ok(None),
+            Some(Signer { hasher, key }) => {
+                let signature = key.sign_digest(&hasher.finish())?;
+                Ok(Some(Footer::new(signature)?))
+            }
+        }
+    }
+
+    /// Encrypt a whole plaintext into a message.
+    pub(crate) fn encrypt_all(mut self, plaintext: &[u8]) -> Result<(Header, Vec<u8>), Error> {
+        let frame = self.frame_length as usize;
+        let (regular, _) = frame_split(plaintext.len() as u64, self.frame_length)?;
+        let body_len = framed_body_len(plaintext.len() as u64, self.frame_length)?;
+        let body_len = usize::try_from(body_len).map_err(|_| FormatError::TooManyFrames)?;
+        let header_len = self.header.len();
+        let mut out = vec![0u8; header_len + body_len];
+        if self.signer.is_some() {
+            out.reserve_exact(MAX_FOOTER_LEN);
+        }
+        out[..header_len].copy_from_slice(self.header.as_bytes());
+        let mut at = header_len;
+        let mut rest = plaintext;
+        for _ in 0..regular {
+            let (chunk, tail) = rest.split_at(frame);
+            at += self.seal_regular(chunk, &mut out[at..])?;
+            rest = tail;
+        }
+        at += self.seal_final(rest, &mut out[at..])?;
+        debug_assert_eq!(at, out.len());
+        if let Some(footer) = self.footer()? {
+            footer.append_to(&mut out);
+        }
+        Ok((self.header, out))
+    }
+}
