@@ -12,12 +12,20 @@ const DEMO_KEY: [u8; 32] = *b"envelope-quickstart-demo-key!!!!";
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keyring = RawAesKeyring::new("quickstart", "demo-key", SecretBytes::from_slice(&DEMO_KEY))?;
     let client = Client::new();
-    let plaintext = b"Hello from Envelope: this message is AES-GCM encrypted under a fresh data key.";
+    let plaintext =
+        b"Hello from Envelope: this message is AES-GCM encrypted under a fresh data key.";
     let context = EncryptionContext::from_iter([("purpose", "quickstart"), ("tenant", "acme")]);
 
-    let message = client.encrypt(&keyring, plaintext).encryption_context(context.clone()).run()?;
+    let message = client
+        .encrypt(&keyring, plaintext)
+        .encryption_context(context.clone())
+        .run()?;
     let header = message.header().body();
-    println!("encrypted {} bytes of plaintext into a {}-byte message", plaintext.len(), message.ciphertext().len());
+    println!(
+        "encrypted {} bytes of plaintext into a {}-byte message",
+        plaintext.len(),
+        message.ciphertext().len()
+    );
     println!("  suite:              {}", message.suite());
     println!("  message id:         {:?}", header.message_id());
     println!("  frame length:       {}", header.framing().frame_length());
@@ -31,15 +39,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("  encryption context: {:?}", message.encryption_context());
 
-    let decrypted = client.decrypt(&keyring, message.ciphertext()).encryption_context(context).run()?;
+    let decrypted = client
+        .decrypt(&keyring, message.ciphertext())
+        .encryption_context(context)
+        .run()?;
     assert_eq!(decrypted.plaintext(), plaintext);
-    println!("decrypted and verified: {:?}", String::from_utf8_lossy(decrypted.plaintext()));
+    println!(
+        "decrypted and verified: {:?}",
+        String::from_utf8_lossy(decrypted.plaintext())
+    );
 
     let mut tampered = message.into_ciphertext();
     let last = tampered.len() - 40;
     tampered[last] ^= 0x01;
     match client.decrypt(&keyring, &tampered).run() {
-        Err(Error::AuthenticationFailed) => println!("a message with one flipped bit is rejected: authentication failed"),
+        Err(Error::AuthenticationFailed) => {
+            println!("a message with one flipped bit is rejected: authentication failed")
+        }
         other => return Err(format!("tampering was not detected: {other:?}").into()),
     }
     Ok(())

@@ -23,9 +23,14 @@ impl AeadKey {
     /// Set up a key of 16, 24 or 32 bytes.
     pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
         if !matches!(key.len(), 16 | 24 | 32) {
-            return Err(CryptoError::InvalidKeyLength { expected: "16, 24 or 32", found: key.len() });
+            return Err(CryptoError::InvalidKeyLength {
+                expected: "16, 24 or 32",
+                found: key.len(),
+            });
         }
-        Ok(Self { inner: backend::AeadKey::new(key)? })
+        Ok(Self {
+            inner: backend::AeadKey::new(key)?,
+        })
     }
 
     /// Encrypt `in_out` in place and return the tag.
@@ -48,7 +53,9 @@ impl AeadKey {
         out: &mut [u8],
     ) -> Result<(), CryptoError> {
         if out.len() != plaintext.len() + TAG_LEN {
-            return Err(CryptoError::Backend("seal output must be plaintext length + 16"));
+            return Err(CryptoError::Backend(
+                "seal output must be plaintext length + 16",
+            ));
         }
         self.inner.seal_to(iv, aad, plaintext, out)
     }
@@ -78,7 +85,9 @@ impl AeadKey {
         out: &mut [u8],
     ) -> Result<(), CryptoError> {
         if out.len() != ciphertext.len() {
-            return Err(CryptoError::Backend("open output must be ciphertext length"));
+            return Err(CryptoError::Backend(
+                "open output must be ciphertext length",
+            ));
         }
         let result = self.inner.open_to(iv, aad, ciphertext, tag, out);
         if result.is_err() {

@@ -35,7 +35,9 @@ pub struct Hasher {
 impl Hasher {
     /// Start hashing with `algorithm`.
     pub fn new(algorithm: HashAlgorithm) -> Self {
-        Self { inner: backend::Hasher::new(algorithm) }
+        Self {
+            inner: backend::Hasher::new(algorithm),
+        }
     }
 
     /// Feed more input.
@@ -50,13 +52,17 @@ impl Hasher {
 
     /// Finish and return the digest.
     pub fn finish(self) -> Digest {
-        Digest { inner: self.inner.finish() }
+        Digest {
+            inner: self.inner.finish(),
+        }
     }
 }
 
 impl fmt::Debug for Hasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hasher").field("algorithm", &self.algorithm()).finish_non_exhaustive()
+        f.debug_struct("Hasher")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
     }
 }
 

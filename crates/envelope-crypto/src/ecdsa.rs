@@ -46,21 +46,31 @@ pub struct SigningKey {
 impl SigningKey {
     /// A fresh key pair from the system CSPRNG.
     pub fn generate(curve: Curve) -> Result<Self, CryptoError> {
-        Ok(Self { curve, inner: backend::SigningKey::generate(curve)? })
+        Ok(Self {
+            curve,
+            inner: backend::SigningKey::generate(curve)?,
+        })
     }
 
-    /// A key from its big-endian private scalar.
+    /// A key from its private scalar, a big-endian integer of at most the curve's scalar length
+    /// (shorter input is left-padded with zeros).
     pub fn from_private_scalar(curve: Curve, scalar: &[u8]) -> Result<Self, CryptoError> {
-        if scalar.len() != curve.scalar_len() {
+        let n = curve.scalar_len();
+        if scalar.len() > n {
             return Err(CryptoError::InvalidKeyLength {
                 expected: match curve {
-                    Curve::P256 => "32",
-                    Curve::P384 => "48",
+                    Curve::P256 => "at most 32",
+                    Curve::P384 => "at most 48",
                 },
                 found: scalar.len(),
             });
         }
-        Ok(Self { curve, inner: backend::SigningKey::from_private_scalar(curve, scalar)? })
+        let mut padded = zeroize::Zeroizing::new([0u8; 48]);
+        padded[n - scalar.len()..n].copy_from_slice(scalar);
+        Ok(Self {
+            curve,
+            inner: backend::SigningKey::from_private_scalar(curve, &padded[..n])?,
+        })
     }
 
     /// The curve.
@@ -89,7 +99,9 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("curve", &self.curve).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("curve", &self.curve)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,10 +126,18 @@ impl VerifyingKey {
                 c.extend_from_slice(&bytes[1..=n]);
                 c
             }
-            _ => return Err(CryptoError::InvalidKey("not a SEC1 point of the curve's size")),
+            _ => {
+                return Err(CryptoError::InvalidKey(
+                    "not a SEC1 point of the curve's size",
+                ));
+            }
         };
         let inner = backend::VerifyingKey::from_sec1(curve, bytes)?;
-        Ok(Self { curve, compressed, inner })
+        Ok(Self {
+            curve,
+            compressed,
+            inner,
+        })
     }
 
     /// The curve.

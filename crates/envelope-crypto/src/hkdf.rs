@@ -13,7 +13,9 @@ pub struct Prk {
 impl Prk {
     /// HKDF-Extract. An empty `salt` is equivalent to `hash_len` zero bytes (RFC 5869 "no salt").
     pub fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
-        Self { inner: backend::Prk::extract(hash, salt, ikm) }
+        Self {
+            inner: backend::Prk::extract(hash, salt, ikm),
+        }
     }
 
     /// HKDF-Expand into `out` with `info` formed by concatenating the given parts.

@@ -46,7 +46,9 @@ impl RsaPublicKey {
 
     /// Parse a DER SubjectPublicKeyInfo.
     pub fn from_der(spki: &[u8]) -> Result<Self, CryptoError> {
-        Ok(Self { inner: backend::RsaPublicKey::from_der(spki)? })
+        Ok(Self {
+            inner: backend::RsaPublicKey::from_der(spki)?,
+        })
     }
 
     /// Modulus length in bytes (the ciphertext length).
@@ -79,7 +81,9 @@ impl RsaPrivateKey {
 
     /// Parse an unencrypted DER PKCS#8 `PrivateKeyInfo`.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
-        Ok(Self { inner: backend::RsaPrivateKey::from_pkcs8_der(der)? })
+        Ok(Self {
+            inner: backend::RsaPrivateKey::from_pkcs8_der(der)?,
+        })
     }
 
     /// Modulus length in bytes.
@@ -88,13 +92,21 @@ impl RsaPrivateKey {
     }
 
     /// Decrypt `ciphertext`.
-    pub fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub fn decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         self.inner.decrypt(padding, ciphertext)
     }
 }
 
 impl fmt::Debug for RsaPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RsaPrivateKey({} bits, [REDACTED])", self.size_bytes() * 8)
+        write!(
+            f,
+            "RsaPrivateKey({} bits, [REDACTED])",
+            self.size_bytes() * 8
+        )
     }
 }

@@ -1,5 +1,10 @@
 //! Known-answer and behaviour tests for every primitive; the same file runs on both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use envelope_crypto::aead::AeadKey;
 use envelope_crypto::digest::{HashAlgorithm, Hasher, digest};
@@ -16,7 +21,9 @@ fn h(s: &str) -> Vec<u8> {
 /// (AES-128/192/256, 60-byte plaintext, 20-byte AAD, 96-bit IV).
 #[test]
 fn aes_gcm_known_answers() {
-    let pt = h("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+    let pt = h(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+    );
     let aad = h("feedfacedeadbeeffeedfacedeadbeefabaddad2");
     let iv: [u8; 12] = h("cafebabefacedbaddecaf888").try_into().unwrap();
     let cases = [
@@ -66,20 +73,41 @@ fn aes_gcm_failure_wipes_output_and_is_opaque() {
     bad_tag[0] ^= 1;
 
     let mut out = vec![0xAA; data.len()];
-    assert_eq!(key.open_to(&iv, b"aad", &data, &bad_tag, &mut out), Err(CryptoError::AuthenticationFailed));
-    assert!(out.iter().all(|&b| b == 0), "no unauthenticated plaintext may remain");
+    assert_eq!(
+        key.open_to(&iv, b"aad", &data, &bad_tag, &mut out),
+        Err(CryptoError::AuthenticationFailed)
+    );
+    assert!(
+        out.iter().all(|&b| b == 0),
+        "no unauthenticated plaintext may remain"
+    );
 
-    assert_eq!(key.open_to(&iv, b"other", &data, &tag, &mut out), Err(CryptoError::AuthenticationFailed));
+    assert_eq!(
+        key.open_to(&iv, b"other", &data, &tag, &mut out),
+        Err(CryptoError::AuthenticationFailed)
+    );
     let mut copy = data.clone();
-    assert_eq!(key.open_in_place(&iv, b"aad", &mut copy, &bad_tag), Err(CryptoError::AuthenticationFailed));
+    assert_eq!(
+        key.open_in_place(&iv, b"aad", &mut copy, &bad_tag),
+        Err(CryptoError::AuthenticationFailed)
+    );
     assert!(copy.iter().all(|&b| b == 0));
 
     // Empty plaintext: the header-authentication case.
-    let tag = key.seal_in_place(&[0; 12], b"header bytes", &mut []).unwrap();
-    key.open_in_place(&[0; 12], b"header bytes", &mut [], &tag).unwrap();
-    assert!(key.open_in_place(&[0; 12], b"header byteZ", &mut [], &tag).is_err());
+    let tag = key
+        .seal_in_place(&[0; 12], b"header bytes", &mut [])
+        .unwrap();
+    key.open_in_place(&[0; 12], b"header bytes", &mut [], &tag)
+        .unwrap();
+    assert!(
+        key.open_in_place(&[0; 12], b"header byteZ", &mut [], &tag)
+            .is_err()
+    );
 
-    assert!(matches!(AeadKey::new(&[0; 20]), Err(CryptoError::InvalidKeyLength { found: 20, .. })));
+    assert!(matches!(
+        AeadKey::new(&[0; 20]),
+        Err(CryptoError::InvalidKeyLength { found: 20, .. })
+    ));
     let mut wrong = vec![0u8; 3];
     assert!(key.seal_to(&iv, b"", b"abcd", &mut wrong).is_err());
 }
@@ -87,9 +115,18 @@ fn aes_gcm_failure_wipes_output_and_is_opaque() {
 #[test]
 fn sha2_known_answers() {
     let cases = [
-        (HashAlgorithm::Sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-        (HashAlgorithm::Sha384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"),
-        (HashAlgorithm::Sha512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
+        (
+            HashAlgorithm::Sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ),
+        (
+            HashAlgorithm::Sha384,
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
+        ),
+        (
+            HashAlgorithm::Sha512,
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        ),
     ];
     for (alg, expected) in cases {
         assert_eq!(hex::encode(digest(alg, b"abc").as_bytes()), expected);
@@ -111,7 +148,14 @@ fn hkdf_known_answers() {
     let salt = h("000102030405060708090a0b0c");
     let info = h("f0f1f2f3f4f5f6f7f8f9");
     let mut okm = [0u8; 42];
-    hkdf(HashAlgorithm::Sha256, &salt, &ikm, &[&info[..5], &info[5..]], &mut okm).unwrap();
+    hkdf(
+        HashAlgorithm::Sha256,
+        &salt,
+        &ikm,
+        &[&info[..5], &info[5..]],
+        &mut okm,
+    )
+    .unwrap();
     assert_eq!(
         hex::encode(okm),
         "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
@@ -130,7 +174,14 @@ fn hkdf_known_answers() {
     let prk = Prk::extract(HashAlgorithm::Sha512, &[0x5a; 32], &[1u8; 32]);
     let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
     prk.expand(&[b"COMMITKEY"], &mut a).unwrap();
-    hkdf(HashAlgorithm::Sha512, &[0x5a; 32], &[1u8; 32], &[b"COMMIT", b"KEY"], &mut b).unwrap();
+    hkdf(
+        HashAlgorithm::Sha512,
+        &[0x5a; 32],
+        &[1u8; 32],
+        &[b"COMMIT", b"KEY"],
+        &mut b,
+    )
+    .unwrap();
     assert_eq!(a, b);
     let mut too_long = vec![0u8; 255 * 64 + 1];
     assert!(prk.expand(&[], &mut too_long).is_err());
@@ -154,7 +205,13 @@ fn ecdsa_generator_points_and_round_trips() {
         "03aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7"
     );
     assert!(SigningKey::from_private_scalar(Curve::P384, &[0u8; 48]).is_err());
-    assert!(SigningKey::from_private_scalar(Curve::P384, &[1u8; 32]).is_err());
+    assert!(SigningKey::from_private_scalar(Curve::P384, &[1u8; 49]).is_err());
+    // Short scalars are integers: 0x01 is the same key as 47 zero bytes then 0x01.
+    let short = SigningKey::from_private_scalar(Curve::P384, &[1]).unwrap();
+    assert_eq!(
+        short.public_key_compressed().unwrap(),
+        k.public_key_compressed().unwrap()
+    );
 
     for curve in [Curve::P256, Curve::P384] {
         let key = SigningKey::generate(curve).unwrap();
@@ -169,15 +226,27 @@ fn ecdsa_generator_points_and_round_trips() {
         verifier.verify_digest(&d, &sig).unwrap();
 
         let other = digest(curve.hash(), b"the messagf");
-        assert_eq!(verifier.verify_digest(&other, &sig), Err(CryptoError::SignatureInvalid));
+        assert_eq!(
+            verifier.verify_digest(&other, &sig),
+            Err(CryptoError::SignatureInvalid)
+        );
         let mut bad = sig.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert_eq!(verifier.verify_digest(&d, &bad), Err(CryptoError::SignatureInvalid));
-        assert_eq!(verifier.verify_digest(&d, b"not der"), Err(CryptoError::SignatureInvalid));
+        assert_eq!(
+            verifier.verify_digest(&d, &bad),
+            Err(CryptoError::SignatureInvalid)
+        );
+        assert_eq!(
+            verifier.verify_digest(&d, b"not der"),
+            Err(CryptoError::SignatureInvalid)
+        );
 
         let wrong_hash = digest(HashAlgorithm::Sha512, b"x");
-        assert_eq!(key.sign_digest(&wrong_hash), Err(CryptoError::DigestMismatch));
+        assert_eq!(
+            key.sign_digest(&wrong_hash),
+            Err(CryptoError::DigestMismatch)
+        );
         assert!(format!("{key:?}").starts_with("SigningKey { curve"));
     }
 }
@@ -185,7 +254,9 @@ fn ecdsa_generator_points_and_round_trips() {
 #[test]
 fn ecdsa_uncompressed_points_are_compressed() {
     // P-256 G, uncompressed.
-    let g = h("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+    let g = h(
+        "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+    );
     let key = VerifyingKey::from_sec1(Curve::P256, &g).unwrap();
     assert_eq!(
         hex::encode(key.compressed()),
@@ -195,7 +266,10 @@ fn ecdsa_uncompressed_points_are_compressed() {
     let mut off = g.clone();
     off[64] ^= 1;
     assert!(VerifyingKey::from_sec1(Curve::P256, &off).is_err());
-    assert!(VerifyingKey::from_sec1(Curve::P384, &g).is_err(), "wrong size for the curve");
+    assert!(
+        VerifyingKey::from_sec1(Curve::P384, &g).is_err(),
+        "wrong size for the curve"
+    );
     assert!(VerifyingKey::from_sec1(Curve::P256, &[]).is_err());
 }
 
@@ -221,8 +295,15 @@ fn rsa_round_trips_every_padding() {
         assert_eq!(pt.expose_secret(), key.expose_secret(), "{padding:?}");
         // Decrypting with another OAEP hash fails.
         if padding != RsaPadding::Pkcs1v15 {
-            let other = if padding == RsaPadding::OaepSha1 { RsaPadding::OaepSha256 } else { RsaPadding::OaepSha1 };
-            assert_eq!(private.decrypt(other, &ct).unwrap_err(), CryptoError::RsaDecryptFailed);
+            let other = if padding == RsaPadding::OaepSha1 {
+                RsaPadding::OaepSha256
+            } else {
+                RsaPadding::OaepSha1
+            };
+            assert_eq!(
+                private.decrypt(other, &ct).unwrap_err(),
+                CryptoError::RsaDecryptFailed
+            );
         }
     }
     let mut ct = public.encrypt(RsaPadding::OaepSha256, b"x").unwrap();
@@ -245,4 +326,12 @@ fn random_bytes_differ() {
     let b = SecretBytes::random(32).unwrap();
     assert!(!a.ct_eq(b.expose_secret()));
     println!("backend: {}", envelope_crypto::BACKEND);
+}
+
+/// Feature unification could silently build the other backend: CI says which one it means to test.
+#[test]
+fn backend_is_the_one_ci_expects() {
+    if let Ok(expected) = std::env::var("ENVELOPE_EXPECT_BACKEND") {
+        assert_eq!(envelope_crypto::BACKEND, expected);
+    }
 }

@@ -63,12 +63,22 @@ pub struct BodyAad {
 
 impl BodyAad {
     /// The AAD for a frame.
-    pub fn new(message_id: &MessageId, kind: FrameKind, sequence_number: u32, content_len: u64) -> Self {
+    pub fn new(
+        message_id: &MessageId,
+        kind: FrameKind,
+        sequence_number: u32,
+        content_len: u64,
+    ) -> Self {
         let mut buf = [0u8; MAX_AAD_LEN];
         let id = message_id.as_bytes();
         let s = kind.content_string();
         let mut at = 0;
-        for part in [id, s, &sequence_number.to_be_bytes(), &content_len.to_be_bytes()] {
+        for part in [
+            id,
+            s,
+            &sequence_number.to_be_bytes(),
+            &content_len.to_be_bytes(),
+        ] {
             buf[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
@@ -84,17 +94,35 @@ impl BodyAad {
 /// The fields that precede a frame's (or the single block's) ciphertext.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
-    /// Regular, final or single block.
-    pub kind: FrameKind,
-    /// The sequence number (1 for the single block).
-    pub sequence_number: u32,
-    /// The IV stored with the frame.
-    pub iv: [u8; IV_LEN],
-    /// The length of the ciphertext (= plaintext) that follows.
-    pub content_len: u64,
+    kind: FrameKind,
+    sequence_number: u32,
+    iv: [u8; IV_LEN],
+    // At most u32::MAX for framed units (both constructors and the parser take a u32), at most
+    // MAX_NON_FRAMED_CONTENT_LEN for the single block.
+    content_len: u64,
 }
 
 impl FrameHeader {
+    /// Regular, final or single block.
+    pub fn kind(&self) -> FrameKind {
+        self.kind
+    }
+
+    /// The sequence number (1 for the single block).
+    pub fn sequence_number(&self) -> u32 {
+        self.sequence_number
+    }
+
+    /// The IV stored with the unit.
+    pub fn iv(&self) -> &[u8; IV_LEN] {
+        &self.iv
+    }
+
+    /// The length of the ciphertext (= plaintext) that follows.
+    pub fn content_len(&self) -> u64 {
+        self.content_len
+    }
+
     /// A regular frame of `frame_length` bytes.
     pub fn regular(sequence_number: u32, frame_length: u32) -> Self {
         Self {
@@ -136,7 +164,12 @@ impl FrameHeader {
 
     /// The body AAD for this unit.
     pub fn aad(&self, message_id: &MessageId) -> BodyAad {
-        BodyAad::new(message_id, self.kind, self.sequence_number, self.content_len)
+        BodyAad::new(
+            message_id,
+            self.kind,
+            self.sequence_number,
+            self.content_len,
+        )
     }
 
     /// Write these fields to the start of `out`, which must hold [`FrameHeader::len`] bytes.
@@ -156,7 +189,8 @@ impl FrameHeader {
                 put(&FINAL_FRAME_MARKER.to_be_bytes());
                 put(&self.sequence_number.to_be_bytes());
                 put(&self.iv);
-                // Final frames hold at most the frame length, a u32.
+                // A final frame's length came in as a u32 (see the field's invariant).
+                #[allow(clippy::cast_possible_truncation)]
                 put(&(self.content_len as u32).to_be_bytes());
             }
             FrameKind::SingleBlock => {
@@ -192,9 +226,17 @@ impl FrameHeader {
                 let iv = cursor.array::<IV_LEN>()?;
                 let len = cursor.u32()?;
                 if len > frame_length {
-                    return Err(Stop::Invalid(FormatError::FinalFrameTooLong { len, frame_length }));
+                    return Err(Stop::Invalid(FormatError::FinalFrameTooLong {
+                        len,
+                        frame_length,
+                    }));
                 }
-                Self { kind: FrameKind::Final, sequence_number, iv, content_len: u64::from(len) }
+                Self {
+                    kind: FrameKind::Final,
+                    sequence_number,
+                    iv,
+                    content_len: u64::from(len),
+                }
             } else {
                 check_sequence(expected_sequence_number, first)?;
                 let iv = cursor.array::<IV_LEN>()?;
@@ -217,9 +259,16 @@ impl FrameHeader {
             let iv = cursor.array::<IV_LEN>()?;
             let content_len = cursor.u64()?;
             if content_len > MAX_NON_FRAMED_CONTENT_LEN {
-                return Err(Stop::Invalid(FormatError::NonFramedContentTooLong(content_len)));
+                return Err(Stop::Invalid(FormatError::NonFramedContentTooLong(
+                    content_len,
+                )));
             }
-            let header = Self { kind: FrameKind::SingleBlock, sequence_number: 1, iv, content_len };
+            let header = Self {
+                kind: FrameKind::SingleBlock,
+                sequence_number: 1,
+                iv,
+                content_len,
+            };
             Ok((header, cursor.position()))
         })();
         finish(result)
@@ -230,7 +279,10 @@ fn check_sequence(expected: u32, found: u32) -> Result<(), Stop> {
     if expected == found {
         Ok(())
     } else {
-        Err(Stop::Invalid(FormatError::InvalidSequenceNumber { expected, found }))
+        Err(Stop::Invalid(FormatError::InvalidSequenceNumber {
+            expected,
+            found,
+        }))
     }
 }
 
@@ -240,7 +292,7 @@ fn check_sequence(expected: u32, found: u32) -> Result<(), Stop> {
 /// (what the spec recommends) rather than an empty one.
 pub fn frame_split(plaintext_len: u64, frame_length: u32) -> Result<(u64, u32), FormatError> {
     let frame = u64::from(frame_length.max(1));
-    let (regular, last) = if plaintext_len > 0 && plaintext_len % frame == 0 {
+    let (regular, last) = if plaintext_len > 0 && plaintext_len.is_multiple_of(frame) {
         (plaintext_len / frame - 1, frame)
     } else {
         (plaintext_len / frame, plaintext_len % frame)
@@ -248,8 +300,9 @@ pub fn frame_split(plaintext_len: u64, frame_length: u32) -> Result<(u64, u32), 
     if regular >= u64::from(MAX_FRAMES) {
         return Err(FormatError::TooManyFrames);
     }
-    // `last` is below or equal to the frame length, a u32.
-    Ok((regular, last as u32))
+    // `last` is at most the frame length, a u32.
+    let last = u32::try_from(last).map_err(|_| FormatError::TooManyFrames)?;
+    Ok((regular, last))
 }
 
 /// The length of a framed body carrying `plaintext_len` bytes.
@@ -288,14 +341,20 @@ impl Footer {
         let mut cursor = Cursor::new(input);
         let result = (|| {
             let signature = cursor.short_bytes()?;
-            Ok((Self { signature: signature.to_vec() }, cursor.position()))
+            Ok((
+                Self {
+                    signature: signature.to_vec(),
+                },
+                cursor.position(),
+            ))
         })();
         finish(result)
     }
 
     /// Append `u16 length || signature` to `out`.
     pub fn append_to(&self, out: &mut Vec<u8>) {
-        // `new` bounds the length to u16.
+        // `new` and `parse` bound the length to u16.
+        #[allow(clippy::cast_possible_truncation)]
         out.extend_from_slice(&(self.signature.len() as u16).to_be_bytes());
         out.extend_from_slice(&self.signature);
     }
@@ -318,8 +377,14 @@ mod tests {
         assert_eq!(frame_split(4096, 4096).unwrap(), (0, 4096));
         assert_eq!(frame_split(4097, 4096).unwrap(), (1, 1));
         assert_eq!(frame_split(3 * 4096, 4096).unwrap(), (2, 4096));
-        assert_eq!(frame_split(u64::from(u32::MAX), 1).unwrap(), (u64::from(u32::MAX) - 1, 1));
-        assert_eq!(frame_split(u64::from(u32::MAX) + 1, 1), Err(FormatError::TooManyFrames));
+        assert_eq!(
+            frame_split(u64::from(u32::MAX), 1).unwrap(),
+            (u64::from(u32::MAX) - 1, 1)
+        );
+        assert_eq!(
+            frame_split(u64::from(u32::MAX) + 1, 1),
+            Err(FormatError::TooManyFrames)
+        );
     }
 
     #[test]
@@ -349,20 +414,33 @@ mod tests {
 
     #[test]
     fn frame_headers_round_trip() {
-        for header in [FrameHeader::regular(7, 4096), FrameHeader::final_frame(8, 17)] {
+        for header in [
+            FrameHeader::regular(7, 4096),
+            FrameHeader::final_frame(8, 17),
+        ] {
             let mut out = Vec::new();
             header.append_to(&mut out);
             assert_eq!(out.len(), header.len());
             let Parsed::Complete(parsed, used) =
-                FrameHeader::parse_framed(&out, 4096, header.sequence_number).unwrap()
+                FrameHeader::parse_framed(&out, 4096, header.sequence_number()).unwrap()
             else {
                 panic!("incomplete")
             };
             assert_eq!((parsed, used), (header, out.len()));
             for cut in 0..out.len() {
                 assert_eq!(
-                    FrameHeader::parse_framed(&out[..cut], 4096, header.sequence_number).unwrap(),
-                    Parsed::Incomplete(if cut < 4 { 4 } else if header.kind == FrameKind::Regular { 16 } else if cut < 8 { 8 } else if cut < 20 { 20 } else { 24 })
+                    FrameHeader::parse_framed(&out[..cut], 4096, header.sequence_number()).unwrap(),
+                    Parsed::Incomplete(if cut < 4 {
+                        4
+                    } else if header.kind() == FrameKind::Regular {
+                        16
+                    } else if cut < 8 {
+                        8
+                    } else if cut < 20 {
+                        20
+                    } else {
+                        24
+                    })
                 );
             }
         }
@@ -374,19 +452,27 @@ mod tests {
         FrameHeader::regular(2, 16).append_to(&mut out);
         assert_eq!(
             FrameHeader::parse_framed(&out, 16, 1),
-            Err(FormatError::InvalidSequenceNumber { expected: 1, found: 2 })
+            Err(FormatError::InvalidSequenceNumber {
+                expected: 1,
+                found: 2
+            })
         );
         let mut out = Vec::new();
         FrameHeader::final_frame(1, 17).append_to(&mut out);
         assert_eq!(
             FrameHeader::parse_framed(&out, 16, 1),
-            Err(FormatError::FinalFrameTooLong { len: 17, frame_length: 16 })
+            Err(FormatError::FinalFrameTooLong {
+                len: 17,
+                frame_length: 16
+            })
         );
         let mut nf = vec![0u8; 12];
         nf.extend_from_slice(&(MAX_NON_FRAMED_CONTENT_LEN + 1).to_be_bytes());
         assert_eq!(
             FrameHeader::parse_non_framed(&nf),
-            Err(FormatError::NonFramedContentTooLong(MAX_NON_FRAMED_CONTENT_LEN + 1))
+            Err(FormatError::NonFramedContentTooLong(
+                MAX_NON_FRAMED_CONTENT_LEN + 1
+            ))
         );
     }
 

@@ -39,7 +39,9 @@ pub struct EncryptionContext {
 impl EncryptionContext {
     /// An empty encryption context.
     pub const fn new() -> Self {
-        Self { pairs: BTreeMap::new() }
+        Self {
+            pairs: BTreeMap::new(),
+        }
     }
 
     /// Add a pair, returning the value it replaced.
@@ -132,7 +134,11 @@ impl EncryptionContext {
         if self.pairs.is_empty() {
             return 0;
         }
-        2 + self.pairs.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>()
+        2 + self
+            .pairs
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>()
     }
 
     /// The canonical serialization: empty for an empty context, else a `u16` pair count followed by
@@ -224,13 +230,19 @@ impl fmt::Debug for EncryptionContext {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self { pairs: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self {
+            pairs: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 }
 
 impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for EncryptionContext {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        self.pairs.extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self.pairs
+            .extend(iter.into_iter().map(|(k, v)| (k.into(), v.into())));
     }
 }
 
@@ -242,7 +254,9 @@ impl From<BTreeMap<String, String>> for EncryptionContext {
 
 impl From<HashMap<String, String>> for EncryptionContext {
     fn from(pairs: HashMap<String, String>) -> Self {
-        Self { pairs: pairs.into_iter().collect() }
+        Self {
+            pairs: pairs.into_iter().collect(),
+        }
     }
 }
 
@@ -272,8 +286,14 @@ mod tests {
 
     #[test]
     fn empty_serializes_to_nothing() {
-        assert_eq!(EncryptionContext::new().serialize().unwrap(), Vec::<u8>::new());
-        assert_eq!(EncryptionContext::parse(&[]).unwrap(), EncryptionContext::new());
+        assert_eq!(
+            EncryptionContext::new().serialize().unwrap(),
+            Vec::<u8>::new()
+        );
+        assert_eq!(
+            EncryptionContext::parse(&[]).unwrap(),
+            EncryptionContext::new()
+        );
     }
 
     #[test]
@@ -283,10 +303,8 @@ mod tests {
         let ec = EncryptionContext::from_iter([("\u{1F600}", "a"), ("\u{FF21}", "b"), ("A", "c")]);
         let bytes = ec.serialize().unwrap();
         let expected = hex::decode(concat!(
-            "0003",
-            "0001", "41", "0001", "63",
-            "0003", "efbca1", "0001", "62",
-            "0004", "f09f9880", "0001", "61"
+            "0003", "0001", "41", "0001", "63", "0003", "efbca1", "0001", "62", "0004", "f09f9880",
+            "0001", "61"
         ))
         .unwrap();
         assert_eq!(bytes, expected);
@@ -307,18 +325,40 @@ mod tests {
     fn parse_rejects_malformed() {
         use FormatError::*;
         let cases: &[(&str, FormatError)] = &[
-            ("00", MalformedEncryptionContext("too short to hold the pair count")),
-            ("0000", MalformedEncryptionContext("the pair count is zero but the section is not empty")),
-            ("0001000141", MalformedEncryptionContext("a pair runs past its length")),
-            ("00010001410001", MalformedEncryptionContext("a pair runs past its length")),
-            ("000100014100014200", MalformedEncryptionContext("bytes remain after the last pair")),
-            ("0002000141000142000141000143", DuplicateEncryptionContextKey("A".into())),
+            (
+                "00",
+                MalformedEncryptionContext("too short to hold the pair count"),
+            ),
+            (
+                "0000",
+                MalformedEncryptionContext("the pair count is zero but the section is not empty"),
+            ),
+            (
+                "0001000141",
+                MalformedEncryptionContext("a pair runs past its length"),
+            ),
+            (
+                "00010001410001",
+                MalformedEncryptionContext("a pair runs past its length"),
+            ),
+            (
+                "000100014100014200",
+                MalformedEncryptionContext("bytes remain after the last pair"),
+            ),
+            (
+                "0002000141000142000141000143",
+                DuplicateEncryptionContextKey("A".into()),
+            ),
             ("00010001ff000142", InvalidUtf8("encryption context key")),
             ("000100014100 01ff", InvalidUtf8("encryption context value")),
         ];
         for (hex_in, err) in cases {
             let bytes = hex::decode(hex_in.replace(' ', "")).unwrap();
-            assert_eq!(EncryptionContext::parse(&bytes).unwrap_err(), *err, "{hex_in}");
+            assert_eq!(
+                EncryptionContext::parse(&bytes).unwrap_err(),
+                *err,
+                "{hex_in}"
+            );
         }
     }
 
@@ -335,20 +375,35 @@ mod tests {
         let reserved = EncryptionContext::from_iter([("aws-crypto-public-key", "x")]);
         assert_eq!(
             reserved.validate_for_encrypt(),
-            Err(FormatError::ReservedEncryptionContextKey("aws-crypto-public-key".into()))
+            Err(FormatError::ReservedEncryptionContextKey(
+                "aws-crypto-public-key".into()
+            ))
         );
         let empty_key = EncryptionContext::from_iter([("", "x")]);
-        assert_eq!(empty_key.validate_for_encrypt(), Err(FormatError::EmptyEncryptionContextEntry));
+        assert_eq!(
+            empty_key.validate_for_encrypt(),
+            Err(FormatError::EmptyEncryptionContextEntry)
+        );
         let empty_value = EncryptionContext::from_iter([("k", "")]);
-        assert_eq!(empty_value.validate_for_encrypt(), Err(FormatError::EmptyEncryptionContextEntry));
+        assert_eq!(
+            empty_value.validate_for_encrypt(),
+            Err(FormatError::EmptyEncryptionContextEntry)
+        );
         // Only the prefix is reserved, not the word.
-        assert!(EncryptionContext::from_iter([("aws-crypto", "x")]).validate_for_encrypt().is_ok());
+        assert!(
+            EncryptionContext::from_iter([("aws-crypto", "x")])
+                .validate_for_encrypt()
+                .is_ok()
+        );
     }
 
     #[test]
     fn too_large_is_rejected() {
         let ec = EncryptionContext::from_iter([("k", "v".repeat(65_530))]);
-        assert!(matches!(ec.serialize(), Err(FormatError::FieldTooLong { .. })));
+        assert!(matches!(
+            ec.serialize(),
+            Err(FormatError::FieldTooLong { .. })
+        ));
         let ok = EncryptionContext::from_iter([("k", "v".repeat(65_535 - 2 - 4 - 1))]);
         assert_eq!(ok.serialize().unwrap().len(), 65_535);
     }
@@ -356,8 +411,14 @@ mod tests {
     #[test]
     fn restrict_and_without() {
         let ec = EncryptionContext::from_iter([("a", "1"), ("b", "2"), ("c", "3")]);
-        assert_eq!(ec.restricted_to(["a", "c", "z"]), EncryptionContext::from_iter([("a", "1"), ("c", "3")]));
+        assert_eq!(
+            ec.restricted_to(["a", "c", "z"]),
+            EncryptionContext::from_iter([("a", "1"), ("c", "3")])
+        );
         let keys: BTreeSet<String> = ["b".to_string()].into();
-        assert_eq!(ec.without(&keys), EncryptionContext::from_iter([("a", "1"), ("c", "3")]));
+        assert_eq!(
+            ec.without(&keys),
+            EncryptionContext::from_iter([("a", "1"), ("c", "3")])
+        );
     }
 }

@@ -35,7 +35,11 @@ impl EncryptedDataKey {
             ("encrypted data key", edk.ciphertext.len()),
         ] {
             if len > usize::from(u16::MAX) {
-                return Err(FormatError::FieldTooLong { field, len, max: usize::from(u16::MAX) });
+                return Err(FormatError::FieldTooLong {
+                    field,
+                    len,
+                    max: usize::from(u16::MAX),
+                });
             }
         }
         Ok(edk)

@@ -76,7 +76,9 @@ pub enum FormatError {
     #[error("the message has no encrypted data keys")]
     NoEncryptedDataKeys,
     /// The header carries more encrypted data keys than the configured maximum.
-    #[error("the message has {count} encrypted data keys, more than the configured maximum of {max}")]
+    #[error(
+        "the message has {count} encrypted data keys, more than the configured maximum of {max}"
+    )]
     TooManyEncryptedDataKeys {
         /// How many the header declares.
         count: usize,

@@ -17,6 +17,7 @@ pub const DEFAULT_MAX_HEADER_LEN: usize = 1 << 20;
 /// Length of the commit key (the algorithm suite data of committing suites).
 pub const COMMIT_KEY_LEN: usize = 32;
 
+const IV_LEN_BYTE: u8 = 12;
 const CONTENT_TYPE_NON_FRAMED: u8 = 0x01;
 const CONTENT_TYPE_FRAMED: u8 = 0x02;
 
@@ -31,11 +32,18 @@ impl MessageId {
     /// A message id from its bytes, which must be 16 or 32 long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() != 16 && bytes.len() != 32 {
-            return Err(FormatError::InvalidMessageIdLength { expected: 32, found: bytes.len() });
+            return Err(FormatError::InvalidMessageIdLength {
+                expected: 32,
+                found: bytes.len(),
+            });
         }
         let mut out = [0u8; 32];
         out[..bytes.len()].copy_from_slice(bytes);
-        Ok(Self { bytes: out, len: bytes.len() as u8 })
+        let len = u8::try_from(bytes.len()).map_err(|_| FormatError::InvalidMessageIdLength {
+            expected: 32,
+            found: bytes.len(),
+        })?;
+        Ok(Self { bytes: out, len })
     }
 
     /// The id bytes.
@@ -95,7 +103,10 @@ pub struct HeaderLimits {
 
 impl Default for HeaderLimits {
     fn default() -> Self {
-        Self { max_encrypted_data_keys: None, max_header_len: Some(DEFAULT_MAX_HEADER_LEN) }
+        Self {
+            max_encrypted_data_keys: None,
+            max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
+        }
     }
 }
 
@@ -108,6 +119,9 @@ pub struct HeaderBody {
     encrypted_data_keys: Vec<EncryptedDataKey>,
     framing: Framing,
     commit_key: Option<[u8; COMMIT_KEY_LEN]>,
+    /// The encryption context section exactly as received, when parsed: some writers did not sort
+    /// the pairs, and a header must re-serialize to the bytes it came from.
+    context_bytes: Option<Vec<u8>>,
 }
 
 impl HeaderBody {
@@ -145,7 +159,15 @@ impl HeaderBody {
                 max: usize::from(u16::MAX),
             });
         }
-        Ok(Self { suite, message_id, encryption_context, encrypted_data_keys, framing, commit_key })
+        Ok(Self {
+            suite,
+            message_id,
+            encryption_context,
+            encrypted_data_keys,
+            framing,
+            commit_key,
+            context_bytes: None,
+        })
     }
 
     /// The algorithm suite.
@@ -185,8 +207,12 @@ impl HeaderBody {
 
     /// Length of the serialized header body.
     pub fn serialized_len(&self) -> usize {
-        let ec_len = self.encryption_context.serialized_len();
-        let edks: usize = self.encrypted_data_keys.iter().map(EncryptedDataKey::serialized_len).sum();
+        let ec_len = self.context_len();
+        let edks: usize = self
+            .encrypted_data_keys
+            .iter()
+            .map(EncryptedDataKey::serialized_len)
+            .sum();
         let common = 2 + self.message_id.len() + 2 + ec_len + 2 + edks + 1 + 4;
         match self.version() {
             MessageFormatVersion::V1 => 1 + 1 + common + 4 + 1,
@@ -204,16 +230,24 @@ impl HeaderBody {
         }
         out.extend_from_slice(&self.suite.id().to_be_bytes());
         out.extend_from_slice(self.message_id.as_bytes());
-        let ec_len = self.encryption_context.serialized_len();
+        let ec_len = self.context_len();
         let ec_len16 = u16::try_from(ec_len).map_err(|_| FormatError::FieldTooLong {
             field: "serialized encryption context",
             len: ec_len,
             max: usize::from(u16::MAX),
         })?;
         out.extend_from_slice(&ec_len16.to_be_bytes());
-        self.encryption_context.serialize_into(out)?;
-        // `new` bounds the count to u16.
-        let count = self.encrypted_data_keys.len() as u16;
+        match &self.context_bytes {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => self.encryption_context.serialize_into(out)?,
+        }
+        let count = u16::try_from(self.encrypted_data_keys.len()).map_err(|_| {
+            FormatError::FieldTooLong {
+                field: "encrypted data key count",
+                len: self.encrypted_data_keys.len(),
+                max: usize::from(u16::MAX),
+            }
+        })?;
         out.extend_from_slice(&count.to_be_bytes());
         for edk in &self.encrypted_data_keys {
             edk.serialize_into(out)?;
@@ -224,13 +258,20 @@ impl HeaderBody {
         }
         if version == MessageFormatVersion::V1 {
             out.extend_from_slice(&[0, 0, 0, 0]);
-            out.push(IV_LEN as u8);
+            out.push(IV_LEN_BYTE);
         }
         out.extend_from_slice(&self.framing.frame_length().to_be_bytes());
         if let Some(commit_key) = &self.commit_key {
             out.extend_from_slice(commit_key);
         }
         Ok(())
+    }
+
+    fn context_len(&self) -> usize {
+        match &self.context_bytes {
+            Some(bytes) => bytes.len(),
+            None => self.encryption_context.serialized_len(),
+        }
     }
 
     /// The serialized header body.
@@ -269,14 +310,14 @@ impl HeaderBody {
         if count == 0 {
             return Err(FormatError::NoEncryptedDataKeys.into());
         }
-        if let Some(max) = limits.max_encrypted_data_keys {
-            if count > max {
-                return Err(FormatError::TooManyEncryptedDataKeys {
-                    count: usize::from(count),
-                    max: usize::from(max),
-                }
-                .into());
+        if let Some(max) = limits.max_encrypted_data_keys
+            && count > max
+        {
+            return Err(FormatError::TooManyEncryptedDataKeys {
+                count: usize::from(count),
+                max: usize::from(max),
             }
+            .into());
         }
         // Grows as keys arrive: the count alone never sizes an allocation.
         let mut encrypted_data_keys = Vec::new();
@@ -292,7 +333,7 @@ impl HeaderBody {
                 return Err(FormatError::NonZeroReserved.into());
             }
             let iv_len = cursor.u8()?;
-            if usize::from(iv_len) != IV_LEN {
+            if iv_len != IV_LEN_BYTE {
                 return Err(FormatError::InvalidIvLength(iv_len).into());
             }
         }
@@ -301,15 +342,35 @@ impl HeaderBody {
             (CONTENT_TYPE_NON_FRAMED, None) => Framing::NonFramed,
             (CONTENT_TYPE_FRAMED, Some(n)) => Framing::Framed(n),
             (CONTENT_TYPE_NON_FRAMED, Some(_)) => {
-                return Err(FormatError::InvalidFrameLength { content: "non-framed", frame_length }.into());
+                return Err(FormatError::InvalidFrameLength {
+                    content: "non-framed",
+                    frame_length,
+                }
+                .into());
             }
-            _ => return Err(FormatError::InvalidFrameLength { content: "framed", frame_length }.into()),
+            _ => {
+                return Err(FormatError::InvalidFrameLength {
+                    content: "framed",
+                    frame_length,
+                }
+                .into());
+            }
         };
         let commit_key = match version {
             MessageFormatVersion::V1 => None,
             MessageFormatVersion::V2 => Some(cursor.array::<COMMIT_KEY_LEN>()?),
         };
-        Ok(Self { suite, message_id, encryption_context, encrypted_data_keys, framing, commit_key })
+        let canonical = encryption_context.serialize().ok();
+        let context_bytes = (canonical.as_deref() != Some(ec_bytes)).then(|| ec_bytes.to_vec());
+        Ok(Self {
+            suite,
+            message_id,
+            encryption_context,
+            encrypted_data_keys,
+            framing,
+            commit_key,
+            context_bytes,
+        })
     }
 }
 
@@ -350,7 +411,10 @@ pub struct HeaderAuth {
 impl HeaderAuth {
     /// Header authentication with the all-zero IV writers use.
     pub fn new(tag: [u8; TAG_LEN]) -> Self {
-        Self { iv: [0; IV_LEN], tag }
+        Self {
+            iv: [0; IV_LEN],
+            tag,
+        }
     }
 
     /// Serialized length for a format version.
@@ -402,7 +466,15 @@ impl Header {
             let body_len = cursor.position();
             let auth = HeaderAuth::parse_from(&mut cursor, body.version())?;
             let len = cursor.position();
-            Ok((Self { body, auth, bytes: input[..len].to_vec(), body_len }, len))
+            Ok((
+                Self {
+                    body,
+                    auth,
+                    bytes: input[..len].to_vec(),
+                    body_len,
+                },
+                len,
+            ))
         })();
         finish(result)
     }
@@ -414,12 +486,18 @@ impl Header {
         authenticate: impl FnOnce(&[u8]) -> Result<HeaderAuth, E>,
     ) -> Result<Self, E> {
         let version = body.version();
-        let mut bytes = Vec::with_capacity(body.serialized_len() + HeaderAuth::serialized_len(version));
+        let mut bytes =
+            Vec::with_capacity(body.serialized_len() + HeaderAuth::serialized_len(version));
         body.serialize_into(&mut bytes)?;
         let body_len = bytes.len();
         let auth = authenticate(&bytes)?;
         auth.serialize_into(version, &mut bytes);
-        Ok(Self { body, auth, bytes, body_len })
+        Ok(Self {
+            body,
+            auth,
+            bytes,
+            body_len,
+        })
     }
 
     /// The header body fields.

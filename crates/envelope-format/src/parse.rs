@@ -60,7 +60,11 @@ pub(crate) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, limit: None }
+        Self {
+            buf,
+            pos: 0,
+            limit: None,
+        }
     }
 
     /// Fail with `error` instead of asking for more input once a read would end past `max`.
@@ -75,10 +79,10 @@ impl<'a> Cursor<'a> {
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Stop> {
         let end = self.pos.checked_add(n).ok_or(Stop::Need(usize::MAX))?;
-        if let Some((max, error)) = &self.limit {
-            if end > *max {
-                return Err(Stop::Invalid(error.clone()));
-            }
+        if let Some((max, error)) = &self.limit
+            && end > *max
+        {
+            return Err(Stop::Invalid(error.clone()));
         }
         match self.buf.get(self.pos..end) {
             Some(bytes) => {

@@ -229,7 +229,9 @@ impl CommitmentPolicy {
     /// `0x0378` for the forbid policy (what the Python ESDK and the Dafny MPL do), `0x0578` otherwise.
     pub const fn default_suite(self) -> AlgorithmSuite {
         match self {
-            Self::ForbidEncryptAllowDecrypt => AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384,
+            Self::ForbidEncryptAllowDecrypt => {
+                AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+            }
             Self::RequireEncryptAllowDecrypt | Self::RequireEncryptRequireDecrypt => {
                 AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
             }
@@ -281,8 +283,16 @@ mod tests {
             assert_eq!(suite.suite_data_len(), if commit { 32 } else { 0 });
         }
         assert_eq!(AlgorithmSuite::from_id(0x0000), None);
-        assert_eq!(AlgorithmSuite::from_id(0x0070), None, "S3EC suites are not ESDK suites");
-        assert_eq!(AlgorithmSuite::from_id(0x6700), None, "DBE suites are not ESDK suites");
+        assert_eq!(
+            AlgorithmSuite::from_id(0x0070),
+            None,
+            "S3EC suites are not ESDK suites"
+        );
+        assert_eq!(
+            AlgorithmSuite::from_id(0x6700),
+            None,
+            "DBE suites are not ESDK suites"
+        );
     }
 
     #[test]
@@ -292,8 +302,14 @@ mod tests {
         let allow = CommitmentPolicy::RequireEncryptAllowDecrypt;
         let require = CommitmentPolicy::default();
         assert_eq!(require, CommitmentPolicy::RequireEncryptRequireDecrypt);
-        assert_eq!(forbid.default_suite(), S::Aes256GcmIv12Tag16HkdfSha384EcdsaP384);
-        assert_eq!(require.default_suite(), S::Aes256GcmHkdfSha512CommitKeyEcdsaP384);
+        assert_eq!(
+            forbid.default_suite(),
+            S::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+        );
+        assert_eq!(
+            require.default_suite(),
+            S::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+        );
         for suite in S::ALL {
             assert_eq!(forbid.allows_encrypt(suite), !suite.is_committing());
             assert!(forbid.allows_decrypt(suite));

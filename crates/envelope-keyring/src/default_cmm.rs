@@ -32,7 +32,9 @@ pub struct DefaultCmm {
 impl DefaultCmm {
     /// A default CMM around `keyring`.
     pub fn new(keyring: impl Keyring + 'static) -> Self {
-        Self { keyring: Arc::new(keyring) }
+        Self {
+            keyring: Arc::new(keyring),
+        }
     }
 
     /// A default CMM around a shared keyring.
@@ -56,7 +58,10 @@ impl MaterialsManager for DefaultCmm {
         get_encryption_materials(&*self.keyring, request).await
     }
 
-    async fn decrypt_materials(&self, request: DecryptRequest) -> Result<DecryptionMaterials, Error> {
+    async fn decrypt_materials(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<DecryptionMaterials, Error> {
         decrypt_materials(&*self.keyring, request).await
     }
 }
@@ -68,7 +73,11 @@ pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
     let policy = request.commitment_policy;
     let suite = request.suite.unwrap_or(policy.default_suite());
     if !policy.allows_encrypt(suite) {
-        return Err(Error::CommitmentPolicy { suite, policy, operation: "encrypt" });
+        return Err(Error::CommitmentPolicy {
+            suite,
+            policy,
+            operation: "encrypt",
+        });
     }
     let mut encryption_context = request.encryption_context;
     let signing_key = match suite.signature() {
@@ -78,7 +87,10 @@ pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
                 return Err(Error::PublicKeyAlreadyInContext);
             }
             let key = SigningKey::generate(signature_curve(signature))?;
-            encryption_context.insert(PUBLIC_KEY_FIELD, STANDARD.encode(key.public_key_compressed()?));
+            encryption_context.insert(
+                PUBLIC_KEY_FIELD,
+                STANDARD.encode(key.public_key_compressed()?),
+            );
             Some(Arc::new(key))
         }
     };
@@ -91,7 +103,9 @@ pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
     let materials = keyring.on_encrypt(materials).await?;
     materials.validate_complete()?;
     if materials.suite() != suite {
-        return Err(Error::IncompleteMaterials("the keyring changed the algorithm suite"));
+        return Err(Error::IncompleteMaterials(
+            "the keyring changed the algorithm suite",
+        ));
     }
     Ok(materials)
 }
@@ -108,7 +122,11 @@ pub(crate) async fn decrypt_materials<K: Keyring + ?Sized>(
         reproduced_encryption_context,
     } = request;
     if !policy.allows_decrypt(suite) {
-        return Err(Error::CommitmentPolicy { suite, policy, operation: "decrypt" });
+        return Err(Error::CommitmentPolicy {
+            suite,
+            policy,
+            operation: "decrypt",
+        });
     }
     let mut required = BTreeSet::new();
     if let Some(reproduced) = reproduced_encryption_context {
@@ -140,12 +158,16 @@ fn verification_key(
         (None, Some(_)) => Err(Error::UnexpectedVerificationKey),
         (Some(_), None) => Err(Error::MissingVerificationKey),
         (Some(signature), Some(encoded)) => {
-            let point = STANDARD.decode(encoded).map_err(|_| Error::InvalidVerificationKey)?;
+            let point = STANDARD
+                .decode(encoded)
+                .map_err(|_| Error::InvalidVerificationKey)?;
             let curve = signature_curve(signature);
             if point.len() != curve.compressed_len() {
                 return Err(Error::InvalidVerificationKey);
             }
-            VerifyingKey::from_sec1(curve, &point).map(Some).map_err(|_| Error::InvalidVerificationKey)
+            VerifyingKey::from_sec1(curve, &point)
+                .map(Some)
+                .map_err(|_| Error::InvalidVerificationKey)
         }
     }
 }

@@ -32,7 +32,9 @@ pub enum Error {
     #[error("the message is signed but its encryption context has no \"aws-crypto-public-key\"")]
     MissingVerificationKey,
     /// An unsigned message's encryption context carries `aws-crypto-public-key`.
-    #[error("the message is unsigned but its encryption context carries a signature verification key")]
+    #[error(
+        "the message is unsigned but its encryption context carries a signature verification key"
+    )]
     UnexpectedVerificationKey,
     /// The `aws-crypto-public-key` value is not a valid compressed point for the suite's curve.
     #[error("the signature verification key in the encryption context is malformed")]

@@ -23,7 +23,10 @@ fn check_data_key(suite: AlgorithmSuite, key: &SecretBytes) -> Result<(), Error>
     if key.len() == suite.key_len() {
         Ok(())
     } else {
-        Err(Error::InvalidDataKeyLength { expected: suite.key_len(), found: key.len() })
+        Err(Error::InvalidDataKeyLength {
+            expected: suite.key_len(),
+            found: key.len(),
+        })
     }
 }
 
@@ -65,10 +68,14 @@ impl EncryptionMaterials {
             (None, None) => {}
             (Some(sig), Some(key)) if key.curve() == signature_curve(sig) => {}
             (None, Some(_)) => {
-                return Err(Error::IncompleteMaterials("a signing key was given for an unsigned suite"));
+                return Err(Error::IncompleteMaterials(
+                    "a signing key was given for an unsigned suite",
+                ));
             }
             (Some(_), _) => {
-                return Err(Error::IncompleteMaterials("a signed suite needs a signing key on its curve"));
+                return Err(Error::IncompleteMaterials(
+                    "a signed suite needs a signing key on its curve",
+                ));
             }
         }
         Ok(Self {
@@ -269,7 +276,8 @@ impl EncryptionRequest {
         mut self,
         keys: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.required_encryption_context_keys.extend(keys.into_iter().map(Into::into));
+        self.required_encryption_context_keys
+            .extend(keys.into_iter().map(Into::into));
         self
     }
 }

@@ -10,8 +10,10 @@ use envelope_format::EncryptedDataKey;
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::{Error, Keyring};
 
-/// Tag length in bits, as written into the provider info.
-const TAG_LEN_BITS: u32 = (TAG_LEN * 8) as u32;
+/// Tag length in bits and IV length in bytes, as written into the provider info.
+const TAG_LEN_BITS: [u8; 4] = 128u32.to_be_bytes();
+const IV_LEN_FIELD: [u8; 4] = 12u32.to_be_bytes();
+const _: () = assert!(TAG_LEN == 16 && IV_LEN == 12);
 
 /// A keyring that wraps data keys with AES-GCM under a key you hold (128, 192 or 256 bits).
 ///
@@ -59,7 +61,9 @@ impl RawAesKeyring {
             )));
         }
         if namespace.len() > usize::from(u16::MAX) || name.len() + 20 > usize::from(u16::MAX) {
-            return Err(Error::InvalidConfiguration("key namespace or name too long".into()));
+            return Err(Error::InvalidConfiguration(
+                "key namespace or name too long".into(),
+            ));
         }
         Ok(Self {
             wrapping_key: AeadKey::new(wrapping_key.expose_secret())?,
@@ -114,7 +118,7 @@ impl RawAesKeyring {
             return None;
         }
         let rest = &info[name.len()..];
-        if rest[..4] != TAG_LEN_BITS.to_be_bytes() || rest[4..8] != (IV_LEN as u32).to_be_bytes() {
+        if rest[..4] != TAG_LEN_BITS || rest[4..8] != IV_LEN_FIELD {
             return None;
         }
         let mut iv = [0u8; IV_LEN];
@@ -128,14 +132,20 @@ impl fmt::Debug for RawAesKeyring {
         f.debug_struct("RawAesKeyring")
             .field("namespace", &self.namespace)
             .field("name", &self.name)
-            .field("wrapping_key", &format_args!("[REDACTED; {}]", self.key_len))
+            .field(
+                "wrapping_key",
+                &format_args!("[REDACTED; {}]", self.key_len),
+            )
             .finish()
     }
 }
 
 #[async_trait]
 impl Keyring for RawAesKeyring {
-    async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials, Error> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error> {
         let materials = match materials.data_key() {
             Some(_) => materials,
             None => {
@@ -149,12 +159,13 @@ impl Keyring for RawAesKeyring {
         let aad = materials.encryption_context().serialize()?;
         let iv = self.wrapping_iv()?;
         let mut ciphertext = vec![0u8; data_key.len() + TAG_LEN];
-        self.wrapping_key.seal_to(&iv, &aad, data_key.expose_secret(), &mut ciphertext)?;
+        self.wrapping_key
+            .seal_to(&iv, &aad, data_key.expose_secret(), &mut ciphertext)?;
 
         let mut info = Vec::with_capacity(self.name.len() + 8 + IV_LEN);
         info.extend_from_slice(self.name.as_bytes());
-        info.extend_from_slice(&TAG_LEN_BITS.to_be_bytes());
-        info.extend_from_slice(&(IV_LEN as u32).to_be_bytes());
+        info.extend_from_slice(&TAG_LEN_BITS);
+        info.extend_from_slice(&IV_LEN_FIELD);
         info.extend_from_slice(&iv);
         let edk = EncryptedDataKey::new(self.namespace.clone(), info, ciphertext)?;
         Ok(materials.with_encrypted_data_key(edk))
@@ -172,7 +183,9 @@ impl Keyring for RawAesKeyring {
         let key_len = materials.suite().key_len();
         let mut attempts = 0;
         for edk in encrypted_data_keys {
-            let Some(iv) = self.matching_iv(edk) else { continue };
+            let Some(iv) = self.matching_iv(edk) else {
+                continue;
+            };
             attempts += 1;
             let ciphertext = edk.ciphertext();
             if ciphertext.len() != key_len + TAG_LEN {
@@ -182,16 +195,26 @@ impl Keyring for RawAesKeyring {
             let mut tag_bytes = [0u8; TAG_LEN];
             tag_bytes.copy_from_slice(tag);
             let mut data_key = SecretBytes::zeroed(key_len);
-            let opened =
-                self.wrapping_key.open_to(&iv, &aad, wrapped, &tag_bytes, data_key.expose_secret_mut());
+            let opened = self.wrapping_key.open_to(
+                &iv,
+                &aad,
+                wrapped,
+                &tag_bytes,
+                data_key.expose_secret_mut(),
+            );
             if opened.is_ok() {
                 return materials.with_data_key(data_key);
             }
         }
         if attempts == 0 {
-            Err(Error::NoMatchingDataKey { keyring: self.describe() })
+            Err(Error::NoMatchingDataKey {
+                keyring: self.describe(),
+            })
         } else {
-            Err(Error::UnwrapFailed { keyring: self.describe(), attempts })
+            Err(Error::UnwrapFailed {
+                keyring: self.describe(),
+                attempts,
+            })
         }
     }
 }

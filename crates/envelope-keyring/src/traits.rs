@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use envelope_format::EncryptedDataKey;
 
-use crate::materials::{DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest};
+use crate::materials::{
+    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest,
+};
 use crate::{Error, default_cmm};
 
 /// Generates, wraps and unwraps data keys.
@@ -25,7 +27,10 @@ use crate::{Error, default_cmm};
 #[async_trait]
 pub trait Keyring: Send + Sync {
     /// Generate and/or wrap the data key.
-    async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials, Error>;
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error>;
 
     /// Unwrap a data key.
     async fn on_decrypt(
@@ -49,12 +54,18 @@ pub trait MaterialsManager: Send + Sync {
     ) -> Result<EncryptionMaterials, Error>;
 
     /// Materials to decrypt one message.
-    async fn decrypt_materials(&self, request: DecryptRequest) -> Result<DecryptionMaterials, Error>;
+    async fn decrypt_materials(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<DecryptionMaterials, Error>;
 }
 
 #[async_trait]
 impl<K: Keyring + ?Sized> Keyring for Arc<K> {
-    async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials, Error> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error> {
         (**self).on_encrypt(materials).await
     }
 
@@ -69,7 +80,10 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
 
 #[async_trait]
 impl<K: Keyring + ?Sized> Keyring for Box<K> {
-    async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials, Error> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error> {
         (**self).on_encrypt(materials).await
     }
 
@@ -92,7 +106,10 @@ impl<K: Keyring + ?Sized> MaterialsManager for K {
         default_cmm::get_encryption_materials(self, request).await
     }
 
-    async fn decrypt_materials(&self, request: DecryptRequest) -> Result<DecryptionMaterials, Error> {
+    async fn decrypt_materials(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<DecryptionMaterials, Error> {
         default_cmm::decrypt_materials(self, request).await
     }
 }

@@ -1,5 +1,10 @@
 //! Behaviour of the raw AES keyring and the default CMM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::BTreeSet;
 
@@ -25,17 +30,28 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
         let kr = RawAesKeyring::new("ns", "k", SecretBytes::random(key_len).unwrap()).unwrap();
         for suite in AlgorithmSuite::ALL {
             let policy = CommitmentPolicy::ForbidEncryptAllowDecrypt;
-            let policy = if suite.is_committing() { CommitmentPolicy::RequireEncryptAllowDecrypt } else { policy };
+            let policy = if suite.is_committing() {
+                CommitmentPolicy::RequireEncryptAllowDecrypt
+            } else {
+                policy
+            };
             let req = EncryptionRequest::new(ec(), policy).with_suite(suite);
             let enc = kr.get_encryption_materials(req).await.unwrap();
             assert_eq!(enc.suite(), suite);
             assert_eq!(enc.data_key().unwrap().len(), suite.key_len());
             assert_eq!(enc.signing_key().is_some(), suite.is_signed());
-            assert_eq!(enc.encryption_context().contains_key("aws-crypto-public-key"), suite.is_signed());
+            assert_eq!(
+                enc.encryption_context()
+                    .contains_key("aws-crypto-public-key"),
+                suite.is_signed()
+            );
             let edk = &enc.encrypted_data_keys()[0];
             assert_eq!(edk.provider_id(), "ns");
             // name || 00000080 || 0000000c || IV
-            assert_eq!(&edk.provider_info()[..9], b"k\x00\x00\x00\x80\x00\x00\x00\x0c");
+            assert_eq!(
+                &edk.provider_info()[..9],
+                b"k\x00\x00\x00\x80\x00\x00\x00\x0c"
+            );
             assert_eq!(edk.provider_info().len(), 1 + 8 + 12);
             assert_eq!(edk.ciphertext().len(), suite.key_len() + 16);
 
@@ -46,7 +62,11 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
                 enc.encryption_context().clone(),
             );
             let dec = kr.decrypt_materials(req).await.unwrap();
-            assert!(dec.data_key().unwrap().ct_eq(enc.data_key().unwrap().expose_secret()));
+            assert!(
+                dec.data_key()
+                    .unwrap()
+                    .ct_eq(enc.data_key().unwrap().expose_secret())
+            );
             assert_eq!(dec.verification_key().is_some(), suite.is_signed());
         }
     }
@@ -56,26 +76,47 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
 async fn raw_aes_binds_the_encryption_context_and_the_key() {
     let kr = keyring("k", 1);
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let enc = kr.get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite)).await.unwrap();
+    let enc = kr
+        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
+        .await
+        .unwrap();
     let edks = enc.encrypted_data_keys().to_vec();
 
     let mut other_ec = ec();
     other_ec.insert("tenant", "evil");
-    let err = kr.decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), other_ec)).await.unwrap_err();
-    assert!(matches!(err, Error::UnwrapFailed { attempts: 1, .. }), "{err}");
+    let err = kr
+        .decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), other_ec))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnwrapFailed { attempts: 1, .. }),
+        "{err}"
+    );
 
     let wrong_key = keyring("k", 2);
-    let err = wrong_key.decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), ec())).await.unwrap_err();
+    let err = wrong_key
+        .decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), ec()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::UnwrapFailed { .. }));
 
     let wrong_name = keyring("other", 1);
-    let err = wrong_name.decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), ec())).await.unwrap_err();
+    let err = wrong_name
+        .decrypt_materials(DecryptRequest::new(suite, POLICY, edks.clone(), ec()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoMatchingDataKey { .. }), "{err}");
-    assert_eq!(err.to_string(), "no encrypted data key in the message matches raw AES keyring \"ns\"/\"other\"");
+    assert_eq!(
+        err.to_string(),
+        "no encrypted data key in the message matches raw AES keyring \"ns\"/\"other\""
+    );
 
     // A key name that is a prefix of the real one must not match.
     let prefix = keyring("", 1);
-    let err = prefix.decrypt_materials(DecryptRequest::new(suite, POLICY, edks, ec())).await.unwrap_err();
+    let err = prefix
+        .decrypt_materials(DecryptRequest::new(suite, POLICY, edks, ec()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoMatchingDataKey { .. }));
 }
 
@@ -83,17 +124,29 @@ async fn raw_aes_binds_the_encryption_context_and_the_key() {
 async fn raw_aes_tries_every_matching_key_in_order() {
     let kr = keyring("k", 1);
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let enc = kr.get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite)).await.unwrap();
+    let enc = kr
+        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
+        .await
+        .unwrap();
     let good = enc.encrypted_data_keys()[0].clone();
     let mut corrupted = good.ciphertext().to_vec();
     corrupted[0] ^= 1;
     let bad = EncryptedDataKey::new("ns", good.provider_info().to_vec(), corrupted).unwrap();
     let foreign = EncryptedDataKey::new("aws-kms", b"arn".to_vec(), vec![1, 2, 3]).unwrap();
     let dec = kr
-        .decrypt_materials(DecryptRequest::new(suite, POLICY, vec![foreign, bad, good], ec()))
+        .decrypt_materials(DecryptRequest::new(
+            suite,
+            POLICY,
+            vec![foreign, bad, good],
+            ec(),
+        ))
         .await
         .unwrap();
-    assert!(dec.data_key().unwrap().ct_eq(enc.data_key().unwrap().expose_secret()));
+    assert!(
+        dec.data_key()
+            .unwrap()
+            .ct_eq(enc.data_key().unwrap().expose_secret())
+    );
 }
 
 #[test]
@@ -121,7 +174,13 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::CommitmentPolicy { operation: "encrypt", .. }));
+    assert!(matches!(
+        err,
+        Error::CommitmentPolicy {
+            operation: "encrypt",
+            ..
+        }
+    ));
     let err = kr
         .get_encryption_materials(
             EncryptionRequest::new(ec(), CommitmentPolicy::ForbidEncryptAllowDecrypt)
@@ -132,26 +191,58 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
     assert!(matches!(err, Error::CommitmentPolicy { .. }));
 
     // Default suites.
-    let m = kr.get_encryption_materials(EncryptionRequest::new(ec(), CommitmentPolicy::ForbidEncryptAllowDecrypt)).await.unwrap();
-    assert_eq!(m.suite(), AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384);
-    let m = kr.get_encryption_materials(EncryptionRequest::new(ec(), CommitmentPolicy::default())).await.unwrap();
-    assert_eq!(m.suite(), AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384);
+    let m = kr
+        .get_encryption_materials(EncryptionRequest::new(
+            ec(),
+            CommitmentPolicy::ForbidEncryptAllowDecrypt,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.suite(),
+        AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+    );
+    let m = kr
+        .get_encryption_materials(EncryptionRequest::new(ec(), CommitmentPolicy::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.suite(),
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+    );
 
     // A signed suite with the public key already present.
     let mut with_pk = ec();
     with_pk.insert("aws-crypto-public-key", "x");
-    let err = kr.get_encryption_materials(EncryptionRequest::new(with_pk.clone(), POLICY)).await.unwrap_err();
+    let err = kr
+        .get_encryption_materials(EncryptionRequest::new(with_pk.clone(), POLICY))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PublicKeyAlreadyInContext));
 
     // Decrypt: unsigned suite with a public key, signed suite without or with a bad one.
     let unsigned = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     let signed = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
     let edks = vec![EncryptedDataKey::new("ns", b"k".to_vec(), vec![0; 48]).unwrap()];
-    let err = kr.decrypt_materials(DecryptRequest::new(unsigned, POLICY, edks.clone(), with_pk.clone())).await.unwrap_err();
+    let err = kr
+        .decrypt_materials(DecryptRequest::new(
+            unsigned,
+            POLICY,
+            edks.clone(),
+            with_pk.clone(),
+        ))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::UnexpectedVerificationKey));
-    let err = kr.decrypt_materials(DecryptRequest::new(signed, POLICY, edks.clone(), ec())).await.unwrap_err();
+    let err = kr
+        .decrypt_materials(DecryptRequest::new(signed, POLICY, edks.clone(), ec()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::MissingVerificationKey));
-    let err = kr.decrypt_materials(DecryptRequest::new(signed, POLICY, edks.clone(), with_pk)).await.unwrap_err();
+    let err = kr
+        .decrypt_materials(DecryptRequest::new(signed, POLICY, edks.clone(), with_pk))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidVerificationKey));
     let err = kr
         .decrypt_materials(DecryptRequest::new(
@@ -162,29 +253,51 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::CommitmentPolicy { operation: "decrypt", .. }));
+    assert!(matches!(
+        err,
+        Error::CommitmentPolicy {
+            operation: "decrypt",
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
 async fn reproduced_encryption_context() {
     let kr = keyring("k", 1);
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let enc = kr.get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite)).await.unwrap();
+    let enc = kr
+        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
+        .await
+        .unwrap();
     let edks = enc.encrypted_data_keys().to_vec();
     let req = |stored: EncryptionContext, reproduced: EncryptionContext| {
-        DecryptRequest::new(suite, POLICY, edks.clone(), stored).with_reproduced_encryption_context(reproduced)
+        DecryptRequest::new(suite, POLICY, edks.clone(), stored)
+            .with_reproduced_encryption_context(reproduced)
     };
     // Matching subset: fine, nothing required.
-    let dec = kr.decrypt_materials(req(ec(), EncryptionContext::from_iter([("tenant", "acme")]))).await.unwrap();
+    let dec = kr
+        .decrypt_materials(req(
+            ec(),
+            EncryptionContext::from_iter([("tenant", "acme")]),
+        ))
+        .await
+        .unwrap();
     assert!(dec.required_encryption_context_keys().is_empty());
     // Differing value: rejected before any unwrapping.
-    let err = kr.decrypt_materials(req(ec(), EncryptionContext::from_iter([("tenant", "x")]))).await.unwrap_err();
+    let err = kr
+        .decrypt_materials(req(ec(), EncryptionContext::from_iter([("tenant", "x")])))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ReproducedContextMismatch(ref k) if k == "tenant"));
     // Pairs missing from the stored context are merged and become required.
     let stored = EncryptionContext::from_iter([("tenant", "acme")]);
     let dec = kr.decrypt_materials(req(stored, ec())).await.unwrap();
     assert_eq!(dec.encryption_context(), &ec());
-    assert_eq!(dec.required_encryption_context_keys(), &BTreeSet::from(["é".to_string()]));
+    assert_eq!(
+        dec.required_encryption_context_keys(),
+        &BTreeSet::from(["é".to_string()])
+    );
 }
 
 /// A user-written keyring: the trait is open and every keyring is a CMM.
@@ -192,9 +305,14 @@ struct StaticKeyring(Vec<u8>);
 
 #[async_trait]
 impl Keyring for StaticKeyring {
-    async fn on_encrypt(&self, materials: EncryptionMaterials) -> Result<EncryptionMaterials, Error> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error> {
         let edk = EncryptedDataKey::new("static", b"".to_vec(), b"opaque".to_vec())?;
-        Ok(materials.with_data_key(SecretBytes::from_slice(&self.0))?.with_encrypted_data_key(edk))
+        Ok(materials
+            .with_data_key(SecretBytes::from_slice(&self.0))?
+            .with_encrypted_data_key(edk))
     }
 
     async fn on_decrypt(
@@ -205,7 +323,9 @@ impl Keyring for StaticKeyring {
         if edks.iter().any(|e| e.provider_id() == "static") {
             materials.with_data_key(SecretBytes::from_slice(&self.0))
         } else {
-            Err(Error::NoMatchingDataKey { keyring: "static".into() })
+            Err(Error::NoMatchingDataKey {
+                keyring: "static".into(),
+            })
         }
     }
 }
@@ -213,16 +333,32 @@ impl Keyring for StaticKeyring {
 #[tokio::test]
 async fn user_keyrings_plug_in_and_wrong_lengths_are_caught() {
     let cmm = DefaultCmm::new(StaticKeyring(vec![9; 32]));
-    let m = cmm.get_encryption_materials(EncryptionRequest::new(ec(), POLICY)).await.unwrap();
+    let m = cmm
+        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY))
+        .await
+        .unwrap();
     assert_eq!(m.encrypted_data_keys()[0].provider_id(), "static");
     let dyn_keyring: &dyn Keyring = &StaticKeyring(vec![9; 16]);
-    let err = dyn_keyring.get_encryption_materials(EncryptionRequest::new(ec(), POLICY)).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidDataKeyLength { expected: 32, found: 16 }));
+    let err = dyn_keyring
+        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidDataKeyLength {
+            expected: 32,
+            found: 16
+        }
+    ));
 }
 
 #[test]
 fn errors_report_retryability() {
-    let e = Error::Provider(envelope_keyring::ProviderError::new("aws-kms", "slow down").with_code("ThrottlingException").retryable(true));
+    let e = Error::Provider(
+        envelope_keyring::ProviderError::new("aws-kms", "slow down")
+            .with_code("ThrottlingException")
+            .retryable(true),
+    );
     assert!(e.is_retryable());
     assert_eq!(e.to_string(), "aws-kms: ThrottlingException: slow down");
     assert!(Error::MultiKeyring(vec![Error::DataKeyAlreadySet, e]).is_retryable());

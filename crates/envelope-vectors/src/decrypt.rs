@@ -59,24 +59,40 @@ pub fn load(path: &Path) -> Result<Vec<DecryptTest>> {
     if doc.get("deterministic").is_some() && doc.get("official_python_esdk").is_some() {
         return crate::kat::load_kat_vectors(&doc);
     }
-    if doc.get("tests").and_then(Value::as_array).is_some_and(|t| {
-        t.first().is_some_and(|t| t.get("decrypted-dek").is_some())
-    }) {
+    if doc
+        .get("tests")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.first().is_some_and(|t| t.get("decrypted-dek").is_some()))
+    {
         return crate::kat::load_commitment_kat(&doc);
     }
-    if doc.as_array().is_some_and(|a| a.first().is_some_and(|t| t.get("key-type").is_some())) {
+    if doc
+        .as_array()
+        .is_some_and(|a| a.first().is_some_and(|t| t.get("key-type").is_some()))
+    {
         return crate::kat::load_decrypt_oracle(&doc);
     }
-    Err(tool_error!("{}: not an awses-decrypt manifest or a known-answer file", path.display()))
+    Err(tool_error!(
+        "{}: not an awses-decrypt manifest or a known-answer file",
+        path.display()
+    ))
 }
 
 fn load_manifest(doc: &Value, base: &Path) -> Result<Vec<DecryptTest>> {
-    let version = doc.pointer("/manifest/version").and_then(Value::as_u64).unwrap_or(0);
+    let version = doc
+        .pointer("/manifest/version")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     if !(1..=5).contains(&version) {
-        return Err(tool_error!("unsupported awses-decrypt manifest version {version}"));
+        return Err(tool_error!(
+            "unsupported awses-decrypt manifest version {version}"
+        ));
     }
     let keys = Keys::load(&resolve_uri(base, str_field(doc, "keys")?)?)?;
-    let tests = doc.get("tests").and_then(Value::as_object).ok_or_else(|| tool_error!("no tests"))?;
+    let tests = doc
+        .get("tests")
+        .and_then(Value::as_object)
+        .ok_or_else(|| tool_error!("no tests"))?;
     let mut out = Vec::with_capacity(tests.len());
     for (id, test) in tests {
         let test = if version == 5 {
@@ -90,13 +106,25 @@ fn load_manifest(doc: &Value, base: &Path) -> Result<Vec<DecryptTest>> {
     Ok(out)
 }
 
-fn parse_v1_to_v4(id: &str, t: &Value, keys: &Keys, base: &Path, version: u64) -> Result<DecryptTest> {
+fn parse_v1_to_v4(
+    id: &str,
+    t: &Value,
+    keys: &Keys,
+    base: &Path,
+    version: u64,
+) -> Result<DecryptTest> {
     let ciphertext = Bytes::File(resolve_uri(base, str_field(t, "ciphertext")?)?);
-    let master_keys = t.get("master-keys").and_then(Value::as_array).ok_or_else(|| tool_error!("no master-keys"))?;
+    let master_keys = t
+        .get("master-keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| tool_error!("no master-keys"))?;
     let mut description = KeyDescription::parse_master_keys(master_keys, keys)?;
     let expected = if version == 1 {
         Expected::Plaintext(Bytes::File(resolve_uri(base, str_field(t, "plaintext")?)?))
-    } else if let Some(uri) = t.pointer("/result/output/plaintext").and_then(Value::as_str) {
+    } else if let Some(uri) = t
+        .pointer("/result/output/plaintext")
+        .and_then(Value::as_str)
+    {
         Expected::Plaintext(Bytes::File(resolve_uri(base, uri)?))
     } else if let Some(err) = t.pointer("/result/error") {
         Expected::Error(opt_str(err, "error-description").unwrap_or("").to_string())
@@ -106,8 +134,14 @@ fn parse_v1_to_v4(id: &str, t: &Value, keys: &Keys, base: &Path, version: u64) -
     let ec = encryption_context(t.get("encryption-context"))?;
     if opt_str(t, "cmm") == Some("RequiredEncryptionContext") {
         // .NET vectors: every pair of the manifest's context was required and left out of the header.
-        let required = ec.as_ref().map(|ec| ec.keys().map(str::to_string).collect()).unwrap_or_default();
-        description = KeyDescription::RequiredEncryptionContext { underlying: Box::new(description), keys: required };
+        let required = ec
+            .as_ref()
+            .map(|ec| ec.keys().map(str::to_string).collect())
+            .unwrap_or_default();
+        description = KeyDescription::RequiredEncryptionContext {
+            underlying: Box::new(description),
+            keys: required,
+        };
     }
     Ok(DecryptTest {
         id: id.to_string(),
@@ -121,14 +155,20 @@ fn parse_v1_to_v4(id: &str, t: &Value, keys: &Keys, base: &Path, version: u64) -
 }
 
 fn parse_v5(id: &str, t: &Value, keys: &Keys, base: &Path) -> Result<DecryptTest> {
-    let s = t.get("decryption-scenario").ok_or_else(|| tool_error!("no decryption-scenario"))?;
+    let s = t
+        .get("decryption-scenario")
+        .ok_or_else(|| tool_error!("no decryption-scenario"))?;
     let kind = str_field(s, "type")?;
     let expected = match (kind, s.get("result")) {
-        ("positive-esdk", Some(Value::String(uri))) => Expected::Plaintext(Bytes::File(resolve_uri(base, uri)?)),
+        ("positive-esdk", Some(Value::String(uri))) => {
+            Expected::Plaintext(Bytes::File(resolve_uri(base, uri)?))
+        }
         (_, Some(r)) if r.get("error").is_some() => Expected::Error(r.to_string()),
         (other, _) => return Err(tool_error!("unsupported scenario type {other}")),
     };
-    let description = s.get("decryptKeyDescription").ok_or_else(|| tool_error!("no decryptKeyDescription"))?;
+    let description = s
+        .get("decryptKeyDescription")
+        .ok_or_else(|| tool_error!("no decryptKeyDescription"))?;
     Ok(DecryptTest {
         id: id.to_string(),
         ciphertext: Bytes::File(resolve_uri(base, str_field(s, "ciphertext")?)?),
@@ -181,13 +221,19 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
 /// Run tests on all cores.
 pub fn run(tests: &[DecryptTest]) -> Summary {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(tests.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(tests.len().max(1));
     let plaintexts: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>> = Mutex::new(HashMap::new());
     let outcomes: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -206,7 +252,11 @@ pub fn run(tests: &[DecryptTest]) -> Summary {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| vec![(usize::MAX, Outcome::Fail("test thread panicked".into()))]))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(usize::MAX, Outcome::Fail("test thread panicked".into()))]
+                })
+            })
             .collect()
     });
     let mut ordered: Vec<(usize, Outcome)> = outcomes.into_iter().flatten().collect();
@@ -259,7 +309,9 @@ pub fn run_one(test: &DecryptTest, plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u
         },
     };
     let client = envelope::blocking::Client::from(
-        envelope::Client::builder().commitment_policy(test.policy).build(),
+        envelope::Client::builder()
+            .commitment_policy(test.policy)
+            .build(),
     );
     let mut request = client.decrypt(&*cmm, &ciphertext);
     if let Some(ec) = &test.encryption_context {
@@ -277,9 +329,9 @@ pub fn run_one(test: &DecryptTest, plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u
         },
         (Expected::Plaintext(_), Err(e)) => Outcome::Fail(format!("expected success, got: {e}")),
         (Expected::Error(_), Err(_)) => Outcome::Pass,
-        (Expected::Error(description), Ok(_)) => {
-            Outcome::Fail(format!("expected an error ({description}), but decryption succeeded"))
-        }
+        (Expected::Error(description), Ok(_)) => Outcome::Fail(format!(
+            "expected an error ({description}), but decryption succeeded"
+        )),
     }
 }
 

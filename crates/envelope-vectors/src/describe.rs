@@ -87,13 +87,22 @@ impl KeyDescription {
                 let children = v
                     .get("childKeyrings")
                     .and_then(Value::as_array)
-                    .map(|c| c.iter().map(|c| Self::parse(c, keys)).collect::<Result<Vec<_>>>())
+                    .map(|c| {
+                        c.iter()
+                            .map(|c| Self::parse(c, keys))
+                            .collect::<Result<Vec<_>>>()
+                    })
                     .transpose()?
                     .unwrap_or_default();
-                Ok(Self::Multi { generator, children })
+                Ok(Self::Multi {
+                    generator,
+                    children,
+                })
             }
             "required-encryption-context-cmm" => {
-                let underlying = v.get("underlying").ok_or_else(|| tool_error!("no underlying"))?;
+                let underlying = v
+                    .get("underlying")
+                    .ok_or_else(|| tool_error!("no underlying"))?;
                 let keys_list = v
                     .get("requiredEncryptionContextKeys")
                     .and_then(Value::as_array)
@@ -114,13 +123,19 @@ impl KeyDescription {
     /// A `master-keys` list: one entry is that keyring; several are a multi-keyring whose first
     /// entry generates.
     pub fn parse_master_keys(list: &[Value], keys: &Keys) -> Result<Self> {
-        let mut parsed = list.iter().map(|v| Self::parse(v, keys)).collect::<Result<Vec<_>>>()?;
+        let mut parsed = list
+            .iter()
+            .map(|v| Self::parse(v, keys))
+            .collect::<Result<Vec<_>>>()?;
         match parsed.len() {
             0 => Err(tool_error!("empty master-keys list")),
             1 => Ok(parsed.remove(0)),
             _ => {
                 let generator = parsed.remove(0);
-                Ok(Self::Multi { generator: Some(Box::new(generator)), children: parsed })
+                Ok(Self::Multi {
+                    generator: Some(Box::new(generator)),
+                    children: parsed,
+                })
             }
         }
     }
@@ -130,9 +145,11 @@ impl KeyDescription {
         let provider_id = str_field(v, "provider-id")?.to_string();
         let key_name = key.key_id.clone();
         match (str_field(v, "encryption-algorithm")?, &key.material) {
-            ("aes", KeyMaterial::Aes(bytes)) => {
-                Ok(Self::RawAes { provider_id, key_name, key: bytes.clone() })
-            }
+            ("aes", KeyMaterial::Aes(bytes)) => Ok(Self::RawAes {
+                provider_id,
+                key_name,
+                key: bytes.clone(),
+            }),
             ("rsa", material @ (KeyMaterial::RsaPrivate(_) | KeyMaterial::RsaPublic(_))) => {
                 let padding = match (opt_str(v, "padding-algorithm"), opt_str(v, "padding-hash")) {
                     (Some("pkcs1"), _) => RsaPaddingName::Pkcs1,
@@ -147,24 +164,40 @@ impl KeyDescription {
                     KeyMaterial::RsaPublic(pem) => (None, Some(pem.clone())),
                     _ => (None, None),
                 };
-                Ok(Self::RawRsa { provider_id, key_name, padding, private_pem, public_pem })
+                Ok(Self::RawRsa {
+                    provider_id,
+                    key_name,
+                    padding,
+                    private_pem,
+                    public_pem,
+                })
             }
-            (alg, KeyMaterial::Other(kind)) => Ok(Self::Unsupported(format!("raw {alg} key of type {kind}"))),
-            (alg, _) => Err(tool_error!("key material does not match encryption algorithm {alg}")),
+            (alg, KeyMaterial::Other(kind)) => {
+                Ok(Self::Unsupported(format!("raw {alg} key of type {kind}")))
+            }
+            (alg, _) => Err(tool_error!(
+                "key material does not match encryption algorithm {alg}"
+            )),
         }
     }
 
     /// Build the keyring or CMM, or say why this build cannot.
     pub fn build(&self) -> Result<Arc<dyn MaterialsManager>, String> {
         match self {
-            Self::RawAes { provider_id, key_name, key } => {
-                RawAesKeyring::new(provider_id.clone(), key_name.clone(), SecretBytes::from_slice(key))
-                    .map(|k| Arc::new(k) as Arc<dyn MaterialsManager>)
-                    .map_err(|e| format!("cannot build raw AES keyring: {e}"))
-            }
-            Self::Static { data_key } => {
-                Ok(Arc::new(crate::static_keyring::StaticKeyring::new(data_key.clone())))
-            }
+            Self::RawAes {
+                provider_id,
+                key_name,
+                key,
+            } => RawAesKeyring::new(
+                provider_id.clone(),
+                key_name.clone(),
+                SecretBytes::from_slice(key),
+            )
+            .map(|k| Arc::new(k) as Arc<dyn MaterialsManager>)
+            .map_err(|e| format!("cannot build raw AES keyring: {e}")),
+            Self::Static { data_key } => Ok(Arc::new(crate::static_keyring::StaticKeyring::new(
+                data_key.clone(),
+            ))),
             Self::RawRsa { .. } => Err("raw RSA keyring not supported by this build".into()),
             Self::Multi { .. } => Err("multi-keyring not supported by this build".into()),
             Self::RequiredEncryptionContext { .. } => {

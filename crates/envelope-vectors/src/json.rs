@@ -12,11 +12,14 @@ use crate::error::{Result, tool_error};
 pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| tool_error!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| tool_error!("{} is not valid JSON: {e}", path.display()))
+    serde_json::from_str(&text)
+        .map_err(|e| tool_error!("{} is not valid JSON: {e}", path.display()))
 }
 
 pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| tool_error!("missing string field {key:?}"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| tool_error!("missing string field {key:?}"))
 }
 
 pub(crate) fn opt_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -25,7 +28,9 @@ pub(crate) fn opt_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Resolve a `file://relative` URI against the manifest's folder.
 pub(crate) fn resolve_uri(base: &Path, uri: &str) -> Result<PathBuf> {
-    let rel = uri.strip_prefix("file://").ok_or_else(|| tool_error!("unsupported URI {uri:?}"))?;
+    let rel = uri
+        .strip_prefix("file://")
+        .ok_or_else(|| tool_error!("unsupported URI {uri:?}"))?;
     Ok(base.join(rel))
 }
 
@@ -34,16 +39,24 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn encryption_context(v: Option<&Value>) -> Result<Option<EncryptionContext>> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
-    let map = v.as_object().ok_or_else(|| tool_error!("encryption context is not an object"))?;
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let map = v
+        .as_object()
+        .ok_or_else(|| tool_error!("encryption context is not an object"))?;
     let mut ec = EncryptionContext::new();
     for (k, v) in map {
-        let v = v.as_str().ok_or_else(|| tool_error!("encryption context value for {k:?} is not a string"))?;
+        let v = v
+            .as_str()
+            .ok_or_else(|| tool_error!("encryption context value for {k:?} is not a string"))?;
         ec.insert(k.clone(), v);
     }
     Ok(Some(ec))
 }
 
 pub(crate) fn b64(s: &str) -> Result<Vec<u8>> {
-    STANDARD.decode(s).map_err(|e| tool_error!("invalid base64: {e}"))
+    STANDARD
+        .decode(s)
+        .map_err(|e| tool_error!("invalid base64: {e}"))
 }

@@ -15,7 +15,9 @@ fn hex_field(v: &Value, key: &str) -> Result<Vec<u8>> {
 
 /// `kat/kat-vectors.json`: the deterministic and official-Python messages, raw AES keyring.
 pub(crate) fn load_kat_vectors(doc: &Value) -> Result<Vec<DecryptTest>> {
-    let keyring = doc.get("raw_aes_keyring").ok_or_else(|| tool_error!("no raw_aes_keyring"))?;
+    let keyring = doc
+        .get("raw_aes_keyring")
+        .ok_or_else(|| tool_error!("no raw_aes_keyring"))?;
     let keys = KeyDescription::RawAes {
         provider_id: str_field(keyring, "key_namespace")?.to_string(),
         key_name: str_field(keyring, "key_name")?.to_string(),
@@ -23,7 +25,10 @@ pub(crate) fn load_kat_vectors(doc: &Value) -> Result<Vec<DecryptTest>> {
     };
     let mut out = Vec::new();
     for set in ["deterministic", "official_python_esdk"] {
-        let tests = doc.get(set).and_then(Value::as_array).ok_or_else(|| tool_error!("no {set}"))?;
+        let tests = doc
+            .get(set)
+            .and_then(Value::as_array)
+            .ok_or_else(|| tool_error!("no {set}"))?;
         for (i, t) in tests.iter().enumerate() {
             out.push(DecryptTest {
                 id: format!("{set}[{i}] suite {}", str_field(t, "suite_id")?),
@@ -42,16 +47,28 @@ pub(crate) fn load_kat_vectors(doc: &Value) -> Result<Vec<DecryptTest>> {
 /// The key-commitment known-answer tests: replayed by injecting the published data key, except the
 /// two raw-AES ones, which use the raw AES keyring with the all-zero key.
 pub(crate) fn load_commitment_kat(doc: &Value) -> Result<Vec<DecryptTest>> {
-    let tests = doc.get("tests").and_then(Value::as_array).ok_or_else(|| tool_error!("no tests"))?;
+    let tests = doc
+        .get("tests")
+        .and_then(Value::as_array)
+        .ok_or_else(|| tool_error!("no tests"))?;
     let mut out = Vec::new();
     for (i, t) in tests.iter().enumerate() {
         let keys = if opt_str(t, "keyring-type") == Some("static") {
-            KeyDescription::RawAes { provider_id: "ProviderName".into(), key_name: "KeyId".into(), key: vec![0; 32] }
+            KeyDescription::RawAes {
+                provider_id: "ProviderName".into(),
+                key_name: "KeyId".into(),
+                key: vec![0; 32],
+            }
         } else {
-            KeyDescription::Static { data_key: b64(str_field(t, "decrypted-dek")?)? }
+            KeyDescription::Static {
+                data_key: b64(str_field(t, "decrypted-dek")?)?,
+            }
         };
         let expected = if t.get("status").and_then(Value::as_bool) == Some(true) {
-            let frames = t.get("plaintext-frames").and_then(Value::as_array).ok_or_else(|| tool_error!("no plaintext-frames"))?;
+            let frames = t
+                .get("plaintext-frames")
+                .and_then(Value::as_array)
+                .ok_or_else(|| tool_error!("no plaintext-frames"))?;
             let text: String = frames.iter().filter_map(Value::as_str).collect();
             Expected::Plaintext(Bytes::Inline(text.into_bytes()))
         } else {
@@ -83,8 +100,12 @@ pub(crate) fn load_decrypt_oracle(doc: &Value) -> Result<Vec<DecryptTest>> {
             .ok_or_else(|| tool_error!("unknown suite {suite_hex}"))?;
         let key_type = str_field(t, "key-type")?;
         let keys = match key_type {
-            "null" => KeyDescription::Static { data_key: vec![0; suite.key_len()] },
-            "test_counting" => KeyDescription::Static { data_key: (1..=suite.key_len() as u8).collect() },
+            "null" => KeyDescription::Static {
+                data_key: vec![0; suite.key_len()],
+            },
+            "test_counting" => KeyDescription::Static {
+                data_key: (1..=u8::MAX).take(suite.key_len()).collect(),
+            },
             other => KeyDescription::Unsupported(format!(
                 "{other} data key (wrapped by a real AWS KMS key; no KMS-free replay exists)"
             )),

@@ -69,6 +69,8 @@ impl Keys {
 
     /// The key under a map name.
     pub fn get(&self, name: &str) -> Result<&Key> {
-        self.0.get(name).ok_or_else(|| tool_error!("key {name:?} is not in the keys manifest"))
+        self.0
+            .get(name)
+            .ok_or_else(|| tool_error!("key {name:?} is not in the keys manifest"))
     }
 }

@@ -11,6 +11,7 @@ mod json;
 mod kat;
 pub mod keys;
 pub mod static_keyring;
+pub mod testing;
 
 pub use decrypt::{DecryptTest, Outcome, Summary};
 pub use error::{Result, ToolError};
@@ -30,5 +31,7 @@ pub fn vectors_dir() -> Option<PathBuf> {
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let candidate = workspace.join("../shared/vectors");
-    candidate.is_dir().then(|| candidate.canonicalize().unwrap_or(candidate))
+    candidate
+        .is_dir()
+        .then(|| candidate.canonicalize().unwrap_or(candidate))
 }

@@ -41,5 +41,9 @@ fn decrypt(paths: Vec<PathBuf>) -> ExitCode {
         }
     }
     println!("{total}");
-    if total.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -34,7 +34,9 @@ pub struct Client {
 impl Client {
     /// A client with the default commitment policy and limits.
     pub fn new() -> Self {
-        Self { inner: client::Client::new() }
+        Self {
+            inner: client::Client::new(),
+        }
     }
 
     /// The commitment policy.

@@ -59,7 +59,10 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("commitment_policy", &self.config.commitment_policy)
-            .field("max_encrypted_data_keys", &self.config.max_encrypted_data_keys)
+            .field(
+                "max_encrypted_data_keys",
+                &self.config.max_encrypted_data_keys,
+            )
             .field("max_header_len", &self.config.max_header_len)
             .finish()
     }
@@ -95,7 +98,11 @@ impl Client {
     /// Encrypt `plaintext` with materials from `cmm` (a keyring or a materials manager).
     ///
     /// Returns a request to refine (encryption context, suite, frame length) and `.await`.
-    pub fn encrypt<'a>(&'a self, cmm: &'a dyn MaterialsManager, plaintext: &'a [u8]) -> Encrypt<'a> {
+    pub fn encrypt<'a>(
+        &'a self,
+        cmm: &'a dyn MaterialsManager,
+        plaintext: &'a [u8],
+    ) -> Encrypt<'a> {
         Encrypt::new(self, cmm, plaintext)
     }
 
@@ -137,7 +144,9 @@ impl ClientBuilder {
 
     /// The client.
     pub fn build(self) -> Client {
-        Client { config: self.config }
+        Client {
+            config: self.config,
+        }
     }
 }
 
@@ -166,7 +175,11 @@ pub struct Encrypt<'a, Mode = Async> {
 }
 
 impl<'a, Mode> Encrypt<'a, Mode> {
-    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, plaintext: &'a [u8]) -> Self {
+    pub(crate) fn new(
+        client: &'a Client,
+        cmm: &'a dyn MaterialsManager,
+        plaintext: &'a [u8],
+    ) -> Self {
         Self {
             client,
             cmm,
@@ -278,7 +291,11 @@ pub struct Decrypt<'a, Mode = Async> {
 }
 
 impl<'a, Mode> Decrypt<'a, Mode> {
-    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, message: &'a [u8]) -> Self {
+    pub(crate) fn new(
+        client: &'a Client,
+        cmm: &'a dyn MaterialsManager,
+        message: &'a [u8],
+    ) -> Self {
         Self {
             client,
             cmm,
@@ -340,15 +357,19 @@ impl<'a, Mode> Decrypt<'a, Mode> {
                 }
                 Step::Verified { consumed } => at += consumed,
                 Step::NeedInput(_) => {
-                    return Err(FormatError::Truncated(if reader.is_signed() && at < message.len() {
-                        "message body or footer"
-                    } else {
-                        "message body"
-                    })
+                    return Err(FormatError::Truncated(
+                        if reader.is_signed() && at < message.len() {
+                            "message body or footer"
+                        } else {
+                            "message body"
+                        },
+                    )
                     .into());
                 }
                 Step::NeedOutput(_) | Step::Done => {
-                    return Err(Error::InvalidMaterials("internal: decryption made no progress"));
+                    return Err(Error::InvalidMaterials(
+                        "internal: decryption made no progress",
+                    ));
                 }
             }
         }
@@ -384,7 +405,10 @@ impl<Mode> fmt::Debug for Decrypt<'_, Mode> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decrypt")
             .field("message_len", &self.message.len())
-            .field("reproduced_encryption_context", &self.reproduced_encryption_context)
+            .field(
+                "reproduced_encryption_context",
+                &self.reproduced_encryption_context,
+            )
             .finish_non_exhaustive()
     }
 }

@@ -54,7 +54,9 @@ pub enum Error {
     #[error("the materials manager returned unusable materials: {0}")]
     InvalidMaterials(&'static str),
     /// The message is signed but only unsigned messages were accepted.
-    #[error("the message uses signed suite {0}, but this decryption accepts only unsigned messages")]
+    #[error(
+        "the message uses signed suite {0}, but this decryption accepts only unsigned messages"
+    )]
     SignedMessageRejected(AlgorithmSuite),
     /// More plaintext was written than the declared bound.
     #[error("the plaintext exceeds the declared bound of {0} bytes")]

@@ -19,9 +19,9 @@ pub use envelope_keyring::{
     Keyring, MaterialsManager, ProviderError, RawAesKeyring, SecretBytes, async_trait,
 };
 
+/// The crypto crate.
+pub use envelope_crypto as crypto;
 /// The message-format crate.
 pub use envelope_format as format;
 /// The keyring crate.
 pub use envelope_keyring as keyring;
-/// The crypto crate.
-pub use envelope_crypto as crypto;

@@ -23,8 +23,8 @@ impl AeadKey {
             24 => &aead::AES_192_GCM,
             _ => &aead::AES_256_GCM,
         };
-        let unbound =
-            UnboundKey::new(alg, key).map_err(|_| CryptoError::InvalidKey("AES-GCM key setup failed"))?;
+        let unbound = UnboundKey::new(alg, key)
+            .map_err(|_| CryptoError::InvalidKey("AES-GCM key setup failed"))?;
         Ok(Self(LessSafeKey::new(unbound)))
     }
 
@@ -72,7 +72,12 @@ impl AeadKey {
         tag: &[u8; 16],
     ) -> Result<(), CryptoError> {
         self.0
-            .open_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), tag, in_out)
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                tag,
+                in_out,
+            )
             .map(|_| ())
             .map_err(|_| CryptoError::AuthenticationFailed)
     }
@@ -86,7 +91,13 @@ impl AeadKey {
         out: &mut [u8],
     ) -> Result<(), CryptoError> {
         self.0
-            .open_separate_gather(Nonce::assume_unique_for_key(*iv), Aad::from(aad), ciphertext, tag, out)
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
             .map_err(|_| CryptoError::AuthenticationFailed)
     }
 }
@@ -107,7 +118,10 @@ pub(crate) struct Hasher {
 
 impl Hasher {
     pub(crate) fn new(alg: HashAlgorithm) -> Self {
-        Self { ctx: digest::Context::new(digest_alg(alg)), alg }
+        Self {
+            ctx: digest::Context::new(digest_alg(alg)),
+            alg,
+        }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
@@ -119,7 +133,10 @@ impl Hasher {
     }
 
     pub(crate) fn finish(self) -> Digest {
-        Digest { digest: self.ctx.finish(), alg: self.alg }
+        Digest {
+            digest: self.ctx.finish(),
+            alg: self.alg,
+        }
     }
 }
 
@@ -197,9 +214,13 @@ impl SigningKey {
     pub(crate) fn from_private_scalar(curve: Curve, scalar: &[u8]) -> Result<Self, CryptoError> {
         // RFC 5915 ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING }; the
         // curve is given separately and the public key is computed.
+        // The caller pads the scalar to the curve size: 32 or 48 bytes, so short-form DER lengths.
+        let len = u8::try_from(scalar.len())
+            .ok()
+            .filter(|&l| l <= 48)
+            .ok_or(CryptoError::InvalidKey("scalar too long"))?;
         let mut der = Zeroizing::new(Vec::with_capacity(scalar.len() + 7));
-        der.extend_from_slice(&[0x30, (scalar.len() + 5) as u8, 0x02, 0x01, 0x01, 0x04]);
-        der.push(scalar.len() as u8);
+        der.extend_from_slice(&[0x30, len + 5, 0x02, 0x01, 0x01, 0x04, len]);
         der.extend_from_slice(scalar);
         EcdsaKeyPair::from_private_key_der(signing_alg(curve), &der)
             .map(Self)
@@ -234,7 +255,11 @@ impl VerifyingKey {
             .map_err(|_| CryptoError::InvalidKey("not a point on the curve"))
     }
 
-    pub(crate) fn verify_digest(&self, digest: &PubDigest, signature: &[u8]) -> Result<(), CryptoError> {
+    pub(crate) fn verify_digest(
+        &self,
+        digest: &PubDigest,
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
         self.0
             .verify_digest_sig(&digest.inner.digest, signature)
             .map_err(|_| CryptoError::SignatureInvalid)
@@ -255,7 +280,11 @@ impl RsaPublicKey {
         self.0.key_size_bytes()
     }
 
-    pub(crate) fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn encrypt(
+        &self,
+        padding: RsaPadding,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let mut out = vec![0u8; self.size_bytes()];
         let key = (*self.0).clone();
         let written = match oaep_alg(padding) {
@@ -293,7 +322,11 @@ impl RsaPrivateKey {
         self.0.key_size_bytes()
     }
 
-    pub(crate) fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub(crate) fn decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         let mut out = Zeroizing::new(vec![0u8; self.size_bytes()]);
         let key = self.0.clone();
         let len = match oaep_alg(padding) {

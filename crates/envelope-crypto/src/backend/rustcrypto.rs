@@ -3,7 +3,7 @@
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aes::Aes192;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, AeadInOut, KeyInit};
+use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, AesGcm, KeyInit};
 use hkdf::Hkdf;
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use rand::TryRng;
@@ -55,8 +55,9 @@ impl AeadKey {
         in_out: &mut [u8],
     ) -> Result<[u8; 16], CryptoError> {
         let nonce = (*iv).into();
-        let tag = with_cipher!(self, c => c.encrypt_inout_detached(&nonce, aad, InOutBuf::from(in_out)))
-            .map_err(|_| CryptoError::InputTooLong("AES-GCM"))?;
+        let tag =
+            with_cipher!(self, c => c.encrypt_inout_detached(&nonce, aad, InOutBuf::from(in_out)))
+                .map_err(|_| CryptoError::InputTooLong("AES-GCM"))?;
         Ok(tag.into())
     }
 
@@ -69,7 +70,8 @@ impl AeadKey {
     ) -> Result<(), CryptoError> {
         let nonce = (*iv).into();
         let (ciphertext, tag_out) = out.split_at_mut(plaintext.len());
-        let buf = InOutBuf::new(plaintext, ciphertext).map_err(|_| CryptoError::Backend("length"))?;
+        let buf =
+            InOutBuf::new(plaintext, ciphertext).map_err(|_| CryptoError::Backend("length"))?;
         let tag = with_cipher!(self, c => c.encrypt_inout_detached(&nonce, aad, buf))
             .map_err(|_| CryptoError::InputTooLong("AES-GCM"))?;
         tag_out.copy_from_slice(&tag);
@@ -192,7 +194,9 @@ impl Prk {
 }
 
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
-    rand::rngs::SysRng.try_fill_bytes(buf).map_err(|_| CryptoError::Rng)
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .map_err(|_| CryptoError::Rng)
 }
 
 pub(crate) enum SigningKey {
@@ -233,11 +237,13 @@ impl SigningKey {
         let failed = |_| CryptoError::Backend("ECDSA signing failed");
         Ok(match self {
             Self::P256(k) => {
-                let sig: p256::ecdsa::DerSignature = k.sign_prehash(digest.as_bytes()).map_err(failed)?;
+                let sig: p256::ecdsa::DerSignature =
+                    k.sign_prehash(digest.as_bytes()).map_err(failed)?;
                 sig.as_bytes().to_vec()
             }
             Self::P384(k) => {
-                let sig: p384::ecdsa::DerSignature = k.sign_prehash(digest.as_bytes()).map_err(failed)?;
+                let sig: p384::ecdsa::DerSignature =
+                    k.sign_prehash(digest.as_bytes()).map_err(failed)?;
                 sig.as_bytes().to_vec()
             }
         })
@@ -254,12 +260,20 @@ impl VerifyingKey {
     pub(crate) fn from_sec1(curve: Curve, bytes: &[u8]) -> Result<Self, CryptoError> {
         let bad = |_| CryptoError::InvalidKey("not a point on the curve");
         Ok(match curve {
-            Curve::P256 => Self::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(bad)?),
-            Curve::P384 => Self::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(bad)?),
+            Curve::P256 => {
+                Self::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(bad)?)
+            }
+            Curve::P384 => {
+                Self::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(bad)?)
+            }
         })
     }
 
-    pub(crate) fn verify_digest(&self, digest: &PubDigest, signature: &[u8]) -> Result<(), CryptoError> {
+    pub(crate) fn verify_digest(
+        &self,
+        digest: &PubDigest,
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
         let invalid = |_| CryptoError::SignatureInvalid;
         match self {
             Self::P256(k) => {
@@ -288,7 +302,11 @@ impl RsaPublicKey {
         self.0.size()
     }
 
-    pub(crate) fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn encrypt(
+        &self,
+        padding: RsaPadding,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         use rand_core_06::OsRng;
         use sha1_010::Sha1;
         use sha2_010::{Sha256, Sha384, Sha512};
@@ -296,9 +314,15 @@ impl RsaPublicKey {
         match padding {
             RsaPadding::Pkcs1v15 => key.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, plaintext),
             RsaPadding::OaepSha1 => key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha1>(), plaintext),
-            RsaPadding::OaepSha256 => key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha256>(), plaintext),
-            RsaPadding::OaepSha384 => key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha384>(), plaintext),
-            RsaPadding::OaepSha512 => key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha512>(), plaintext),
+            RsaPadding::OaepSha256 => {
+                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha256>(), plaintext)
+            }
+            RsaPadding::OaepSha384 => {
+                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha384>(), plaintext)
+            }
+            RsaPadding::OaepSha512 => {
+                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha512>(), plaintext)
+            }
         }
         .map_err(|_| CryptoError::InputTooLong("RSA encryption with this key and padding"))
     }
@@ -317,18 +341,32 @@ impl RsaPrivateKey {
         self.0.size()
     }
 
-    pub(crate) fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub(crate) fn decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         use rand_core_06::OsRng;
         use sha1_010::Sha1;
         use sha2_010::{Sha256, Sha384, Sha512};
         let key = &self.0;
         // Blinded decryption: see the module docs on RUSTSEC-2023-0071.
         let plaintext = match padding {
-            RsaPadding::Pkcs1v15 => key.decrypt_blinded(&mut OsRng, rsa::Pkcs1v15Encrypt, ciphertext),
-            RsaPadding::OaepSha1 => key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha1>(), ciphertext),
-            RsaPadding::OaepSha256 => key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha256>(), ciphertext),
-            RsaPadding::OaepSha384 => key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha384>(), ciphertext),
-            RsaPadding::OaepSha512 => key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha512>(), ciphertext),
+            RsaPadding::Pkcs1v15 => {
+                key.decrypt_blinded(&mut OsRng, rsa::Pkcs1v15Encrypt, ciphertext)
+            }
+            RsaPadding::OaepSha1 => {
+                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha1>(), ciphertext)
+            }
+            RsaPadding::OaepSha256 => {
+                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha256>(), ciphertext)
+            }
+            RsaPadding::OaepSha384 => {
+                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha384>(), ciphertext)
+            }
+            RsaPadding::OaepSha512 => {
+                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha512>(), ciphertext)
+            }
         }
         .map_err(|_| CryptoError::RsaDecryptFailed)?;
         Ok(SecretBytes::new(plaintext))

@@ -5,9 +5,7 @@ mod reader;
 mod writer;
 
 use envelope_crypto::rand::fill_random;
-use envelope_format::{
-    AlgorithmSuite, EncryptionContext, Header, HeaderLimits, MessageId, Parsed,
-};
+use envelope_format::{AlgorithmSuite, EncryptionContext, Header, HeaderLimits, MessageId, Parsed};
 use envelope_keyring::{
     DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
 };
@@ -33,31 +31,46 @@ pub(crate) async fn start_encryption(
     cmm: &dyn MaterialsManager,
     params: EncryptParams,
 ) -> Result<(MessageWriter, EncryptionMaterials), Error> {
-    let EncryptParams { encryption_context, suite, frame_length, max_plaintext_length, message_id } =
-        params;
-    encryption_context.validate_for_encrypt().map_err(Error::InvalidEncryptionContext)?;
+    let EncryptParams {
+        encryption_context,
+        suite,
+        frame_length,
+        max_plaintext_length,
+        message_id,
+    } = params;
+    encryption_context
+        .validate_for_encrypt()
+        .map_err(Error::InvalidEncryptionContext)?;
     if encryption_context.serialized_len() > envelope_format::MAX_SERIALIZED_LEN {
-        return Err(Error::InvalidEncryptionContext(envelope_format::FormatError::FieldTooLong {
-            field: "serialized encryption context",
-            len: encryption_context.serialized_len(),
-            max: envelope_format::MAX_SERIALIZED_LEN,
-        }));
+        return Err(Error::InvalidEncryptionContext(
+            envelope_format::FormatError::FieldTooLong {
+                field: "serialized encryption context",
+                len: encryption_context.serialized_len(),
+                max: envelope_format::MAX_SERIALIZED_LEN,
+            },
+        ));
     }
     if frame_length == 0 {
         return Err(Error::InvalidFrameLength(0));
     }
     let policy = config.commitment_policy;
-    if let Some(suite) = suite {
-        if !policy.allows_encrypt(suite) {
-            return Err(Error::CommitmentPolicy { suite, policy, operation: "encrypt" });
-        }
+    if let Some(suite) = suite
+        && !policy.allows_encrypt(suite)
+    {
+        return Err(Error::CommitmentPolicy {
+            suite,
+            policy,
+            operation: "encrypt",
+        });
     }
     let mut request = EncryptionRequest::new(encryption_context, policy);
     request.suite = suite;
     request.max_plaintext_length = max_plaintext_length;
     let materials = cmm.get_encryption_materials(request).await?;
     if suite.is_some_and(|s| s != materials.suite()) {
-        return Err(Error::InvalidMaterials("the suite differs from the one requested"));
+        return Err(Error::InvalidMaterials(
+            "the suite differs from the one requested",
+        ));
     }
     let message_id = match message_id {
         Some(id) => id,
@@ -104,7 +117,11 @@ pub(crate) async fn start_decryption(
     let body = header.body();
     let policy = config.commitment_policy;
     if !policy.allows_decrypt(body.suite()) {
-        return Err(Error::CommitmentPolicy { suite: body.suite(), policy, operation: "decrypt" });
+        return Err(Error::CommitmentPolicy {
+            suite: body.suite(),
+            policy,
+            operation: "decrypt",
+        });
     }
     let mut request = DecryptRequest::new(
         body.suite(),

@@ -35,7 +35,11 @@ pub(crate) enum Step {
     /// A body unit decrypted and authenticated: `len` plaintext bytes at the start of the output.
     /// `last` marks the final frame (or the single block); for a signed message its plaintext must
     /// be held back until the footer verifies.
-    Plaintext { consumed: usize, len: usize, last: bool },
+    Plaintext {
+        consumed: usize,
+        len: usize,
+        last: bool,
+    },
     /// The footer's signature verified.
     Verified { consumed: usize },
     /// The message is complete; nothing more may follow.
@@ -62,7 +66,9 @@ impl MessageReader {
         let body = header.body();
         let suite = body.suite();
         if materials.suite() != suite {
-            return Err(Error::InvalidMaterials("materials are for another algorithm suite"));
+            return Err(Error::InvalidMaterials(
+                "materials are for another algorithm suite",
+            ));
         }
         if !config.commitment_policy.allows_decrypt(suite) {
             return Err(Error::CommitmentPolicy {
@@ -87,9 +93,16 @@ impl MessageReader {
             (Some(_), Some(key)) => {
                 let mut hasher = Hasher::new(key.curve().hash());
                 hasher.update(header.as_bytes());
-                Some(Verifier { hasher, key: key.clone() })
+                Some(Verifier {
+                    hasher,
+                    key: key.clone(),
+                })
             }
-            (Some(_), None) => return Err(Error::InvalidMaterials("no verification key for a signed suite")),
+            (Some(_), None) => {
+                return Err(Error::InvalidMaterials(
+                    "no verification key for a signed suite",
+                ));
+            }
         };
         Ok(Self {
             content: keys.content,
@@ -129,8 +142,8 @@ impl MessageReader {
             Parsed::Complete(frame, len) => (frame, len),
             Parsed::Incomplete(needed) => return Ok(Step::NeedInput(needed)),
         };
-        let len = usize::try_from(frame.content_len)
-            .map_err(|_| FormatError::NonFramedContentTooLong(frame.content_len))?;
+        let len = usize::try_from(frame.content_len())
+            .map_err(|_| FormatError::NonFramedContentTooLong(frame.content_len()))?;
         let total = header_len + len + TAG_LEN;
         let Some(unit) = input.get(..total) else {
             return Ok(Step::NeedInput(total));
@@ -145,18 +158,29 @@ impl MessageReader {
         // The IV carried in the frame, as the Python ESDK does; identical to the computed one for
         // every conforming writer.
         self.content
-            .open_to(&frame.iv, aad.as_bytes(), ciphertext, &tag_bytes, out)
+            .open_to(frame.iv(), aad.as_bytes(), ciphertext, &tag_bytes, out)
             .map_err(|_| Error::AuthenticationFailed)?;
         if let Some(verifier) = &mut self.verifier {
             verifier.hasher.update(unit);
         }
-        let last = frame.kind != FrameKind::Regular;
+        let last = frame.kind() != FrameKind::Regular;
         if last {
-            self.state = if self.verifier.is_some() { State::Footer } else { State::Done };
+            self.state = if self.verifier.is_some() {
+                State::Footer
+            } else {
+                State::Done
+            };
         } else {
-            self.next_seq = self.next_seq.checked_add(1).ok_or(FormatError::TooManyFrames)?;
+            self.next_seq = self
+                .next_seq
+                .checked_add(1)
+                .ok_or(FormatError::TooManyFrames)?;
         }
-        Ok(Step::Plaintext { consumed: total, len, last })
+        Ok(Step::Plaintext {
+            consumed: total,
+            len,
+            last,
+        })
     }
 
     fn footer(&mut self, input: &[u8]) -> Result<Step, Error> {

@@ -51,10 +51,13 @@ impl MessageWriter {
             });
         }
         let edks = materials.encrypted_data_keys();
-        if let Some(max) = config.max_encrypted_data_keys {
-            if edks.len() > usize::from(max) {
-                return Err(Error::TooManyEncryptedDataKeys { count: edks.len(), max: usize::from(max) });
-            }
+        if let Some(max) = config.max_encrypted_data_keys
+            && edks.len() > usize::from(max)
+        {
+            return Err(Error::TooManyEncryptedDataKeys {
+                count: edks.len(),
+                max: usize::from(max),
+            });
         }
         let data_key = materials
             .data_key()
@@ -85,22 +88,46 @@ impl MessageWriter {
             (Some(_), Some(key)) => {
                 let mut hasher = Hasher::new(key.curve().hash());
                 hasher.update(header.as_bytes());
-                Some(Signer { hasher, key: Arc::clone(key) })
+                Some(Signer {
+                    hasher,
+                    key: Arc::clone(key),
+                })
             }
-            _ => return Err(Error::InvalidMaterials("signing key does not match the suite")),
+            _ => {
+                return Err(Error::InvalidMaterials(
+                    "signing key does not match the suite",
+                ));
+            }
         };
-        Ok(Self { header, content: keys.content, frame_length, next_seq: 1, signer, sealed_final: false })
+        Ok(Self {
+            header,
+            content: keys.content,
+            frame_length,
+            next_seq: 1,
+            signer,
+            sealed_final: false,
+        })
     }
 
-    fn seal(&mut self, frame: FrameHeader, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    fn seal(
+        &mut self,
+        frame: FrameHeader,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let header_len = frame.len();
         let total = header_len + plaintext.len() + TAG_LEN;
-        let out = out
-            .get_mut(..total)
-            .ok_or(Error::InvalidMaterials("internal: frame output buffer too small"))?;
+        let out = out.get_mut(..total).ok_or(Error::InvalidMaterials(
+            "internal: frame output buffer too small",
+        ))?;
         frame.write_to(out);
         let aad = frame.aad(self.header.body().message_id());
-        self.content.seal_to(&frame.iv, aad.as_bytes(), plaintext, &mut out[header_len..])?;
+        self.content.seal_to(
+            frame.iv(),
+            aad.as_bytes(),
+            plaintext,
+            &mut out[header_len..],
+        )?;
         if let Some(signer) = &mut self.signer {
             signer.hasher.update(out);
         }
@@ -108,9 +135,15 @@ impl MessageWriter {
     }
 
     /// Seal a regular frame (exactly the frame length) into `out`; returns the bytes written.
-    pub(crate) fn seal_regular(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) fn seal_regular(
+        &mut self,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         if self.sealed_final || plaintext.len() != self.frame_length as usize {
-            return Err(Error::InvalidMaterials("internal: regular frame of the wrong size"));
+            return Err(Error::InvalidMaterials(
+                "internal: regular frame of the wrong size",
+            ));
         }
         let seq = self.next_seq;
         if seq == u32::MAX {
@@ -123,9 +156,13 @@ impl MessageWriter {
 
     /// Seal the final frame (0 to frame length bytes) into `out`; returns the bytes written.
     pub(crate) fn seal_final(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let len = u32::try_from(plaintext.len()).ok().filter(|&l| l <= self.frame_length);
+        let len = u32::try_from(plaintext.len())
+            .ok()
+            .filter(|&l| l <= self.frame_length);
         let (Some(len), false) = (len, self.sealed_final) else {
-            return Err(Error::InvalidMaterials("internal: final frame of the wrong size"));
+            return Err(Error::InvalidMaterials(
+                "internal: final frame of the wrong size",
+            ));
         };
         let written = self.seal(FrameHeader::final_frame(self.next_seq, len), plaintext, out)?;
         self.sealed_final = true;
@@ -135,7 +172,9 @@ impl MessageWriter {
     /// The footer of a signed message, after the final frame.
     pub(crate) fn footer(&mut self) -> Result<Option<Footer>, Error> {
         if !self.sealed_final {
-            return Err(Error::InvalidMaterials("internal: footer before the final frame"));
+            return Err(Error::InvalidMaterials(
+                "internal: footer before the final frame",
+            ));
         }
         match self.signer.take() {
             None => Ok(None),

@@ -1,0 +1,29 @@
+//! Helpers for the tests that read `shared/vectors`.
+
+use std::path::PathBuf;
+
+/// The vectors directory, or `None` after saying why the caller should skip. With
+/// `ENVELOPE_REQUIRE_VECTORS` set (as `.ci/run` sets it) a missing directory is a failure instead.
+pub fn vectors_or_skip(test: &str) -> Option<PathBuf> {
+    match crate::vectors_dir() {
+        Some(dir) => Some(dir),
+        None if std::env::var_os("ENVELOPE_REQUIRE_VECTORS").is_some() => {
+            // A panic is how a test reports failure.
+            #[allow(clippy::panic)]
+            {
+                panic!(
+                    "{test}: ENVELOPE_REQUIRE_VECTORS is set but no vectors were found (set ENVELOPE_VECTORS or put shared/ beside the checkout)"
+                )
+            }
+        }
+        None => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "{test}: skipped: shared vectors not found (set ENVELOPE_VECTORS or put ../shared beside the checkout)"
+                );
+            }
+            None
+        }
+    }
+}

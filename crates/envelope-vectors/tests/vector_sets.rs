@@ -1,0 +1,79 @@
+//! Every vector set in shared/vectors, with the exact counts this build must produce.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use envelope_vectors::decrypt_file;
+use envelope_vectors::testing::vectors_or_skip;
+
+fn check(set: &str, passed: usize, skipped: usize) {
+    let Some(dir) = vectors_or_skip(set) else {
+        return;
+    };
+    let summary = decrypt_file(&dir.join(set)).unwrap();
+    println!("{set}: {summary}; skipped for: {:?}", summary.skip_reasons);
+    assert_eq!(summary.failures, Vec::<String>::new(), "{set}");
+    assert_eq!(
+        (summary.passed, summary.failed, summary.skipped),
+        (passed, 0, skipped),
+        "{set}"
+    );
+}
+
+#[test]
+fn official_dafny_4_1_0() {
+    check("official/dafny-4.1.0/manifest.json", 33, 154);
+}
+
+#[test]
+fn official_net_4_0_1() {
+    check("official/net-4.0.1/manifest.json", 22, 77);
+}
+
+#[test]
+fn official_net_4_0_0_valid() {
+    check("official/net-4.0.0-valid/manifest.json", 0, 5);
+}
+
+#[test]
+fn official_net_4_0_0_invalid_strict() {
+    check("official/net-4.0.0-invalid/manifest-strict.json", 22, 6);
+}
+
+#[test]
+fn official_dafny_extras_ecdh_hierarchy() {
+    check(
+        "official/dafny-4.1.0-extras-ecdh-hierarchy/manifest.json",
+        0,
+        110,
+    );
+}
+
+#[test]
+fn generated_python_4_0_7() {
+    check("generated/python-4.0.7/manifest.json", 4901, 550);
+}
+
+#[test]
+fn commitment_kat() {
+    check(
+        "official/commitment-kat/commitment-test-vectors.json",
+        46,
+        0,
+    );
+}
+
+#[test]
+fn decrypt_oracle_kat() {
+    // The 9 aws-kms tests wrap their data keys under a real AWS KMS key: not replayable.
+    check("official/decrypt-oracle-kat/decrypt_vectors.json", 18, 9);
+}
+
+#[test]
+fn kat_vectors() {
+    check("kat/kat-vectors.json", 55, 0);
+}
