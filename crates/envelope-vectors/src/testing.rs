@@ -8,10 +8,10 @@ pub fn vectors_or_skip(test: &str) -> Option<PathBuf> {
     match crate::vectors_dir() {
         Some(dir) => Some(dir),
         None if std::env::var_os("ENVELOPE_REQUIRE_VECTORS").is_some() => {
-            // A panic is how a test reports failure.
             #[allow(clippy::panic)]
             {
                 panic!(
+                    // safe: test helper; a panic is how a test reports failure
                     "{test}: ENVELOPE_REQUIRE_VECTORS is set but no vectors were found (set ENVELOPE_VECTORS or put shared/ beside the checkout)"
                 )
             }
