@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use envelope::{MaterialsManager, RawAesKeyring, SecretBytes};
+use envelope::{
+    Keyring, MaterialsManager, MultiKeyring, RawAesKeyring, RawRsaKeyring,
+    RequiredEncryptionContextCmm, RsaPadding, SecretBytes,
+};
 use serde_json::Value;
 
 use crate::error::{Result, tool_error};
@@ -181,8 +184,21 @@ impl KeyDescription {
         }
     }
 
-    /// Build the keyring or CMM, or say why this build cannot.
+    /// Build the materials manager: a keyring (acting as the default CMM) or a CMM.
     pub fn build(&self) -> Result<Arc<dyn MaterialsManager>, String> {
+        match self {
+            Self::RequiredEncryptionContext { underlying, keys } => {
+                let underlying = underlying.build()?;
+                RequiredEncryptionContextCmm::from_arc(underlying, keys.clone())
+                    .map(|cmm| Arc::new(cmm) as Arc<dyn MaterialsManager>)
+                    .map_err(|e| format!("cannot build required-encryption-context CMM: {e}"))
+            }
+            _ => Ok(Arc::new(self.build_keyring()?)),
+        }
+    }
+
+    /// Build the keyring, or say why this build cannot.
+    pub fn build_keyring(&self) -> Result<Arc<dyn Keyring>, String> {
         match self {
             Self::RawAes {
                 provider_id,
@@ -193,15 +209,66 @@ impl KeyDescription {
                 key_name.clone(),
                 SecretBytes::from_slice(key),
             )
-            .map(|k| Arc::new(k) as Arc<dyn MaterialsManager>)
+            .map(|k| Arc::new(k) as Arc<dyn Keyring>)
             .map_err(|e| format!("cannot build raw AES keyring: {e}")),
+            Self::RawRsa {
+                provider_id,
+                key_name,
+                padding,
+                private_pem,
+                public_pem,
+            } => {
+                let padding = match padding {
+                    RsaPaddingName::Pkcs1 => RsaPadding::Pkcs1v15,
+                    RsaPaddingName::OaepSha1 => RsaPadding::OaepSha1,
+                    RsaPaddingName::OaepSha256 => RsaPadding::OaepSha256,
+                    RsaPaddingName::OaepSha384 => RsaPadding::OaepSha384,
+                    RsaPaddingName::OaepSha512 => RsaPadding::OaepSha512,
+                };
+                let keyring = match (public_pem, private_pem) {
+                    (Some(public), Some(private)) => RawRsaKeyring::new(
+                        provider_id.clone(),
+                        key_name.clone(),
+                        padding,
+                        public,
+                        private,
+                    ),
+                    (Some(public), None) => RawRsaKeyring::encrypt_only(
+                        provider_id.clone(),
+                        key_name.clone(),
+                        padding,
+                        public,
+                    ),
+                    (None, Some(private)) => RawRsaKeyring::decrypt_only(
+                        provider_id.clone(),
+                        key_name.clone(),
+                        padding,
+                        private,
+                    ),
+                    (None, None) => return Err("raw RSA key without material".into()),
+                };
+                keyring
+                    .map(|k| Arc::new(k) as Arc<dyn Keyring>)
+                    .map_err(|e| format!("cannot build raw RSA keyring: {e}"))
+            }
+            Self::Multi {
+                generator,
+                children,
+            } => {
+                let generator = generator.as_ref().map(|g| g.build_keyring()).transpose()?;
+                let children = children
+                    .iter()
+                    .map(Self::build_keyring)
+                    .collect::<Result<Vec<_>, _>>()?;
+                MultiKeyring::new(generator, children)
+                    .map(|k| Arc::new(k) as Arc<dyn Keyring>)
+                    .map_err(|e| format!("cannot build multi-keyring: {e}"))
+            }
             Self::Static { data_key } => Ok(Arc::new(crate::static_keyring::StaticKeyring::new(
                 data_key.clone(),
             ))),
-            Self::RawRsa { .. } => Err("raw RSA keyring not supported by this build".into()),
-            Self::Multi { .. } => Err("multi-keyring not supported by this build".into()),
             Self::RequiredEncryptionContext { .. } => {
-                Err("required-encryption-context CMM not supported by this build".into())
+                Err("a required-encryption-context CMM cannot be used as a keyring".into())
             }
             Self::Unsupported(what) => Err(format!("{what} not supported")),
         }

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+const REQUIRED: &str = "ENVELOPE_REQUIRE_VECTORS is set but no vectors were found \
+                        (set ENVELOPE_VECTORS or put shared/ beside the checkout)";
+
 /// The vectors directory, or `None` after saying why the caller should skip. With
 /// `ENVELOPE_REQUIRE_VECTORS` set (as `.ci/run` sets it) a missing directory is a failure instead.
 pub fn vectors_or_skip(test: &str) -> Option<PathBuf> {
@@ -9,12 +12,8 @@ pub fn vectors_or_skip(test: &str) -> Option<PathBuf> {
         Some(dir) => Some(dir),
         None if std::env::var_os("ENVELOPE_REQUIRE_VECTORS").is_some() => {
             #[allow(clippy::panic)]
-            {
-                panic!(
-                    // safe: test helper; a panic is how a test reports failure
-                    "{test}: ENVELOPE_REQUIRE_VECTORS is set but no vectors were found (set ENVELOPE_VECTORS or put shared/ beside the checkout)"
-                )
-            }
+            let missing = || -> ! { panic!("{test}: {REQUIRED}") }; // safe: a test helper; panicking fails the test
+            missing()
         }
         None => {
             #[allow(clippy::print_stderr)]

@@ -26,26 +26,27 @@ fn check(set: &str, passed: usize, skipped: usize) {
 
 #[test]
 fn official_dafny_4_1_0() {
-    check("official/dafny-4.1.0/manifest.json", 33, 154);
+    check("official/dafny-4.1.0/manifest.json", 187, 0);
 }
 
 #[test]
 fn official_net_4_0_1() {
-    check("official/net-4.0.1/manifest.json", 22, 77);
+    check("official/net-4.0.1/manifest.json", 99, 0);
 }
 
 #[test]
 fn official_net_4_0_0_valid() {
-    check("official/net-4.0.0-valid/manifest.json", 0, 5);
+    check("official/net-4.0.0-valid/manifest.json", 5, 0);
 }
 
 #[test]
 fn official_net_4_0_0_invalid_strict() {
-    check("official/net-4.0.0-invalid/manifest-strict.json", 22, 6);
+    check("official/net-4.0.0-invalid/manifest-strict.json", 28, 0);
 }
 
 #[test]
 fn official_dafny_extras_ecdh_hierarchy() {
+    // Raw ECDH and hierarchy keyrings are not in scope yet: all 110 skipped, none passed.
     check(
         "official/dafny-4.1.0-extras-ecdh-hierarchy/manifest.json",
         0,
@@ -55,7 +56,7 @@ fn official_dafny_extras_ecdh_hierarchy() {
 
 #[test]
 fn generated_python_4_0_7() {
-    check("generated/python-4.0.7/manifest.json", 4901, 550);
+    check("generated/python-4.0.7/manifest.json", 5451, 0);
 }
 
 #[test]

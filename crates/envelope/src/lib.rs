@@ -16,7 +16,8 @@ pub use envelope_format::{
 };
 pub use envelope_keyring::{
     DecryptRequest, DecryptionMaterials, DefaultCmm, EncryptionMaterials, EncryptionRequest,
-    Keyring, MaterialsManager, ProviderError, RawAesKeyring, SecretBytes, async_trait,
+    Keyring, MaterialsManager, MultiKeyring, ProviderError, RawAesKeyring, RawRsaKeyring,
+    RequiredEncryptionContextCmm, RsaPadding, SecretBytes, async_trait,
 };
 
 /// The crypto crate.

@@ -1,0 +1,225 @@
+//! The raw RSA keyring: wraps data keys with a local RSA key pair.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use envelope_crypto::SecretBytes;
+use envelope_crypto::rsa::{RsaPadding, RsaPrivateKey, RsaPublicKey};
+use envelope_format::EncryptedDataKey;
+
+use crate::materials::{DecryptionMaterials, EncryptionMaterials};
+use crate::{Error, Keyring};
+
+/// A keyring that wraps data keys with RSA under a key pair you hold.
+///
+/// Encryption needs the public key (PEM `PUBLIC KEY`, X.509 SubjectPublicKeyInfo) and decryption the
+/// private key (PEM `PRIVATE KEY`, unencrypted PKCS#8); a keyring may hold either or both. As the
+/// ESDK specification requires, the public key is never derived from the private key, so a
+/// decrypt-only keyring cannot encrypt.
+///
+/// The encrypted data key's provider id is the namespace and its provider info is the key name.
+/// Unlike the raw AES keyring, RSA wrapping does not bind the encryption context (the message header
+/// still authenticates it). Compatible with the raw RSA keyrings and `RawMasterKey` / `JceMasterKey`
+/// of the other ESDKs.
+///
+/// # Side channels
+///
+/// With the default `aws-lc` crypto backend RSA decryption is constant time. The pure-Rust
+/// `rustcrypto` backend uses the `rsa` crate, which is affected by
+/// [RUSTSEC-2023-0071](https://rustsec.org/advisories/RUSTSEC-2023-0071) (a timing side channel in
+/// RSA decryption that may let an attacker who can time many decryptions recover the key); Envelope
+/// decrypts with blinding there, which mitigates but does not remove it. Do not use that backend to
+/// decrypt attacker-supplied messages with RSA keys where precise timing can be observed.
+///
+/// ```
+/// use envelope_keyring::{RawRsaKeyring, RsaPadding};
+///
+/// # let public_pem = include_str!("../tests/data/rsa-2048-public.pem");
+/// let keyring = RawRsaKeyring::encrypt_only("my-app", "rsa-key-1", RsaPadding::OaepSha256, public_pem)?;
+/// # Ok::<(), envelope_keyring::Error>(())
+/// ```
+pub struct RawRsaKeyring {
+    namespace: String,
+    name: String,
+    padding: RsaPadding,
+    public_key: Option<RsaPublicKey>,
+    private_key: Option<RsaPrivateKey>,
+}
+
+impl RawRsaKeyring {
+    /// A keyring that can encrypt and decrypt.
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        padding: RsaPadding,
+        public_key_pem: &str,
+        private_key_pem: &str,
+    ) -> Result<Self, Error> {
+        Self::build(
+            namespace,
+            name,
+            padding,
+            Some(public_key_pem),
+            Some(private_key_pem),
+        )
+    }
+
+    /// A keyring that can only encrypt (wrap) data keys.
+    pub fn encrypt_only(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        padding: RsaPadding,
+        public_key_pem: &str,
+    ) -> Result<Self, Error> {
+        Self::build(namespace, name, padding, Some(public_key_pem), None)
+    }
+
+    /// A keyring that can only decrypt (unwrap) data keys.
+    pub fn decrypt_only(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        padding: RsaPadding,
+        private_key_pem: &str,
+    ) -> Result<Self, Error> {
+        Self::build(namespace, name, padding, None, Some(private_key_pem))
+    }
+
+    fn build(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        padding: RsaPadding,
+        public_key_pem: Option<&str>,
+        private_key_pem: Option<&str>,
+    ) -> Result<Self, Error> {
+        let namespace = namespace.into();
+        let name = name.into();
+        if namespace.starts_with("aws-kms") {
+            return Err(Error::InvalidConfiguration(format!(
+                "key namespace {namespace:?}: namespaces starting with \"aws-kms\" are reserved"
+            )));
+        }
+        let public_key = public_key_pem
+            .map(RsaPublicKey::from_pem)
+            .transpose()
+            .map_err(|e| Error::InvalidConfiguration(format!("RSA public key: {e}")))?;
+        let private_key = private_key_pem
+            .map(RsaPrivateKey::from_pem)
+            .transpose()
+            .map_err(|e| Error::InvalidConfiguration(format!("RSA private key: {e}")))?;
+        Ok(Self {
+            namespace,
+            name,
+            padding,
+            public_key,
+            private_key,
+        })
+    }
+
+    /// The key namespace (the encrypted data key's provider id).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The padding.
+    pub fn padding(&self) -> RsaPadding {
+        self.padding
+    }
+
+    fn describe(&self) -> String {
+        format!("raw RSA keyring {:?}/{:?}", self.namespace, self.name)
+    }
+}
+
+impl fmt::Debug for RawRsaKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawRsaKeyring")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("padding", &self.padding)
+            .field("public_key", &self.public_key)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Keyring for RawRsaKeyring {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, Error> {
+        let Some(public_key) = &self.public_key else {
+            return Err(Error::Unsupported {
+                keyring: self.describe(),
+                operation: "encrypt",
+                reason: "it has no public key (a public key is never derived from the private key)",
+            });
+        };
+        let materials = match materials.data_key() {
+            Some(_) => materials,
+            None => {
+                let key = SecretBytes::random(materials.suite().key_len())?;
+                materials.with_data_key(key)?
+            }
+        };
+        let data_key = materials
+            .data_key()
+            .ok_or(Error::IncompleteMaterials("no plaintext data key"))?;
+        let ciphertext = public_key.encrypt(self.padding, data_key.expose_secret())?;
+        let edk = EncryptedDataKey::new(
+            self.namespace.clone(),
+            self.name.as_bytes().to_vec(),
+            ciphertext,
+        )?;
+        Ok(materials.with_encrypted_data_key(edk))
+    }
+
+    async fn on_decrypt(
+        &self,
+        materials: DecryptionMaterials,
+        encrypted_data_keys: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials, Error> {
+        if materials.data_key().is_some() {
+            return Err(Error::DataKeyAlreadySet);
+        }
+        let Some(private_key) = &self.private_key else {
+            return Err(Error::Unsupported {
+                keyring: self.describe(),
+                operation: "decrypt",
+                reason: "it has no private key",
+            });
+        };
+        let key_len = materials.suite().key_len();
+        let mut attempts = 0;
+        for edk in encrypted_data_keys {
+            if edk.provider_id() != self.namespace || edk.provider_info() != self.name.as_bytes() {
+                continue;
+            }
+            attempts += 1;
+            match private_key.decrypt(self.padding, edk.ciphertext()) {
+                Ok(data_key) if data_key.len() == key_len => {
+                    return materials.with_data_key(data_key);
+                }
+                _ => continue,
+            }
+        }
+        if attempts == 0 {
+            Err(Error::NoMatchingDataKey {
+                keyring: self.describe(),
+            })
+        } else {
+            Err(Error::UnwrapFailed {
+                keyring: self.describe(),
+                attempts,
+            })
+        }
+    }
+}
