@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on both crypto backends, then the quickstart example.
+# Runs the whole test suite on both crypto backends, the examples, and live interop with the
+# Python ESDK (installed into a venv under target/ on first use).
 #
 # The vector tests read ../shared/vectors (or $ENVELOPE_VECTORS); without them they say so and skip,
 # unless ENVELOPE_REQUIRE_VECTORS is set (CI sets it), in which case their absence fails the run.
@@ -13,4 +14,10 @@ echo "== tests, RustCrypto backend"
 ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto
 
 echo "== examples"
-cargo run --locked --quiet --example quickstart
+for example in quickstart raw_aes raw_rsa multi_keyring; do
+    cargo run --locked --quiet --example "$example" >/dev/null
+    echo "example $example: ok"
+done
+
+echo "== interop with the Python ESDK"
+bash scripts/interop.sh

@@ -231,44 +231,15 @@ impl std::fmt::Display for Summary {
 
 /// Run tests on all cores.
 pub fn run(tests: &[DecryptTest]) -> Summary {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(tests.len().max(1));
     let plaintexts: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>> = Mutex::new(HashMap::new());
-    let outcomes: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let plaintexts = &plaintexts;
-                scope.spawn(move || {
-                    tests
-                        .iter()
-                        .enumerate()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|(i, test)| (i, run_one(test, plaintexts)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![(usize::MAX, Outcome::Fail("test thread panicked".into()))]
-                })
-            })
-            .collect()
-    });
-    let mut ordered: Vec<(usize, Outcome)> = outcomes.into_iter().flatten().collect();
-    ordered.sort_by_key(|(i, _)| *i);
+    let outcomes = crate::encrypt::run_parallel(tests, |test| run_one(test, &plaintexts));
     let mut summary = Summary::default();
-    for (i, outcome) in ordered {
-        let id = tests.get(i).map_or("?", |t| t.id.as_str());
-        match outcome {
+    for (test, outcome) in tests.iter().zip(outcomes) {
+        match outcome.unwrap_or_else(|| Outcome::Fail("the decrypting thread panicked".into())) {
             Outcome::Pass => summary.passed += 1,
             Outcome::Fail(reason) => {
                 summary.failed += 1;
-                summary.failures.push(format!("{id}: {reason}"));
+                summary.failures.push(format!("{}: {reason}", test.id));
             }
             Outcome::Skip(reason) => {
                 summary.skipped += 1;

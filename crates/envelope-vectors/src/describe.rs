@@ -162,8 +162,13 @@ impl KeyDescription {
                     (Some("oaep-mgf1"), Some("sha512")) => RsaPaddingName::OaepSha512,
                     other => return Err(tool_error!("unknown RSA padding {other:?}")),
                 };
+                // A private entry is paired with the public entry of the same key id: keyrings never
+                // derive a public key, but a manifest that names the private key expects to encrypt.
                 let (private_pem, public_pem) = match material {
-                    KeyMaterial::RsaPrivate(pem) => (Some(pem.clone()), None),
+                    KeyMaterial::RsaPrivate(pem) => (
+                        Some(pem.clone()),
+                        keys.rsa_public_for(&key_name).map(str::to_string),
+                    ),
                     KeyMaterial::RsaPublic(pem) => (None, Some(pem.clone())),
                     _ => (None, None),
                 };

@@ -67,6 +67,15 @@ impl Keys {
         Ok(Self(out))
     }
 
+    /// The public half of an RSA key pair: the public entry that shares `key_id` with a private
+    /// one (as in the Dafny keys manifest, where both halves are `rsa-4096`).
+    pub fn rsa_public_for(&self, key_id: &str) -> Option<&str> {
+        self.0.values().find_map(|k| match &k.material {
+            KeyMaterial::RsaPublic(pem) if k.key_id == key_id => Some(pem.as_str()),
+            _ => None,
+        })
+    }
+
     /// The key under a map name.
     pub fn get(&self, name: &str) -> Result<&Key> {
         self.0

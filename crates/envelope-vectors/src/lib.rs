@@ -3,9 +3,13 @@
 //! `decrypt` reads `awses-decrypt` manifests (versions 1 to 5) and the JSON known-answer files in
 //! `shared/vectors`, decrypts every test with the keyring it describes and compares the outcome.
 //! A test whose keyring this build cannot construct is skipped, and a skip is never a pass.
+//!
+//! `encrypt` reads an `awses-encrypt` manifest and writes messages plus an `awses-decrypt` manifest
+//! that any ESDK can replay.
 
 pub mod decrypt;
 pub mod describe;
+pub mod encrypt;
 mod error;
 mod json;
 mod kat;
@@ -14,6 +18,7 @@ pub mod static_keyring;
 pub mod testing;
 
 pub use decrypt::{DecryptTest, Outcome, Summary};
+pub use encrypt::{EncryptSummary, encrypt_manifest};
 pub use error::{Result, ToolError};
 
 use std::path::{Path, PathBuf};

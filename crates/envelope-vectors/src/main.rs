@@ -5,15 +5,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use envelope_vectors::{Summary, decrypt_file};
+use envelope_vectors::{Summary, decrypt_file, encrypt_manifest};
 
 const USAGE: &str = "usage:
-  envelope-vectors decrypt PATH [PATH...]     run awses-decrypt manifests or known-answer files";
+  envelope-vectors decrypt PATH [PATH...]        run awses-decrypt manifests or known-answer files
+  envelope-vectors encrypt MANIFEST --out DIR    write the messages an awses-encrypt manifest describes,
+                                                 with an awses-decrypt manifest for any ESDK to replay";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("decrypt") if args.len() > 1 => decrypt(args[1..].iter().map(PathBuf::from).collect()),
+        Some("encrypt") if args.len() == 4 && args[2] == "--out" => {
+            encrypt(&PathBuf::from(&args[1]), &PathBuf::from(&args[3]))
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -45,5 +50,31 @@ fn decrypt(paths: Vec<PathBuf>) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn encrypt(manifest: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    match encrypt_manifest(manifest, out) {
+        Ok(summary) => {
+            for failure in &summary.failures {
+                println!("FAIL {failure}");
+            }
+            for skipped in &summary.skipped {
+                println!("skip {skipped}");
+            }
+            println!(
+                "{summary}; decrypt manifest: {}",
+                out.join("manifest.json").display()
+            );
+            if summary.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            println!("FAIL {}: {e}", manifest.display());
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,304 @@
+//! `encrypt`: turn an `awses-encrypt` manifest into messages and an `awses-decrypt` manifest.
+//!
+//! Reads the test-vector framework's encrypt manifest (0003: named plaintext sizes; tests with
+//! `algorithm`, `frame-size`, `encryption-context` and `master-keys`) and its keys manifest (0002),
+//! writes random plaintexts, the ciphertexts, a copy of the keys manifest and a decrypt manifest that
+//! any ESDK's runner can replay.
+//!
+//! Extension: a test may say `"cmm": "RequiredEncryptionContext"` (optionally with
+//! `"required-encryption-context-keys"`, default every key of its context) to encrypt through the
+//! required-encryption-context CMM. The decrypt manifest then uses the version 4 convention of the
+//! .NET vectors: `cmm` names the CMM and `encryption-context` is what the caller must supply.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, MaterialsManager};
+use serde_json::{Map, Value, json};
+
+use crate::describe::KeyDescription;
+use crate::error::{Result, tool_error};
+use crate::json::{encryption_context, opt_str, read_json, resolve_uri, str_field};
+use crate::keys::Keys;
+
+/// One encryption scenario.
+#[derive(Clone, Debug)]
+struct EncryptTest {
+    id: String,
+    plaintext: String,
+    suite: AlgorithmSuite,
+    frame_size: u32,
+    encryption_context: EncryptionContext,
+    encrypt_keys: KeyDescription,
+    decrypt_master_keys: Vec<Value>,
+    required_keys: Option<Vec<String>>,
+    description: Option<String>,
+}
+
+/// What an `encrypt` run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncryptSummary {
+    /// Messages written.
+    pub encrypted: usize,
+    /// Scenarios that failed: `id: reason`.
+    pub failures: Vec<String>,
+    /// Scenarios not run, with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl std::fmt::Display for EncryptSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} encrypted, {} failed, {} skipped",
+            self.encrypted,
+            self.failures.len(),
+            self.skipped.len()
+        )
+    }
+}
+
+/// Process an encrypt manifest into `out`.
+pub fn encrypt_manifest(manifest: &Path, out: &Path) -> Result<EncryptSummary> {
+    let doc = read_json(manifest)?;
+    if doc.pointer("/manifest/type").and_then(Value::as_str) != Some("awses-encrypt") {
+        return Err(tool_error!(
+            "{}: not an awses-encrypt manifest",
+            manifest.display()
+        ));
+    }
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let keys_path = resolve_uri(base, str_field(&doc, "keys")?)?;
+    let keys = Keys::load(&keys_path)?;
+    let plaintext_sizes = doc
+        .get("plaintexts")
+        .and_then(Value::as_object)
+        .ok_or_else(|| tool_error!("no plaintexts"))?;
+    let tests = parse_tests(&doc, &keys)?;
+
+    for dir in ["ciphertexts", "plaintexts"] {
+        std::fs::create_dir_all(out.join(dir))
+            .map_err(|e| tool_error!("cannot create {}: {e}", out.join(dir).display()))?;
+    }
+    std::fs::copy(&keys_path, out.join("keys.json"))
+        .map_err(|e| tool_error!("cannot copy the keys manifest: {e}"))?;
+    let mut plaintexts = BTreeMap::new();
+    for (name, size) in plaintext_sizes {
+        let size = size
+            .as_u64()
+            .ok_or_else(|| tool_error!("plaintext {name}: size is not a number"))?;
+        let size = usize::try_from(size).map_err(|_| tool_error!("plaintext {name} too large"))?;
+        let mut bytes = vec![0u8; size];
+        envelope::crypto::rand::fill_random(&mut bytes).map_err(|e| tool_error!("{e}"))?;
+        write(&out.join("plaintexts").join(name), &bytes)?;
+        plaintexts.insert(name.clone(), bytes);
+    }
+
+    let results = run_parallel(&tests, |test| encrypt_one(test, &plaintexts, out));
+    let mut summary = EncryptSummary::default();
+    let mut entries = Map::new();
+    let any_required = tests.iter().any(|t| t.required_keys.is_some());
+    for (test, result) in tests.iter().zip(results) {
+        match result.unwrap_or_else(|| Err("the encrypting thread panicked".into())) {
+            Ok(Some(())) => {
+                summary.encrypted += 1;
+                entries.insert(test.id.clone(), decrypt_entry(test, any_required));
+            }
+            Ok(None) => summary.skipped.push(format!(
+                "{}: non-framed messages are never written (frame-size 0 is decrypt-only legacy)",
+                test.id
+            )),
+            Err(reason) => summary.failures.push(format!("{}: {reason}", test.id)),
+        }
+    }
+    let decrypt_manifest = json!({
+        "manifest": {"type": "awses-decrypt", "version": if any_required { 4 } else { 2 }},
+        "client": {"name": "envelope", "version": env!("CARGO_PKG_VERSION")},
+        "keys": "file://keys.json",
+        "tests": Value::Object(entries),
+    });
+    let text = serde_json::to_string_pretty(&decrypt_manifest).map_err(|e| tool_error!("{e}"))?;
+    write(&out.join("manifest.json"), text.as_bytes())?;
+    Ok(summary)
+}
+
+fn parse_tests(doc: &Value, keys: &Keys) -> Result<Vec<EncryptTest>> {
+    let tests = doc
+        .get("tests")
+        .and_then(Value::as_object)
+        .ok_or_else(|| tool_error!("no tests"))?;
+    let mut out = Vec::with_capacity(tests.len());
+    for (id, t) in tests {
+        let parse = || -> Result<EncryptTest> {
+            let algorithm = str_field(t, "algorithm")?;
+            let suite = u16::from_str_radix(algorithm, 16)
+                .ok()
+                .and_then(AlgorithmSuite::from_id)
+                .ok_or_else(|| tool_error!("unknown algorithm {algorithm}"))?;
+            let frame_size = t
+                .get("frame-size")
+                .and_then(Value::as_u64)
+                .and_then(|f| u32::try_from(f).ok())
+                .ok_or_else(|| tool_error!("bad frame-size"))?;
+            let master_keys = t
+                .get("master-keys")
+                .and_then(Value::as_array)
+                .ok_or_else(|| tool_error!("no master-keys"))?;
+            let decryptable: Vec<Value> = master_keys
+                .iter()
+                .filter(|k| k.get("decryptable").and_then(Value::as_bool) != Some(false))
+                .map(|k| {
+                    let mut k = k.clone();
+                    if let Some(obj) = k.as_object_mut() {
+                        obj.remove("decryptable");
+                    }
+                    k
+                })
+                .collect();
+            let encryption_context =
+                encryption_context(t.get("encryption-context"))?.unwrap_or_default();
+            let required_keys = match opt_str(t, "cmm") {
+                None | Some("Default") => None,
+                Some("RequiredEncryptionContext") => {
+                    Some(match t.get("required-encryption-context-keys") {
+                        Some(Value::Array(list)) => list
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                        _ => encryption_context.keys().map(str::to_string).collect(),
+                    })
+                }
+                Some(other) => return Err(tool_error!("unknown cmm {other}")),
+            };
+            Ok(EncryptTest {
+                id: id.clone(),
+                plaintext: str_field(t, "plaintext")?.to_string(),
+                suite,
+                frame_size,
+                encryption_context,
+                encrypt_keys: KeyDescription::parse_master_keys(master_keys, keys)?,
+                decrypt_master_keys: decryptable,
+                required_keys,
+                description: opt_str(t, "description").map(str::to_string),
+            })
+        };
+        out.push(parse().map_err(|e| tool_error!("test {id}: {e}"))?);
+    }
+    Ok(out)
+}
+
+fn encrypt_one(
+    test: &EncryptTest,
+    plaintexts: &BTreeMap<String, Vec<u8>>,
+    out: &Path,
+) -> Result<Option<()>, String> {
+    if test.frame_size == 0 {
+        return Ok(None);
+    }
+    let plaintext = plaintexts
+        .get(&test.plaintext)
+        .ok_or_else(|| format!("unknown plaintext {:?}", test.plaintext))?;
+    let keyring = test.encrypt_keys.build_keyring()?;
+    let cmm: std::sync::Arc<dyn MaterialsManager> = match &test.required_keys {
+        None => std::sync::Arc::new(keyring),
+        Some(keys) => std::sync::Arc::new(
+            envelope::RequiredEncryptionContextCmm::from_arc(
+                std::sync::Arc::new(keyring),
+                keys.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    let policy = if test.suite.is_committing() {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    };
+    let client = envelope::blocking::Client::from(
+        envelope::Client::builder()
+            .commitment_policy(policy)
+            .build(),
+    );
+    let message = client
+        .encrypt(&*cmm, plaintext)
+        .suite(test.suite)
+        .frame_length(test.frame_size)
+        .encryption_context(test.encryption_context.clone())
+        .run()
+        .map_err(|e| e.to_string())?;
+    write(
+        &out.join("ciphertexts").join(&test.id),
+        message.ciphertext(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Some(()))
+}
+
+fn decrypt_entry(test: &EncryptTest, v4: bool) -> Value {
+    let ec: Map<String, Value> = test
+        .encryption_context
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
+    let mut entry = json!({
+        "ciphertext": format!("file://ciphertexts/{}", test.id),
+        "master-keys": test.decrypt_master_keys,
+        "result": {"output": {"plaintext": format!("file://plaintexts/{}", test.plaintext)}},
+        "encryption-context": ec,
+    });
+    if let Some(obj) = entry.as_object_mut() {
+        if v4 {
+            let cmm = if test.required_keys.is_some() {
+                "RequiredEncryptionContext"
+            } else {
+                "Default"
+            };
+            obj.insert("cmm".into(), Value::from(cmm));
+        }
+        if let Some(d) = &test.description {
+            obj.insert("description".into(), Value::from(d.as_str()));
+        }
+    }
+    entry
+}
+
+fn write(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| tool_error!("cannot write {}: {e}", path.display()))
+}
+
+/// Map `f` over `items` on all cores, keeping the order. `None` marks an item whose worker
+/// thread panicked (a bug this tool reports as a failure rather than losing).
+pub(crate) fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len().max(1));
+    let f = &f;
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, item)| (i, f(item)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in done.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+}

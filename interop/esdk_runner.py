@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Drive the released Python AWS Encryption SDK over test-vector manifests.
+
+Envelope's interop tests run the same manifests through both implementations:
+
+  keys     --out KEYS.json                 write a fresh keys manifest (AES-128/192/256, RSA-4096)
+  matrix   --keys KEYS.json --out DIR      write the awses-encrypt manifests of the interop matrix
+  encrypt  MANIFEST --out DIR              encrypt an awses-encrypt manifest with the Python ESDK and
+                                           write an awses-decrypt manifest (any ESDK can replay it)
+  decrypt  MANIFEST                        decrypt every test of an awses-decrypt manifest (v2-v4)
+
+Output follows envelope-vectors: one line per failure and a closing "N passed, N failed, N skipped".
+The exit status is non-zero if anything failed.
+"""
+
+import argparse
+import base64
+import functools
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import aws_encryption_sdk
+from aws_encryption_sdk import CommitmentPolicy
+from aws_encryption_sdk.identifiers import Algorithm, EncryptionKeyType, WrappingAlgorithm
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.key_providers.base import MasterKeyProvider, MasterKeyProviderConfig
+from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+PROVIDER_ID = "envelope-interop"
+SUITES = ["0014", "0046", "0078", "0114", "0146", "0178", "0214", "0346", "0378", "0478", "0578"]
+ONE_MIB = 1 << 20
+
+# Encryption contexts: none, ASCII, and keys/values outside the BMP (UTF-8 and UTF-16 orders differ:
+# U+FF21 sorts before U+1F600 in UTF-8 bytes but after it in UTF-16 code units).
+CONTEXTS = {
+    "ec-empty": {},
+    "ec-ascii": {"purpose": "interop", "tenant": "acme-corp", "a": "b"},
+    "ec-nonbmp": {"\U0001F600 grin": "\U0001F510 locked", "\uFF21 fullwidth": "\U0001D518\U0001D52B", "z": "\u00e9t\u00e9"},
+}
+
+
+def raw(key, algorithm, padding=None, decryptable=None):
+    desc = {"type": "raw", "key": key, "provider-id": PROVIDER_ID, "encryption-algorithm": algorithm}
+    if padding == "pkcs1":
+        desc["padding-algorithm"] = "pkcs1"
+    elif padding:
+        desc["padding-algorithm"] = "oaep-mgf1"
+        desc["padding-hash"] = padding
+    if decryptable is not None:
+        desc["decryptable"] = decryptable
+    return desc
+
+
+KEYRINGS = {
+    "aes128": [raw("aes-128", "aes")],
+    "aes192": [raw("aes-192", "aes")],
+    "aes256": [raw("aes-256", "aes")],
+    "rsa-pkcs1": [raw("rsa-4096-private", "rsa", "pkcs1")],
+    "rsa-oaep-sha1": [raw("rsa-4096-private", "rsa", "sha1")],
+    "rsa-oaep-sha256": [raw("rsa-4096-private", "rsa", "sha256")],
+    "rsa-oaep-sha384": [raw("rsa-4096-private", "rsa", "sha384")],
+    "rsa-oaep-sha512": [raw("rsa-4096-private", "rsa", "sha512")],
+    # AES generator plus an RSA child; the decryptor only gets the RSA key, so the RSA copy of the
+    # data key is the one that must work.
+    "multi-aes-rsa": [raw("aes-256", "aes", decryptable=False), raw("rsa-4096-private", "rsa", "sha256")],
+}
+
+
+# ----------------------------------------------------------------------------------------- keys
+
+def cmd_keys(args):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    keys = {}
+    for bits in (128, 192, 256):
+        keys[f"aes-{bits}"] = {
+            "encrypt": True, "decrypt": True, "algorithm": "aes", "type": "symmetric", "bits": bits,
+            "encoding": "base64", "material": base64.b64encode(os.urandom(bits // 8)).decode(),
+            "key-id": f"aes-{bits}",
+        }
+    # Both halves share one key id, as in the Dafny keys manifest.
+    keys["rsa-4096-private"] = {
+        "encrypt": True, "decrypt": True, "algorithm": "rsa", "type": "private", "bits": 4096,
+        "encoding": "pem", "material": private_pem, "key-id": "rsa-4096",
+    }
+    keys["rsa-4096-public"] = {
+        "encrypt": True, "decrypt": False, "algorithm": "rsa", "type": "public", "bits": 4096,
+        "encoding": "pem", "material": public_pem, "key-id": "rsa-4096",
+    }
+    Path(args.out).write_text(json.dumps({"manifest": {"type": "keys", "version": 3}, "keys": keys}, indent=2))
+    print(f"wrote {args.out}")
+
+
+# --------------------------------------------------------------------------------------- matrix
+
+def sizes_for(frame):
+    return {"empty": 0, "one": 1, f"f{frame}-minus-1": frame - 1, f"f{frame}": frame,
+            f"f{frame}-plus-1": frame + 1, f"f{frame}-times-3": 3 * frame}
+
+
+def write_manifest(path, keys_uri, tests, plaintexts):
+    manifest = {"manifest": {"type": "awses-encrypt", "version": 1}, "keys": keys_uri,
+                "plaintexts": plaintexts, "tests": tests}
+    Path(path).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    print(f"{path}: {len(tests)} scenarios")
+
+
+def cmd_matrix(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys_uri = "file://" + os.path.relpath(args.keys, out)
+
+    # Both directions: every suite x keyring x frame length x context x size.
+    tests, plaintexts = {}, {"1mib": ONE_MIB}
+    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
+            SUITES, KEYRINGS.items(), (128, 512, 4096), CONTEXTS.items()):
+        sizes = sizes_for(frame)
+        plaintexts.update(sizes)
+        for name in list(sizes) + ["1mib"]:
+            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
+                "plaintext": name, "algorithm": suite, "frame-size": frame,
+                "encryption-context": ec, "master-keys": mks}
+    write_manifest(out / "both-ways.json", keys_uri, tests, plaintexts)
+
+    # Envelope only (the Python ESDK encrypts only multiples of 128): frame lengths 1 and 7.
+    tests, plaintexts = {}, {"1mib": ONE_MIB}
+    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
+            SUITES, KEYRINGS.items(), (1, 7), CONTEXTS.items()):
+        sizes = sizes_for(frame)
+        plaintexts.update(sizes)
+        for name in sizes:
+            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
+                "plaintext": name, "algorithm": suite, "frame-size": frame,
+                "encryption-context": ec, "master-keys": mks}
+    # 1 MiB at frame length 1 is a million frames (about 25 s for Python to decrypt), so that size
+    # runs once per suite and frame length, with AES-256 and the non-BMP context.
+    for suite, frame in itertools.product(SUITES, (1, 7)):
+        tests[f"{suite}-aes256-f{frame}-ec-nonbmp-1mib"] = {
+            "plaintext": "1mib", "algorithm": suite, "frame-size": frame,
+            "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
+    write_manifest(out / "envelope-only.json", keys_uri, tests, plaintexts)
+
+    # The required-encryption-context CMM, both directions: all keys or a subset required.
+    tests, plaintexts = {}, {"empty": 0, "small": 100, "frames": 10000}
+    for suite, kr, (ecn, ec), frame in itertools.product(
+            SUITES, ("aes256", "rsa-oaep-sha256", "multi-aes-rsa"),
+            [(n, c) for n, c in CONTEXTS.items() if c], (512, 4096)):
+        for required_name, required in (("all", sorted(ec)), ("one", sorted(ec)[:1])):
+            for name in plaintexts:
+                tests[f"{suite}-{kr}-f{frame}-{ecn}-req-{required_name}-{name}"] = {
+                    "plaintext": name, "algorithm": suite, "frame-size": frame,
+                    "encryption-context": ec, "master-keys": KEYRINGS[kr],
+                    "cmm": "RequiredEncryptionContext", "required-encryption-context-keys": required}
+    write_manifest(out / "required-ec.json", keys_uri, tests, plaintexts)
+
+
+# ------------------------------------------------------------------------------ keys and keyrings
+
+def uri_path(base, uri):
+    assert uri.startswith("file://"), uri
+    return (Path(base) / uri[len("file://"):]).resolve()
+
+
+RSA_WRAPPING = {
+    None: WrappingAlgorithm.RSA_PKCS1,
+    "pkcs1": WrappingAlgorithm.RSA_PKCS1,
+    "sha1": WrappingAlgorithm.RSA_OAEP_SHA1_MGF1,
+    "sha256": WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
+    "sha384": WrappingAlgorithm.RSA_OAEP_SHA384_MGF1,
+    "sha512": WrappingAlgorithm.RSA_OAEP_SHA512_MGF1,
+}
+AES_WRAPPING = {
+    16: WrappingAlgorithm.AES_128_GCM_IV12_TAG16_NO_PADDING,
+    24: WrappingAlgorithm.AES_192_GCM_IV12_TAG16_NO_PADDING,
+    32: WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+}
+MPL_RSA_PADDING = {"pkcs1": "PKCS1", "sha1": "OAEP_SHA1_MGF1", "sha256": "OAEP_SHA256_MGF1",
+                   "sha384": "OAEP_SHA384_MGF1", "sha512": "OAEP_SHA512_MGF1"}
+
+
+def material(entry):
+    m = entry["material"]
+    if isinstance(m, list):
+        m = entry.get("line-separator", "").join(m)
+    return m
+
+
+def rsa_padding(desc):
+    if desc.get("padding-algorithm") == "pkcs1":
+        return "pkcs1"
+    return desc.get("padding-hash")
+
+
+@functools.lru_cache(maxsize=None)
+def wrapping_key(keys_path, desc_json):
+    """The parsed wrapping key of one master-key description (RSA parsing is slow: cached)."""
+    desc = json.loads(desc_json)
+    entry = load_keys(keys_path)[desc["key"]]
+    if desc["encryption-algorithm"] == "aes":
+        key = base64.b64decode(material(entry))
+        return WrappingKey(wrapping_algorithm=AES_WRAPPING[len(key)], wrapping_key=key,
+                           wrapping_key_type=EncryptionKeyType.SYMMETRIC)
+    key_type = EncryptionKeyType.PRIVATE if entry["type"] == "private" else EncryptionKeyType.PUBLIC
+    return WrappingKey(wrapping_algorithm=RSA_WRAPPING[rsa_padding(desc)],
+                       wrapping_key=material(entry).encode(), wrapping_key_type=key_type)
+
+
+@functools.lru_cache(maxsize=None)
+def load_keys(keys_path):
+    return json.loads(Path(keys_path).read_text())["keys"]
+
+
+def key_id(keys_path, desc):
+    entry = load_keys(keys_path)[desc["key"]]
+    return entry.get("key-id", desc["key"])
+
+
+class CompositeProvider(MasterKeyProvider):
+    """Holds several master keys. (A master key's own add_master_key_provider is not enough: a
+    MasterKey encrypts with itself only.)"""
+
+    provider_id = "envelope-interop-composite"
+    vend_masterkey_on_decrypt = False
+    _config_class = MasterKeyProviderConfig
+
+    def _new_master_key(self, key_id):
+        raise NotImplementedError("a composite provider only holds the keys it was given")
+
+
+def master_key_provider(keys_path, descs):
+    """A master-key provider: the first key generates, the others also wrap the data key."""
+    keys = [RawMasterKey(provider_id=d["provider-id"], key_id=key_id(keys_path, d).encode(),
+                         wrapping_key=wrapping_key(keys_path, json.dumps(d, sort_keys=True)))
+            for d in descs]
+    if len(keys) == 1:
+        return keys[0]
+    provider = CompositeProvider()
+    for key in keys:
+        provider.add_master_key_provider(key)
+    return provider
+
+
+@functools.lru_cache(maxsize=None)
+def mpl():
+    from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+    return AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+
+
+def mpl_keyring(keys_path, desc):
+    from aws_cryptographic_material_providers.mpl.models import (
+        CreateRawAesKeyringInput, CreateRawRsaKeyringInput)
+    entry = load_keys(keys_path)[desc["key"]]
+    name = key_id(keys_path, desc)
+    if desc["encryption-algorithm"] == "aes":
+        key = base64.b64decode(material(entry))
+        return mpl().create_raw_aes_keyring(CreateRawAesKeyringInput(
+            key_namespace=desc["provider-id"], key_name=name, wrapping_key=key,
+            wrapping_alg=f"ALG_AES{len(key) * 8}_GCM_IV12_TAG16"))
+    pem = material(entry).encode()
+    if entry["type"] == "private":
+        public = public_pem_of(keys_path, name)
+        return mpl().create_raw_rsa_keyring(CreateRawRsaKeyringInput(
+            key_namespace=desc["provider-id"], key_name=name,
+            padding_scheme=MPL_RSA_PADDING[rsa_padding(desc)], private_key=pem, public_key=public))
+    return mpl().create_raw_rsa_keyring(CreateRawRsaKeyringInput(
+        key_namespace=desc["provider-id"], key_name=name,
+        padding_scheme=MPL_RSA_PADDING[rsa_padding(desc)], public_key=pem))
+
+
+def public_pem_of(keys_path, name):
+    for entry in load_keys(keys_path).values():
+        if entry.get("type") == "public" and entry.get("key-id") == name:
+            return material(entry).encode()
+    return None
+
+
+def required_ec_cmm(keys_path, descs, required):
+    return _required_ec_cmm(keys_path, json.dumps(descs, sort_keys=True), tuple(required))
+
+
+@functools.lru_cache(maxsize=None)
+def _required_ec_cmm(keys_path, descs_json, required):
+    """One CMM per keyring description and required keys, per process: building MPL RSA keyrings
+    parses and validates the RSA key, which is slow."""
+    descs = json.loads(descs_json)
+    from aws_cryptographic_material_providers.mpl.models import (
+        CreateDefaultCryptographicMaterialsManagerInput, CreateMultiKeyringInput,
+        CreateRequiredEncryptionContextCMMInput)
+    keyrings = [mpl_keyring(keys_path, d) for d in descs]
+    keyring = keyrings[0] if len(keyrings) == 1 else mpl().create_multi_keyring(
+        CreateMultiKeyringInput(generator=keyrings[0], child_keyrings=keyrings[1:]))
+    underlying = mpl().create_default_cryptographic_materials_manager(
+        CreateDefaultCryptographicMaterialsManagerInput(keyring=keyring))
+    return mpl().create_required_encryption_context_cmm(CreateRequiredEncryptionContextCMMInput(
+        underlying_cmm=underlying, required_encryption_context_keys=list(required)))
+
+
+def policy_for(suite_hex):
+    if suite_hex in ("0478", "0578"):
+        return CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    return CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
+
+
+# -------------------------------------------------------------------------------------- encrypt
+
+def encrypt_one(job):
+    test_id, test, keys_path, out, plaintext_path = job
+    try:
+        plaintext = Path(plaintext_path).read_bytes()
+        suite_hex = test["algorithm"]
+        client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy_for(suite_hex))
+        kwargs = dict(source=plaintext, encryption_context=test["encryption-context"],
+                      algorithm=Algorithm.get_by_id(int(suite_hex, 16)), frame_length=test["frame-size"])
+        if test.get("cmm") == "RequiredEncryptionContext":
+            required = test.get("required-encryption-context-keys", sorted(test["encryption-context"]))
+            kwargs["materials_manager"] = required_ec_cmm(keys_path, test["master-keys"], required)
+        else:
+            kwargs["key_provider"] = master_key_provider(keys_path, test["master-keys"])
+        ciphertext, _ = client.encrypt(**kwargs)
+        (Path(out) / "ciphertexts" / test_id).write_bytes(ciphertext)
+        return test_id, None
+    except Exception as e:  # report, do not crash the pool
+        return test_id, f"{type(e).__name__}: {e}"
+
+
+def cmd_encrypt(args):
+    manifest_path = Path(args.manifest).resolve()
+    doc = json.loads(manifest_path.read_text())
+    assert doc["manifest"]["type"] == "awses-encrypt", "not an awses-encrypt manifest"
+    out = Path(args.out).resolve()
+    (out / "ciphertexts").mkdir(parents=True, exist_ok=True)
+    (out / "plaintexts").mkdir(parents=True, exist_ok=True)
+    keys_path = str(uri_path(manifest_path.parent, doc["keys"]))
+    (out / "keys.json").write_text(Path(keys_path).read_text())
+    for name, size in doc["plaintexts"].items():
+        (out / "plaintexts" / name).write_bytes(os.urandom(size))
+    jobs = [(tid, t, keys_path, str(out), str(out / "plaintexts" / t["plaintext"]))
+            for tid, t in doc["tests"].items()]
+    any_required = any(t.get("cmm") == "RequiredEncryptionContext" for _, t, *_ in jobs)
+    failures, entries = [], {}
+    with multiprocessing.Pool(os.cpu_count()) as pool:
+        for test_id, error in pool.imap_unordered(encrypt_one, jobs, chunksize=4):
+            test = doc["tests"][test_id]
+            if error:
+                failures.append(f"{test_id}: {error}")
+                continue
+            entry = {
+                "ciphertext": f"file://ciphertexts/{test_id}",
+                "master-keys": [{k: v for k, v in d.items() if k != "decryptable"}
+                                for d in test["master-keys"] if d.get("decryptable", True)],
+                "result": {"output": {"plaintext": f"file://plaintexts/{test['plaintext']}"}},
+                "encryption-context": test["encryption-context"],
+            }
+            if any_required:
+                entry["cmm"] = test.get("cmm", "Default")
+            entries[test_id] = entry
+    manifest = {"manifest": {"type": "awses-decrypt", "version": 4 if any_required else 2},
+                "client": {"name": "aws/aws-encryption-sdk-python",
+                           "version": aws_encryption_sdk.__version__},
+                "keys": "file://keys.json", "tests": dict(sorted(entries.items()))}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    for failure in sorted(failures):
+        print(f"FAIL {failure}")
+    print(f"{len(entries)} encrypted, {len(failures)} failed, 0 skipped")
+    return 1 if failures else 0
+
+
+# -------------------------------------------------------------------------------------- decrypt
+
+def decrypt_one(job):
+    test_id, test, keys_path, base = job
+    try:
+        ciphertext = uri_path(base, test["ciphertext"]).read_bytes()
+        client = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+        if test.get("cmm") == "RequiredEncryptionContext":
+            ec = test["encryption-context"]
+            cmm = required_ec_cmm(keys_path, test["master-keys"], sorted(ec))
+            plaintext, _ = client.decrypt(source=ciphertext, materials_manager=cmm, encryption_context=ec)
+        else:
+            provider = master_key_provider(keys_path, test["master-keys"])
+            plaintext, _ = client.decrypt(source=ciphertext, key_provider=provider)
+    except Exception as e:
+        if "error" in test["result"]:
+            return test_id, None
+        return test_id, f"expected success, got {type(e).__name__}: {e}"
+    if "error" in test["result"]:
+        return test_id, "expected an error, but decryption succeeded"
+    expected = uri_path(base, test["result"]["output"]["plaintext"]).read_bytes()
+    return test_id, None if plaintext == expected else "decrypted to the wrong plaintext"
+
+
+def cmd_decrypt(args):
+    manifest_path = Path(args.manifest).resolve()
+    doc = json.loads(manifest_path.read_text())
+    assert doc["manifest"]["type"] == "awses-decrypt", "not an awses-decrypt manifest"
+    version = doc["manifest"]["version"]
+    assert 2 <= version <= 4, f"unsupported awses-decrypt version {version}"
+    base = manifest_path.parent
+    keys_path = str(uri_path(base, doc["keys"]))
+    jobs = [(tid, t, keys_path, base) for tid, t in doc["tests"].items()]
+    failures, passed = [], 0
+    with multiprocessing.Pool(os.cpu_count()) as pool:
+        for test_id, failure in pool.imap_unordered(decrypt_one, jobs, chunksize=4):
+            if failure:
+                failures.append(f"{test_id}: {failure}")
+            else:
+                passed += 1
+    for failure in sorted(failures):
+        print(f"FAIL {failure}")
+    print(f"{passed} passed, {len(failures)} failed, 0 skipped")
+    return 1 if failures else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("keys"); p.add_argument("--out", required=True)
+    p = sub.add_parser("matrix"); p.add_argument("--keys", required=True); p.add_argument("--out", required=True)
+    p = sub.add_parser("encrypt"); p.add_argument("manifest"); p.add_argument("--out", required=True)
+    p = sub.add_parser("decrypt"); p.add_argument("manifest")
+    args = parser.parse_args()
+    start = time.time()
+    status = {"keys": cmd_keys, "matrix": cmd_matrix, "encrypt": cmd_encrypt, "decrypt": cmd_decrypt}[args.command](args) or 0
+    print(f"({args.command} took {time.time() - start:.1f}s)", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

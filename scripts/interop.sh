@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Live interop with the released Python AWS Encryption SDK (4.0.7), through test-vector manifests.
+#
+# 1. A venv under target/interop/ gets aws-encryption-sdk[MPL]==4.0.7 from PyPI.
+# 2. Fresh keys and the awses-encrypt manifests of the matrix are written (interop/esdk_runner.py).
+# 3. For each manifest, Envelope encrypts and Python decrypts, and Python encrypts and Envelope
+#    decrypts (frame lengths 1 and 7 only Envelope can write). Any failure fails the script.
+# The manifests and messages stay in target/interop/ and can be replayed by any ESDK's runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=target/interop
+venv=$work/venv
+mkdir -p "$work"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
+    echo "== creating $venv with the Python ESDK"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r interop/requirements.txt
+fi
+py="$venv/bin/python interop/esdk_runner.py"
+"$venv/bin/python" -c 'import aws_encryption_sdk; print("Python ESDK", aws_encryption_sdk.__version__)'
+
+cargo build --locked --release --quiet -p envelope-vectors
+envelope=target/release/envelope-vectors
+
+$py keys --out "$work/keys.json"
+$py matrix --keys "$work/keys.json" --out "$work/manifests"
+
+fail=0
+run() { # label, command...
+    local label=$1; shift
+    local out
+    if out=$("$@" 2>&1); then
+        echo "$label: $(echo "$out" | tail -n 1)"
+    else
+        echo "$out" | grep -E '^FAIL' | head -n 20
+        echo "$label: FAILED: $(echo "$out" | grep -E 'passed|encrypted' | tail -n 1)"
+        fail=1
+    fi
+}
+
+for name in both-ways required-ec envelope-only; do
+    manifest="$work/manifests/$name.json"
+    rm -rf "$work/envelope-to-python-$name"
+    run "$name: Envelope encrypts" $envelope encrypt "$manifest" --out "$work/envelope-to-python-$name"
+    run "$name: Python decrypts Envelope's messages" $py decrypt "$work/envelope-to-python-$name/manifest.json"
+    rm -rf "$work/envelope-to-python-$name/ciphertexts"
+    if [ "$name" != envelope-only ]; then
+        rm -rf "$work/python-to-envelope-$name"
+        run "$name: Python encrypts" $py encrypt "$manifest" --out "$work/python-to-envelope-$name"
+        run "$name: Envelope decrypts Python's messages" $envelope decrypt "$work/python-to-envelope-$name/manifest.json"
+        rm -rf "$work/python-to-envelope-$name/ciphertexts"
+    fi
+done
+exit $fail
