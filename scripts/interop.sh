@@ -31,7 +31,7 @@ run() { # label, command...
     local label=$1; shift
     local out
     if out=$("$@" 2>&1); then
-        echo "$label: $(echo "$out" | tail -n 1)"
+        echo "$label: $(echo "$out" | grep -E 'passed|encrypted' | tail -n 1) $(echo "$out" | grep -oE '[a-z]+ took [0-9.]+s' | tail -n 1)"
     else
         echo "$out" | grep -E '^FAIL' | head -n 20
         echo "$label: FAILED: $(echo "$out" | grep -E 'passed|encrypted' | tail -n 1)"
