@@ -8,6 +8,7 @@ Envelope's interop tests run the same manifests through both implementations:
   encrypt  MANIFEST --out DIR              encrypt an awses-encrypt manifest with the Python ESDK and
                                            write an awses-decrypt manifest (any ESDK can replay it)
   decrypt  MANIFEST                        decrypt every test of an awses-decrypt manifest (v2-v4)
+  cache-ids --out CASES.json               cache ids the Python ESDK computes for random requests
 
 Output follows envelope-vectors: one line per failure and a closing "N passed, N failed, N skipped".
 The exit status is non-zero if anything failed.
@@ -165,6 +166,63 @@ def cmd_matrix(args):
                     "encryption-context": ec, "master-keys": KEYRINGS[kr],
                     "cmm": "RequiredEncryptionContext", "required-encryption-context-keys": required}
     write_manifest(out / "required-ec.json", keys_uri, tests, plaintexts)
+
+    # For Envelope's caching CMM (encrypt --cache N): six messages per suite, keyring and context, so
+    # that several messages share each cached data key (and signing key).
+    tests, plaintexts = {}, {"empty": 0, "small": 10, "kib": 1024, "frame": 4096, "frames": 5000, "64kib": 65536}
+    for suite, kr, (ecn, ec) in itertools.product(
+            SUITES, ("aes256", "rsa-oaep-sha256", "multi-aes-rsa"), CONTEXTS.items()):
+        for name in plaintexts:
+            tests[f"{suite}-{kr}-{ecn}-{name}"] = {
+                "plaintext": name, "algorithm": suite, "frame-size": 4096,
+                "encryption-context": ec, "master-keys": KEYRINGS[kr]}
+    write_manifest(out / "cached.json", keys_uri, tests, plaintexts)
+
+
+# ------------------------------------------------------------------------------------ cache ids
+
+def cmd_cache_ids(args):
+    """Cache ids computed by the Python ESDK's own functions for random requests."""
+    import random
+    from aws_encryption_sdk.caches import (
+        build_decryption_materials_cache_key, build_encryption_materials_cache_key)
+    from aws_encryption_sdk.materials_managers import (
+        DecryptionMaterialsRequest, EncryptionMaterialsRequest)
+    from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
+
+    rng = random.Random(args.seed)
+    alphabet = ["a", "b", "Z", "0", "-", "\u00e9", "\u20ac", "\uff21", "\U0001F600", "\U0001D518"]
+
+    def text(lo=1, hi=12):
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(lo, hi)))
+
+    cases = []
+    for i in range(args.count):
+        partition = text(0, 40)
+        ec = {text(): text() for _ in range(rng.randint(0, 6))}
+        suites = rng.sample(SUITES, 3)
+        edks = []
+        for _ in range(rng.randint(1, 4)):
+            edks.append((text(1, 10), os.urandom(rng.randint(0, 40)), os.urandom(rng.randint(1, 80))))
+        case = {"partition_id": partition, "encryption_context": ec,
+                "decrypt_edks": [[p, info.hex(), ct.hex()] for p, info, ct in edks]}
+        request = EncryptionMaterialsRequest(encryption_context=ec, frame_length=4096)
+        case["encrypt_no_suite_sha512_hex"] = build_encryption_materials_cache_key(
+            partition.encode(), request).hex()
+        for suite in suites:
+            algorithm = Algorithm.get_by_id(int(suite, 16))
+            request = EncryptionMaterialsRequest(encryption_context=ec, frame_length=4096, algorithm=algorithm)
+            case[f"encrypt_suite_{suite}_sha512_hex"] = build_encryption_materials_cache_key(
+                partition.encode(), request).hex()
+            request = DecryptionMaterialsRequest(
+                algorithm=algorithm, encryption_context=ec,
+                encrypted_data_keys={EncryptedDataKey(key_provider=MasterKeyInfo(provider_id=p, key_info=info),
+                                                      encrypted_data_key=ct) for p, info, ct in edks})
+            case[f"decrypt_suite_{suite}_sha512_hex"] = build_decryption_materials_cache_key(
+                partition.encode(), request).hex()
+        cases.append(case)
+    Path(args.out).write_text(json.dumps(cases, indent=1, ensure_ascii=False))
+    print(f"wrote {len(cases)} cases ({len(cases) * 7} ids) to {args.out}")
 
 
 # ------------------------------------------------------------------------------ keys and keyrings
@@ -433,9 +491,13 @@ def main():
     p = sub.add_parser("matrix"); p.add_argument("--keys", required=True); p.add_argument("--out", required=True)
     p = sub.add_parser("encrypt"); p.add_argument("manifest"); p.add_argument("--out", required=True)
     p = sub.add_parser("decrypt"); p.add_argument("manifest")
+    p = sub.add_parser("cache-ids"); p.add_argument("--out", required=True)
+    p.add_argument("--count", type=int, default=100); p.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     start = time.time()
-    status = {"keys": cmd_keys, "matrix": cmd_matrix, "encrypt": cmd_encrypt, "decrypt": cmd_decrypt}[args.command](args) or 0
+    commands = {"keys": cmd_keys, "matrix": cmd_matrix, "encrypt": cmd_encrypt, "decrypt": cmd_decrypt,
+                "cache-ids": cmd_cache_ids}
+    status = commands[args.command](args) or 0
     print(f"({args.command} took {time.time() - start:.1f}s)", file=sys.stderr)
     return status
 

@@ -52,4 +52,13 @@ for name in both-ways required-ec envelope-only; do
         rm -rf "$work/python-to-envelope-$name/ciphertexts"
     fi
 done
+# Envelope's caching CMM: messages sharing cached data keys (4 messages per key) decrypt in Python.
+rm -rf "$work/envelope-cached-to-python"
+run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached-to-python" --cache 4
+run "cached: Python decrypts Envelope's messages" $py decrypt "$work/envelope-cached-to-python/manifest.json"
+rm -rf "$work/envelope-cached-to-python/ciphertexts"
+
+echo "== cache ids computed by the Python ESDK"
+$py cache-ids --out "$work/cache-ids.json" --count 200
+if ENVELOPE_CACHE_ID_CASES="$(pwd)/$work/cache-ids.json" cargo test --locked --quiet -p envelope-cache --test cache_ids -- --nocapture 2>&1 | grep -E "equal the Python|test result"; then :; else fail=1; fi
 exit $fail

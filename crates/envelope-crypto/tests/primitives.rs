@@ -3,7 +3,8 @@
     clippy::cast_possible_truncation,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stderr
 )]
 
 use envelope_crypto::aead::AeadKey;
@@ -160,6 +161,7 @@ fn hkdf_known_answers() {
         hex::encode(okm),
         "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
     );
+    let ikm = [0x0bu8; 22];
     hkdf(HashAlgorithm::Sha256, &[], &ikm, &[], &mut okm).unwrap();
     assert_eq!(
         hex::encode(okm),
@@ -169,6 +171,16 @@ fn hkdf_known_answers() {
     let mut zeros = [0u8; 42];
     hkdf(HashAlgorithm::Sha256, &[0u8; 32], &ikm, &[], &mut zeros).unwrap();
     assert_eq!(okm, zeros);
+    // Test case 2: salt longer than the hash block, output over three blocks.
+    let ikm: Vec<u8> = (0x00..=0x4f).collect();
+    let salt: Vec<u8> = (0x60..=0xaf).collect();
+    let info: Vec<u8> = (0xb0..=0xff).collect();
+    let mut okm = [0u8; 82];
+    hkdf(HashAlgorithm::Sha256, &salt, &ikm, &[&info], &mut okm).unwrap();
+    assert_eq!(
+        hex::encode(okm),
+        "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87"
+    );
 
     // One extract, several expands (the committing-suite pattern).
     let prk = Prk::extract(HashAlgorithm::Sha512, &[0x5a; 32], &[1u8; 32]);

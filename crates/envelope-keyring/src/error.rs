@@ -6,7 +6,10 @@ use envelope_crypto::CryptoError;
 use envelope_format::{AlgorithmSuite, CommitmentPolicy, FormatError};
 
 /// Why a keyring or materials manager could not produce materials.
-#[derive(Debug, thiserror::Error)]
+///
+/// Errors are `Clone` so that every caller waiting on one coalesced call (see the caching CMM) gets
+/// the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The commitment policy does not allow this suite for this operation.
@@ -101,10 +104,15 @@ pub enum Error {
     Timeout(std::time::Duration),
     /// An error from a user-supplied keyring or CMM.
     #[error(transparent)]
-    Custom(Box<dyn std::error::Error + Send + Sync>),
+    Custom(std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
+    /// Wrap an error from your own keyring or CMM.
+    pub fn custom(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Custom(std::sync::Arc::new(error))
+    }
+
     /// Whether trying again later may succeed (throttling, timeouts, unavailable services).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -131,7 +139,7 @@ impl fmt::Display for DisplayList<'_> {
 }
 
 /// An error reported by a remote key provider, keeping its service code and message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{provider}{}: {}{message}", key_id.as_ref().map(|k| format!(" key {k}")).unwrap_or_default(), code.as_ref().map(|c| format!("{c}: ")).unwrap_or_default())]
 #[non_exhaustive]
 pub struct ProviderError {
@@ -147,7 +155,7 @@ pub struct ProviderError {
     pub retryable: bool,
     /// The underlying error.
     #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ProviderError {
@@ -183,7 +191,7 @@ impl ProviderError {
 
     /// Attach the underlying error.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(std::sync::Arc::new(source));
         self
     }
 }

@@ -1,5 +1,10 @@
 //! The raw RSA keyring, the multi-keyring and the required-encryption-context CMM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::sync::Arc;
 

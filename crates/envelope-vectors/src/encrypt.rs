@@ -13,7 +13,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, MaterialsManager};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envelope::cache::CachingStats;
+use envelope::{
+    AlgorithmSuite, CachingCmm, CommitmentPolicy, EncryptionContext, LocalCache, MaterialsManager,
+};
 use serde_json::{Map, Value, json};
 
 use crate::describe::KeyDescription;
@@ -44,6 +52,8 @@ pub struct EncryptSummary {
     pub failures: Vec<String>,
     /// Scenarios not run, with the reason.
     pub skipped: Vec<String>,
+    /// The caching CMMs' counters, when encrypting through them.
+    pub caching: Option<CachingStats>,
 }
 
 impl std::fmt::Display for EncryptSummary {
@@ -54,12 +64,91 @@ impl std::fmt::Display for EncryptSummary {
             self.encrypted,
             self.failures.len(),
             self.skipped.len()
-        )
+        )?;
+        if let Some(c) = &self.caching {
+            write!(
+                f,
+                " (cache: {} hits, {} data keys made)",
+                c.hits, c.underlying_calls
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// One materials manager per distinct key description (parsing RSA keys once), optionally behind
+/// caching CMMs.
+struct Cmms {
+    by_keys: HashMap<String, Result<Arc<dyn MaterialsManager>, String>>,
+    caching: Vec<Arc<CachingCmm>>,
+}
+
+/// The counters of all caching CMMs, added up.
+fn total_caching_stats(cmms: &[Arc<CachingCmm>]) -> Option<CachingStats> {
+    cmms.iter().map(|c| c.stats()).reduce(|mut total, s| {
+        total.hits += s.hits;
+        total.misses += s.misses;
+        total.bypasses += s.bypasses;
+        total.underlying_calls += s.underlying_calls;
+        total
+    })
+}
+
+fn keys_label(test: &EncryptTest) -> String {
+    format!("{:?}", test.encrypt_keys)
+}
+
+fn build_cmms(tests: &[EncryptTest], options: EncryptOptions) -> Result<Cmms> {
+    let mut cmms = Cmms {
+        by_keys: HashMap::new(),
+        caching: Vec::new(),
+    };
+    for test in tests {
+        let label = keys_label(test);
+        if cmms.by_keys.contains_key(&label) {
+            continue;
+        }
+        let built = test.encrypt_keys.build_keyring().and_then(|keyring| {
+            match options.cache_max_messages {
+                None => Ok(Arc::new(keyring) as Arc<dyn MaterialsManager>),
+                Some(max_messages) => {
+                    let cache =
+                        LocalCache::new(NonZeroUsize::new(1000).unwrap_or(NonZeroUsize::MIN));
+                    let caching = CachingCmm::builder(keyring, cache)
+                        .max_age(Duration::from_secs(3600))
+                        .max_messages(max_messages)
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    let caching = Arc::new(caching);
+                    cmms.caching.push(Arc::clone(&caching));
+                    Ok(caching as Arc<dyn MaterialsManager>)
+                }
+            }
+        });
+        cmms.by_keys.insert(label, built);
+    }
+    Ok(cmms)
+}
+
+/// How `encrypt` gets its materials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncryptOptions {
+    /// Route every keyring through a caching CMM whose entries serve this many messages, so that
+    /// scenarios with the same keys, suite and context share data keys.
+    pub cache_max_messages: Option<u64>,
 }
 
 /// Process an encrypt manifest into `out`.
 pub fn encrypt_manifest(manifest: &Path, out: &Path) -> Result<EncryptSummary> {
+    encrypt_manifest_with(manifest, out, EncryptOptions::default())
+}
+
+/// Process an encrypt manifest into `out`, with options.
+pub fn encrypt_manifest_with(
+    manifest: &Path,
+    out: &Path,
+    options: EncryptOptions,
+) -> Result<EncryptSummary> {
     let doc = read_json(manifest)?;
     if doc.pointer("/manifest/type").and_then(Value::as_str) != Some("awses-encrypt") {
         return Err(tool_error!(
@@ -94,8 +183,12 @@ pub fn encrypt_manifest(manifest: &Path, out: &Path) -> Result<EncryptSummary> {
         plaintexts.insert(name.clone(), bytes);
     }
 
-    let results = run_parallel(&tests, |test| encrypt_one(test, &plaintexts, out));
-    let mut summary = EncryptSummary::default();
+    let cmms = build_cmms(&tests, options)?;
+    let results = run_parallel(&tests, |test| encrypt_one(test, &plaintexts, out, &cmms));
+    let mut summary = EncryptSummary {
+        caching: total_caching_stats(&cmms.caching),
+        ..Default::default()
+    };
     let mut entries = Map::new();
     let any_required = tests.iter().any(|t| t.required_keys.is_some());
     for (test, result) in tests.iter().zip(results) {
@@ -192,6 +285,7 @@ fn encrypt_one(
     test: &EncryptTest,
     plaintexts: &BTreeMap<String, Vec<u8>>,
     out: &Path,
+    cmms: &Cmms,
 ) -> Result<Option<()>, String> {
     if test.frame_size == 0 {
         return Ok(None);
@@ -199,15 +293,16 @@ fn encrypt_one(
     let plaintext = plaintexts
         .get(&test.plaintext)
         .ok_or_else(|| format!("unknown plaintext {:?}", test.plaintext))?;
-    let keyring = test.encrypt_keys.build_keyring()?;
-    let cmm: std::sync::Arc<dyn MaterialsManager> = match &test.required_keys {
-        None => std::sync::Arc::new(keyring),
-        Some(keys) => std::sync::Arc::new(
-            envelope::RequiredEncryptionContextCmm::from_arc(
-                std::sync::Arc::new(keyring),
-                keys.clone(),
-            )
-            .map_err(|e| e.to_string())?,
+    let base = cmms
+        .by_keys
+        .get(&keys_label(test))
+        .ok_or("internal: no materials manager")?
+        .clone()?;
+    let cmm: Arc<dyn MaterialsManager> = match &test.required_keys {
+        None => base,
+        Some(keys) => Arc::new(
+            envelope::RequiredEncryptionContextCmm::from_arc(base, keys.clone())
+                .map_err(|e| e.to_string())?,
         ),
     };
     let policy = if test.suite.is_committing() {

@@ -18,7 +18,7 @@ pub mod static_keyring;
 pub mod testing;
 
 pub use decrypt::{DecryptTest, Outcome, Summary};
-pub use encrypt::{EncryptSummary, encrypt_manifest};
+pub use encrypt::{EncryptOptions, EncryptSummary, encrypt_manifest, encrypt_manifest_with};
 pub use error::{Result, ToolError};
 
 use std::path::{Path, PathBuf};

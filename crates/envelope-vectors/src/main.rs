@@ -5,19 +5,36 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use envelope_vectors::{Summary, decrypt_file, encrypt_manifest};
+use envelope_vectors::{EncryptOptions, Summary, decrypt_file, encrypt_manifest_with};
 
 const USAGE: &str = "usage:
   envelope-vectors decrypt PATH [PATH...]        run awses-decrypt manifests or known-answer files
-  envelope-vectors encrypt MANIFEST --out DIR    write the messages an awses-encrypt manifest describes,
-                                                 with an awses-decrypt manifest for any ESDK to replay";
+  envelope-vectors encrypt MANIFEST --out DIR [--cache MAX_MESSAGES]
+                                                 write the messages an awses-encrypt manifest describes,
+                                                 with an awses-decrypt manifest for any ESDK to replay;
+                                                 --cache encrypts through caching CMMs";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("decrypt") if args.len() > 1 => decrypt(args[1..].iter().map(PathBuf::from).collect()),
-        Some("encrypt") if args.len() == 4 && args[2] == "--out" => {
-            encrypt(&PathBuf::from(&args[1]), &PathBuf::from(&args[3]))
+        Some("encrypt") if args.len() >= 4 && args[2] == "--out" => {
+            let options = match args.get(4..) {
+                Some([]) | None => Some(EncryptOptions::default()),
+                Some([flag, n]) if flag == "--cache" => n.parse().ok().map(|n| EncryptOptions {
+                    cache_max_messages: Some(n),
+                }),
+                _ => None,
+            };
+            match options {
+                Some(options) => {
+                    encrypt(&PathBuf::from(&args[1]), &PathBuf::from(&args[3]), options)
+                }
+                None => {
+                    eprintln!("{USAGE}");
+                    ExitCode::from(2)
+                }
+            }
         }
         _ => {
             eprintln!("{USAGE}");
@@ -53,8 +70,8 @@ fn decrypt(paths: Vec<PathBuf>) -> ExitCode {
     }
 }
 
-fn encrypt(manifest: &std::path::Path, out: &std::path::Path) -> ExitCode {
-    match encrypt_manifest(manifest, out) {
+fn encrypt(manifest: &std::path::Path, out: &std::path::Path, options: EncryptOptions) -> ExitCode {
+    match encrypt_manifest_with(manifest, out, options) {
         Ok(summary) => {
             for failure in &summary.failures {
                 println!("FAIL {failure}");

@@ -20,8 +20,12 @@ pub use envelope_keyring::{
     RequiredEncryptionContextCmm, RsaPadding, SecretBytes, async_trait,
 };
 
+/// Data-key caching: the caching CMM and the local cache.
+pub use envelope_cache as cache;
+pub use envelope_cache::{CachingCmm, LocalCache};
 /// The crypto crate.
 pub use envelope_crypto as crypto;
+
 /// The message-format crate.
 pub use envelope_format as format;
 /// The keyring crate.

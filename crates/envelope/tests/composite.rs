@@ -1,5 +1,10 @@
 //! Multi-keyrings, RSA and the required-encryption-context CMM through the client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use envelope::blocking::Client;
 use envelope::keyring::Error as KeyringError;

@@ -3,7 +3,8 @@
     clippy::cast_possible_truncation,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stderr
 )]
 
 use std::future::IntoFuture;

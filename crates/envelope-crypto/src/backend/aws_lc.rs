@@ -3,7 +3,7 @@
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, ParsedPublicKey, UnparsedPublicKey};
-use aws_lc_rs::{digest, hkdf, rsa};
+use aws_lc_rs::{digest, rsa};
 use zeroize::Zeroizing;
 
 use crate::CryptoError;
@@ -156,31 +156,87 @@ impl Digest {
     }
 }
 
-struct Len(usize);
+/// HMAC over AWS-LC's streaming SHA-2, with the key's padded blocks absorbed once.
+///
+/// aws-lc-rs's `hkdf` and `hmac` APIs set up an HMAC context on every call and re-key for every
+/// expansion; HKDF with a precomputed PRK state does the minimum number of compression-function
+/// calls (on AMD CPUs AWS-LC runs SHA-512 in portable C, so each one counts).
+#[derive(Clone)]
+struct Hmac {
+    inner: digest::Context,
+    outer: digest::Context,
+}
 
-impl hkdf::KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
+impl Hmac {
+    fn new(hash: HashAlgorithm, key: &[u8]) -> Self {
+        let alg = digest_alg(hash);
+        let block = alg.block_len();
+        let mut padded = Zeroizing::new([0u8; 128]);
+        if key.len() > block {
+            let d = digest::digest(alg, key);
+            padded[..d.as_ref().len()].copy_from_slice(d.as_ref());
+        } else {
+            padded[..key.len()].copy_from_slice(key);
+        }
+        let mut pad = Zeroizing::new([0u8; 128]);
+        let mut inner = digest::Context::new(alg);
+        for (p, k) in pad.iter_mut().zip(padded.iter()).take(block) {
+            *p = k ^ 0x36;
+        }
+        inner.update(&pad[..block]);
+        let mut outer = digest::Context::new(alg);
+        for (p, k) in pad.iter_mut().zip(padded.iter()).take(block) {
+            *p = k ^ 0x5c;
+        }
+        outer.update(&pad[..block]);
+        Self { inner, outer }
+    }
+
+    fn sign<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> digest::Digest {
+        let mut inner = self.inner.clone();
+        for part in parts {
+            inner.update(part);
+        }
+        let inner = inner.finish();
+        let mut outer = self.outer.clone();
+        outer.update(inner.as_ref());
+        outer.finish()
     }
 }
 
-pub(crate) struct Prk(hkdf::Prk);
+pub(crate) struct Prk {
+    hmac: Hmac,
+    hash_len: usize,
+}
 
 impl Prk {
     pub(crate) fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
-        let alg = match hash {
-            HashAlgorithm::Sha256 => hkdf::HKDF_SHA256,
-            HashAlgorithm::Sha384 => hkdf::HKDF_SHA384,
-            HashAlgorithm::Sha512 => hkdf::HKDF_SHA512,
-        };
-        Self(hkdf::Salt::new(alg, salt).extract(ikm))
+        let prk = Hmac::new(hash, salt).sign([ikm]);
+        let prk = Zeroizing::new(prk.as_ref().to_vec());
+        Self {
+            hmac: Hmac::new(hash, &prk),
+            hash_len: hash.output_len(),
+        }
     }
 
     pub(crate) fn expand(&self, info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
-        self.0
-            .expand(info, Len(out.len()))
-            .and_then(|okm| okm.fill(out))
-            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))
+        if out.len() > 255 * self.hash_len {
+            return Err(CryptoError::InputTooLong("HKDF-Expand output"));
+        }
+        let mut previous: Option<digest::Digest> = None;
+        let mut counter = 1u8;
+        for chunk in out.chunks_mut(self.hash_len) {
+            let c = [counter];
+            let previous_block: &[u8] = previous.as_ref().map_or(&[], |t| t.as_ref());
+            let parts = std::iter::once(previous_block)
+                .chain(info.iter().copied())
+                .chain([&c[..]]);
+            let t = self.hmac.sign(parts);
+            chunk.copy_from_slice(&t.as_ref()[..chunk.len()]);
+            previous = Some(t);
+            counter = counter.wrapping_add(1);
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,619 @@
+//! `CachingCmm`: reuses materials across messages within per-entry limits.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use envelope_keyring::{
+    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, Error,
+    MaterialsManager,
+};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Either, Shared};
+use parking_lot::Mutex;
+
+use crate::cache::{
+    CacheStats, DecryptionEntry, EncryptionEntry, MaterialsCache, Usage, UsageLimits,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::id::{CacheId, IdHasher, decryption_id, encryption_id, extend, partition_hash};
+
+/// The default and largest message limit per entry: 2^32.
+pub const MAX_MESSAGES_LIMIT: u64 = 1 << 32;
+/// The default and largest byte limit per entry: 2^63 - 1.
+pub const MAX_BYTES_LIMIT: u64 = i64::MAX as u64;
+/// How long a request waits, by default, for another request's call to the underlying CMM.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// What one call to the underlying CMM produced, shared by every request that waited for it.
+#[derive(Clone)]
+enum Landed {
+    /// Encryption materials; `cached` says whether the other waiters may draw on them.
+    Encryption {
+        materials: Arc<EncryptionMaterials>,
+        cached: bool,
+    },
+    /// Decryption materials (shareable as they are).
+    Decryption(Arc<DecryptionMaterials>),
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Landed, Error>>>;
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bypasses: AtomicU64,
+    coalesced_waits: AtomicU64,
+    underlying_calls: AtomicU64,
+}
+
+/// Counters of a caching CMM, readable at any time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CachingStats {
+    /// Requests served from the cache.
+    pub hits: u64,
+    /// Requests that found nothing usable and called the underlying CMM for everyone waiting.
+    pub misses: u64,
+    /// Requests passed straight to the underlying CMM: unknown plaintext length, a length above
+    /// the byte limit, or a suite without key derivation.
+    pub bypasses: u64,
+    /// Requests that waited for another request's call instead of making their own.
+    pub coalesced_waits: u64,
+    /// Calls made to the underlying CMM (misses, bypasses and uncacheable results).
+    pub underlying_calls: u64,
+    /// The cache's own counters: entries and evictions by cause.
+    pub cache: CacheStats,
+}
+
+/// Gives every caching CMM a distinct number for the per-thread id memo.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// Entries a thread remembers before it starts over.
+const ID_MEMO_ENTRIES: usize = 256;
+
+/// What the id memo is keyed by: CMM instance, requested suite, serialized encryption context.
+type IdMemoKey = (u64, Option<u16>, Vec<u8>);
+
+thread_local! {
+    /// Recently computed encryption cache ids, per thread (no lock, no contention): a producer
+    /// encrypts with the same few contexts over and over, and each id costs three SHA-512
+    /// compressions. Keyed by CMM instance, suite and the serialized context.
+    static ID_MEMO: std::cell::RefCell<HashMap<IdMemoKey, CacheId>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+struct Inner {
+    instance: u64,
+    underlying: Arc<dyn MaterialsManager>,
+    cache: Arc<dyn MaterialsCache>,
+    clock: Arc<dyn Clock>,
+    partition: String,
+    partition_hash: [u8; 64],
+    max_age: Duration,
+    limits: UsageLimits,
+    max_wait: Duration,
+    flights: Mutex<HashMap<CacheId, Flight, IdHasher>>,
+    counters: Counters,
+}
+
+/// A materials manager that caches the materials of another and reuses them, within limits.
+///
+/// Encrypting many messages with one data key saves calls to the master key (AWS KMS, typically):
+/// each message still gets its own derived key, because the key derivation includes the message id.
+/// The security limits bound how much one data key protects:
+///
+/// - `max_age` (required): an entry is never served at or after this age;
+/// - `max_messages` (default 2^32): an entry never serves more messages;
+/// - `max_bytes` (default 2^63 - 1): an entry never serves more plaintext bytes.
+///
+/// Usage is charged atomically with the lookup, before materials are returned, so the limits hold
+/// under any concurrency. Concurrent misses for the same entry make **one** call to the underlying
+/// CMM; the other requests wait for it (asynchronously, up to `max_wait`) and then draw on the
+/// entry it made, each charging its own use. A failed call is not cached; every waiter gets its
+/// error.
+///
+/// Encryption requests are cached only when the plaintext length (or a bound on it) is known and no
+/// larger than `max_bytes`, and never for the suites without key derivation (0x0014, 0x0046,
+/// 0x0078). Signed suites are cached with their signing key, so messages that share an entry
+/// share a signing key pair. Cache ids are the SHA-512 construction of the other ESDKs (see
+/// [`crate::id`]).
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use std::time::Duration;
+/// use envelope_cache::{CachingCmm, LocalCache};
+/// use envelope_keyring::{RawAesKeyring, SecretBytes};
+///
+/// let keyring = RawAesKeyring::new("app", "key", SecretBytes::random(32)?)?;
+/// let cache = LocalCache::new(NonZeroUsize::new(100).unwrap_or(NonZeroUsize::MIN));
+/// let cmm = CachingCmm::builder(keyring, cache)
+///     .max_age(Duration::from_secs(300))
+///     .max_messages(1000)
+///     .build()?;
+/// # Ok::<(), envelope_keyring::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CachingCmm {
+    inner: Arc<Inner>,
+}
+
+impl CachingCmm {
+    /// Start building a caching CMM over `underlying` (a CMM, or a keyring, which acts as the
+    /// default CMM) with `cache`. `max_age` must be set before `build`.
+    pub fn builder(
+        underlying: impl MaterialsManager + 'static,
+        cache: impl MaterialsCache + 'static,
+    ) -> CachingCmmBuilder<NoMaxAge> {
+        Self::builder_from_arcs(Arc::new(underlying), Arc::new(cache))
+    }
+
+    /// Like [`CachingCmm::builder`], for an underlying CMM and a cache that are already shared.
+    pub fn builder_from_arcs(
+        underlying: Arc<dyn MaterialsManager>,
+        cache: Arc<dyn MaterialsCache>,
+    ) -> CachingCmmBuilder<NoMaxAge> {
+        CachingCmmBuilder {
+            underlying,
+            cache,
+            max_age: NoMaxAge,
+            max_messages: MAX_MESSAGES_LIMIT,
+            max_bytes: MAX_BYTES_LIMIT,
+            partition: None,
+            clock: Arc::new(SystemClock),
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> CachingStats {
+        let c = &self.inner.counters;
+        CachingStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            bypasses: c.bypasses.load(Ordering::Relaxed),
+            coalesced_waits: c.coalesced_waits.load(Ordering::Relaxed),
+            underlying_calls: c.underlying_calls.load(Ordering::Relaxed),
+            cache: self.inner.cache.stats(),
+        }
+    }
+
+    /// The partition name (random unless one was given).
+    pub fn partition(&self) -> &str {
+        &self.inner.partition
+    }
+
+    /// The entry limits.
+    pub fn limits(&self) -> (Duration, UsageLimits) {
+        (self.inner.max_age, self.inner.limits)
+    }
+}
+
+impl fmt::Debug for CachingCmm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingCmm")
+            .field("partition", &self.inner.partition)
+            .field("max_age", &self.inner.max_age)
+            .field("max_messages", &self.inner.limits.max_messages)
+            .field("max_bytes", &self.inner.limits.max_bytes)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a [`CachingCmmBuilder`] whose required `max_age` is not set yet.
+#[derive(Debug)]
+pub struct NoMaxAge;
+
+/// Builds a [`CachingCmm`]. `build` exists only once `max_age` is set.
+#[must_use]
+pub struct CachingCmmBuilder<MaxAge> {
+    underlying: Arc<dyn MaterialsManager>,
+    cache: Arc<dyn MaterialsCache>,
+    max_age: MaxAge,
+    max_messages: u64,
+    max_bytes: u64,
+    partition: Option<String>,
+    clock: Arc<dyn Clock>,
+    max_wait: Duration,
+}
+
+impl<M> CachingCmmBuilder<M> {
+    /// The longest an entry is served after its materials were made (required, above zero).
+    pub fn max_age(self, max_age: Duration) -> CachingCmmBuilder<Duration> {
+        CachingCmmBuilder {
+            underlying: self.underlying,
+            cache: self.cache,
+            max_age,
+            max_messages: self.max_messages,
+            max_bytes: self.max_bytes,
+            partition: self.partition,
+            clock: self.clock,
+            max_wait: self.max_wait,
+        }
+    }
+
+    /// The most messages one entry encrypts (1 to 2^32; default 2^32).
+    pub fn max_messages(mut self, max_messages: u64) -> Self {
+        self.max_messages = max_messages;
+        self
+    }
+
+    /// The most plaintext bytes one entry encrypts (default and maximum 2^63 - 1).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// A partition name. Caching CMMs with the same name share the entries of a shared cache;
+    /// by default each CMM gets a random one.
+    pub fn partition(mut self, name: impl Into<String>) -> Self {
+        self.partition = Some(name.into());
+        self
+    }
+
+    /// The clock that ages entries (default: the system's monotonic clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How long a request waits for another request's call to the underlying CMM before it fails
+    /// with a retryable timeout (default 60 s).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+}
+
+impl CachingCmmBuilder<Duration> {
+    /// The caching CMM; fails if a limit is out of range.
+    pub fn build(self) -> Result<CachingCmm, Error> {
+        if self.max_age.is_zero() {
+            return Err(Error::InvalidConfiguration(
+                "max_age must be above zero".into(),
+            ));
+        }
+        if !(1..=MAX_MESSAGES_LIMIT).contains(&self.max_messages) {
+            return Err(Error::InvalidConfiguration(format!(
+                "max_messages must be between 1 and 2^32, not {}",
+                self.max_messages
+            )));
+        }
+        if self.max_bytes > MAX_BYTES_LIMIT {
+            return Err(Error::InvalidConfiguration(format!(
+                "max_bytes must be at most 2^63 - 1, not {}",
+                self.max_bytes
+            )));
+        }
+        let partition = match self.partition {
+            Some(p) => p,
+            None => random_partition()?,
+        };
+        Ok(CachingCmm {
+            inner: Arc::new(Inner {
+                instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+                underlying: self.underlying,
+                cache: self.cache,
+                clock: self.clock,
+                partition_hash: partition_hash(&partition),
+                partition,
+                max_age: self.max_age,
+                limits: UsageLimits {
+                    max_messages: self.max_messages,
+                    max_bytes: self.max_bytes,
+                },
+                max_wait: self.max_wait,
+                flights: Mutex::new(HashMap::with_hasher(IdHasher::default())),
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+/// A random UUID (version 4) string, as the Python and Java ESDKs use for partitions.
+fn random_partition() -> Result<String, Error> {
+    let mut b = [0u8; 16];
+    envelope_crypto::rand::fill_random(&mut b)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
+fn serialize_keys<'a>(keys: impl ExactSizeIterator<Item = &'a String>) -> Vec<u8> {
+    let mut out = (keys.len() as u64).to_be_bytes().to_vec();
+    for k in keys {
+        out.extend_from_slice(&(k.len() as u64).to_be_bytes());
+        out.extend_from_slice(k.as_bytes());
+    }
+    out
+}
+
+impl Inner {
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn encryption_id(&self, request: &EncryptionRequest) -> Result<CacheId, Error> {
+        let required = &request.required_encryption_context_keys;
+        if !required.is_empty() {
+            let id = encryption_id(
+                &self.partition_hash,
+                request.suite,
+                &request.encryption_context,
+            )?;
+            let keys = serialize_keys(required.iter());
+            return Ok(extend(id, b"required encryption context keys", &keys));
+        }
+        let key = (
+            self.instance,
+            request.suite.map(|s| s.id()),
+            request.encryption_context.serialize()?,
+        );
+        if let Some(id) = ID_MEMO.with(|memo| memo.borrow().get(&key).copied()) {
+            return Ok(id);
+        }
+        let id = encryption_id(
+            &self.partition_hash,
+            request.suite,
+            &request.encryption_context,
+        )?;
+        ID_MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= ID_MEMO_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(key, id);
+        });
+        Ok(id)
+    }
+
+    fn decryption_id(&self, request: &DecryptRequest) -> Result<CacheId, Error> {
+        let id = decryption_id(
+            &self.partition_hash,
+            request.suite,
+            &request.encrypted_data_keys,
+            &request.encryption_context,
+        )?;
+        Ok(match &request.reproduced_encryption_context {
+            None => id,
+            Some(ec) => extend(id, b"reproduced encryption context", &ec.serialize()?),
+        })
+    }
+
+    async fn bypass_encrypt(
+        &self,
+        request: EncryptionRequest,
+    ) -> Result<EncryptionMaterials, Error> {
+        self.count(&self.counters.bypasses);
+        self.count(&self.counters.underlying_calls);
+        self.underlying.get_encryption_materials(request).await
+    }
+
+    async fn bypass_decrypt(&self, request: DecryptRequest) -> Result<DecryptionMaterials, Error> {
+        self.count(&self.counters.bypasses);
+        self.count(&self.counters.underlying_calls);
+        self.underlying.decrypt_materials(request).await
+    }
+
+    /// Join the call in flight for `id`, or start one with `start` and lead it.
+    fn join_or_start(
+        self: &Arc<Self>,
+        id: CacheId,
+        start: impl FnOnce(Arc<Self>) -> BoxFuture<'static, Result<Landed, Error>>,
+    ) -> (Flight, bool) {
+        let mut flights = self.flights.lock();
+        if let Some(flight) = flights.get(&id) {
+            return (flight.clone(), false);
+        }
+        let flight = start(Arc::clone(self)).shared();
+        flights.insert(id, flight.clone());
+        (flight, true)
+    }
+
+    /// Wait for another request's call, at most `max_wait`.
+    async fn wait(&self, flight: Flight) -> Result<Landed, Error> {
+        self.count(&self.counters.coalesced_waits);
+        let timer = futures_timer::Delay::new(self.max_wait);
+        match futures::future::select(flight, timer).await {
+            Either::Left((landed, _)) => landed,
+            Either::Right(_) => Err(Error::Timeout(self.max_wait)),
+        }
+    }
+
+    async fn fly_encrypt(
+        self: Arc<Self>,
+        id: CacheId,
+        request: EncryptionRequest,
+        usage: Usage,
+    ) -> Result<Landed, Error> {
+        // The previous call for this id may have stored its entry between our lookup and our
+        // taking the lead (it leaves the flight map only after storing): look once more, or a
+        // half-used entry would be replaced.
+        let now = self.clock.now();
+        if let Some(materials) = self
+            .cache
+            .get_encryption_materials(&id, usage, self.limits, now)
+            .await
+        {
+            self.count(&self.counters.hits);
+            self.flights.lock().remove(&id);
+            return Ok(Landed::Encryption {
+                materials,
+                cached: true,
+            });
+        }
+        self.count(&self.counters.misses);
+        self.count(&self.counters.underlying_calls);
+        let landed = match self.underlying.get_encryption_materials(request).await {
+            Ok(materials) => {
+                let materials = Arc::new(materials);
+                // Suites without key derivation must never share a data key; an entry whose first
+                // use already exhausts it would never be served again.
+                let cached = materials.suite().has_kdf() && !self.limits.exhausted_by(usage);
+                if cached {
+                    let created = self.clock.now();
+                    let entry = EncryptionEntry {
+                        materials: Arc::clone(&materials),
+                        created,
+                        expires: created + self.max_age,
+                        usage,
+                    };
+                    self.cache.put_encryption_materials(id, entry).await;
+                }
+                Ok(Landed::Encryption { materials, cached })
+            }
+            Err(e) => Err(e),
+        };
+        // Only after the entry is in the cache, so that nobody starts a second call meanwhile.
+        self.flights.lock().remove(&id);
+        landed
+    }
+
+    async fn fly_decrypt(
+        self: Arc<Self>,
+        id: CacheId,
+        request: DecryptRequest,
+    ) -> Result<Landed, Error> {
+        if let Some(materials) = self
+            .cache
+            .get_decryption_materials(&id, self.clock.now())
+            .await
+        {
+            self.count(&self.counters.hits);
+            self.flights.lock().remove(&id);
+            return Ok(Landed::Decryption(materials));
+        }
+        self.count(&self.counters.misses);
+        self.count(&self.counters.underlying_calls);
+        let landed = match self.underlying.decrypt_materials(request).await {
+            Ok(materials) => {
+                let materials = Arc::new(materials);
+                let created = self.clock.now();
+                let entry = DecryptionEntry {
+                    materials: Arc::clone(&materials),
+                    created,
+                    expires: created + self.max_age,
+                };
+                self.cache.put_decryption_materials(id, entry).await;
+                Ok(Landed::Decryption(materials))
+            }
+            Err(e) => Err(e),
+        };
+        self.flights.lock().remove(&id);
+        landed
+    }
+}
+
+#[async_trait]
+impl MaterialsManager for CachingCmm {
+    async fn get_encryption_materials(
+        &self,
+        request: EncryptionRequest,
+    ) -> Result<EncryptionMaterials, Error> {
+        let inner = &self.inner;
+        let Some(len) = request.max_plaintext_length else {
+            return inner.bypass_encrypt(request).await;
+        };
+        if len > inner.limits.max_bytes || request.suite.is_some_and(|s| !s.has_kdf()) {
+            return inner.bypass_encrypt(request).await;
+        }
+        let policy = request.commitment_policy;
+        if let Some(suite) = request.suite
+            && !policy.allows_encrypt(suite)
+        {
+            return Err(Error::CommitmentPolicy {
+                suite,
+                policy,
+                operation: "encrypt",
+            });
+        }
+        let id = inner.encryption_id(&request)?;
+        let usage = Usage::message(len);
+        loop {
+            let now = inner.clock.now();
+            if let Some(materials) = inner
+                .cache
+                .get_encryption_materials(&id, usage, inner.limits, now)
+                .await
+            {
+                if policy.allows_encrypt(materials.suite()) {
+                    inner.count(&inner.counters.hits);
+                    return Ok((*materials).clone());
+                }
+                // Made for a client with another commitment policy: do not mix them.
+                return inner.bypass_encrypt(request).await;
+            }
+            let (flight, leader) = inner.join_or_start(id, |inner| {
+                inner.fly_encrypt(id, request.clone(), usage).boxed()
+            });
+            let landed = if leader {
+                flight.await
+            } else {
+                inner.wait(flight).await
+            };
+            match landed? {
+                // The leader's use was charged when the entry was stored (or found).
+                Landed::Encryption { materials, .. } if leader => {
+                    if policy.allows_encrypt(materials.suite()) {
+                        return Ok((*materials).clone());
+                    }
+                    return inner.bypass_encrypt(request).await;
+                }
+                // Draw on the new entry, charging this request's own use.
+                Landed::Encryption { cached: true, .. } => continue,
+                // Nothing to share: get materials of our own.
+                Landed::Encryption { cached: false, .. } | Landed::Decryption(_) => {
+                    return inner.bypass_encrypt(request).await;
+                }
+            }
+        }
+    }
+
+    async fn decrypt_materials(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<DecryptionMaterials, Error> {
+        let inner = &self.inner;
+        let policy = request.commitment_policy;
+        if !policy.allows_decrypt(request.suite) {
+            return Err(Error::CommitmentPolicy {
+                suite: request.suite,
+                policy,
+                operation: "decrypt",
+            });
+        }
+        if !request.suite.has_kdf() {
+            return inner.bypass_decrypt(request).await;
+        }
+        let id = inner.decryption_id(&request)?;
+        let now = inner.clock.now();
+        if let Some(materials) = inner.cache.get_decryption_materials(&id, now).await {
+            inner.count(&inner.counters.hits);
+            return Ok((*materials).clone());
+        }
+        let (flight, leader) =
+            inner.join_or_start(id, |inner| inner.fly_decrypt(id, request.clone()).boxed());
+        let landed = if leader {
+            flight.await
+        } else {
+            inner.wait(flight).await
+        };
+        match landed? {
+            Landed::Decryption(materials) => Ok((*materials).clone()),
+            Landed::Encryption { .. } => inner.bypass_decrypt(request).await,
+        }
+    }
+}

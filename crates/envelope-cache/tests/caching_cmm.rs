@@ -1,0 +1,505 @@
+//! The caching CMM: bypass rules, limits, age, coalescing, failures, partitions, and the stress and
+//! burst tests of the issue.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::CountingKeyring;
+use envelope::blocking::Client;
+use envelope::keyring::Error as KeyringError;
+use envelope::{
+    AlgorithmSuite, CommitmentPolicy, EncryptionContext, EncryptionRequest, Error,
+    MaterialsManager, RequiredEncryptionContextCmm,
+};
+use envelope_cache::{CachingCmm, LocalCache, ManualClock};
+
+const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+
+fn cache(n: usize) -> LocalCache {
+    LocalCache::new(NonZeroUsize::new(n).unwrap())
+}
+
+fn cmm(keyring: &CountingKeyring, max_messages: u64) -> CachingCmm {
+    CachingCmm::builder(keyring.clone(), cache(100))
+        .max_age(Duration::from_secs(600))
+        .max_messages(max_messages)
+        .build()
+        .unwrap()
+}
+
+fn ec(n: u32) -> EncryptionContext {
+    EncryptionContext::from_iter([("tenant", format!("t{n}"))])
+}
+
+/// The wrapped data key identifies the data key a message used.
+fn data_key_of(message: &[u8]) -> Vec<u8> {
+    let (header, _) = envelope::format::Header::parse(message, &Default::default())
+        .unwrap()
+        .complete("header")
+        .unwrap();
+    header.body().encrypted_data_keys()[0].ciphertext().to_vec()
+}
+
+#[test]
+fn hits_share_a_data_key_and_decrypt() {
+    let keyring = CountingKeyring::new();
+    let cmm = cmm(&keyring, 1000);
+    let client = Client::new();
+    let messages: Vec<_> = (0..10)
+        .map(|i| {
+            client
+                .encrypt(&cmm, &[i; 100])
+                .encryption_context(ec(1))
+                .run()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keyring.encrypts(), 1);
+    let keys: std::collections::HashSet<_> = messages
+        .iter()
+        .map(|m| data_key_of(m.ciphertext()))
+        .collect();
+    assert_eq!(keys.len(), 1);
+    // Every message has its own message id, hence its own derived key.
+    let ids: std::collections::HashSet<_> = messages
+        .iter()
+        .map(|m| *m.header().body().message_id())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    // Signed suite (the default): the signing key is cached with the data key.
+    let pk: std::collections::HashSet<_> = messages
+        .iter()
+        .map(|m| {
+            m.encryption_context()
+                .get("aws-crypto-public-key")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(pk.len(), 1);
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(
+            client
+                .decrypt(&cmm, m.ciphertext())
+                .run()
+                .unwrap()
+                .plaintext(),
+            &[i as u8; 100]
+        );
+    }
+    assert_eq!(keyring.decrypts(), 1, "decryption materials are cached too");
+    let stats = cmm.stats();
+    assert_eq!(
+        (
+            stats.hits,
+            stats.misses,
+            stats.underlying_calls,
+            stats.bypasses
+        ),
+        (9 + 9, 2, 2, 0)
+    );
+    // Different contexts are different entries.
+    client
+        .encrypt(&cmm, b"x")
+        .encryption_context(ec(2))
+        .run()
+        .unwrap();
+    assert_eq!(keyring.encrypts(), 2);
+}
+
+#[test]
+fn message_limit() {
+    let keyring = CountingKeyring::new();
+    let cmm = cmm(&keyring, 3);
+    let client = Client::new();
+    let mut per_key: HashMap<Vec<u8>, usize> = HashMap::new();
+    for _ in 0..10 {
+        let m = client.encrypt(&cmm, b"x").suite(UNSIGNED).run().unwrap();
+        *per_key.entry(data_key_of(m.ciphertext())).or_default() += 1;
+    }
+    assert_eq!(keyring.encrypts(), 4);
+    let mut counts: Vec<usize> = per_key.into_values().collect();
+    counts.sort();
+    assert_eq!(counts, [1, 3, 3, 3]);
+    assert_eq!(cmm.stats().cache.evicted_limits, 3);
+}
+
+#[test]
+fn byte_limit_and_bypasses() {
+    let keyring = CountingKeyring::new();
+    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
+        .max_age(Duration::from_secs(60))
+        .max_bytes(1000)
+        .build()
+        .unwrap();
+    let client = Client::new();
+    for _ in 0..2 {
+        client
+            .encrypt(&cmm, &[0; 400])
+            .suite(UNSIGNED)
+            .run()
+            .unwrap();
+    }
+    assert_eq!(keyring.encrypts(), 1);
+    // 400 + 400 + 400 would pass 1000: the entry is retired and a new key made.
+    client
+        .encrypt(&cmm, &[0; 400])
+        .suite(UNSIGNED)
+        .run()
+        .unwrap();
+    assert_eq!(keyring.encrypts(), 2);
+    // A message larger than the byte limit on its own bypasses the cache.
+    client
+        .encrypt(&cmm, &[0; 1001])
+        .suite(UNSIGNED)
+        .run()
+        .unwrap();
+    client
+        .encrypt(&cmm, &[0; 1001])
+        .suite(UNSIGNED)
+        .run()
+        .unwrap();
+    assert_eq!(keyring.encrypts(), 4);
+    assert_eq!(cmm.stats().bypasses, 2);
+    // Unknown length bypasses.
+    futures::executor::block_on(
+        cmm.get_encryption_materials(EncryptionRequest::new(ec(1), CommitmentPolicy::default())),
+    )
+    .unwrap();
+    assert_eq!(cmm.stats().bypasses, 3);
+    // Suites without key derivation are never cached.
+    let legacy = Client::from(
+        envelope::Client::builder()
+            .commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
+            .build(),
+    );
+    for _ in 0..3 {
+        legacy
+            .encrypt(&cmm, b"x")
+            .suite(AlgorithmSuite::Aes128GcmIv12Tag16NoKdf)
+            .run()
+            .unwrap();
+    }
+    assert_eq!(keyring.encrypts(), 8);
+    assert_eq!(cmm.stats().bypasses, 6);
+}
+
+#[test]
+fn age_limit_with_an_injected_clock() {
+    let keyring = CountingKeyring::new();
+    let clock = Arc::new(ManualClock::new());
+    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
+        .max_age(Duration::from_secs(300))
+        .clock(Arc::clone(&clock))
+        .build()
+        .unwrap();
+    let client = Client::new();
+    let first = client.encrypt(&cmm, b"x").suite(UNSIGNED).run().unwrap();
+    clock.advance(Duration::from_secs(299));
+    client.encrypt(&cmm, b"x").suite(UNSIGNED).run().unwrap();
+    assert_eq!(keyring.encrypts(), 1);
+    clock.advance(Duration::from_secs(1));
+    client.encrypt(&cmm, b"x").suite(UNSIGNED).run().unwrap();
+    assert_eq!(keyring.encrypts(), 2, "never served at max_age");
+    assert_eq!(cmm.stats().cache.evicted_age, 1);
+    // Decryption entries age too.
+    client.decrypt(&cmm, first.ciphertext()).run().unwrap();
+    client.decrypt(&cmm, first.ciphertext()).run().unwrap();
+    assert_eq!(keyring.decrypts(), 1);
+    clock.advance(Duration::from_secs(300));
+    client.decrypt(&cmm, first.ciphertext()).run().unwrap();
+    assert_eq!(keyring.decrypts(), 2);
+}
+
+#[test]
+fn configuration_is_checked() {
+    let k = CountingKeyring::new();
+    assert!(
+        CachingCmm::builder(k.clone(), cache(1))
+            .max_age(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+    assert!(
+        CachingCmm::builder(k.clone(), cache(1))
+            .max_age(Duration::from_secs(1))
+            .max_messages(0)
+            .build()
+            .is_err()
+    );
+    assert!(
+        CachingCmm::builder(k.clone(), cache(1))
+            .max_age(Duration::from_secs(1))
+            .max_messages((1 << 32) + 1)
+            .build()
+            .is_err()
+    );
+    assert!(
+        CachingCmm::builder(k.clone(), cache(1))
+            .max_age(Duration::from_secs(1))
+            .max_bytes(1 << 63)
+            .build()
+            .is_err()
+    );
+    let ok = CachingCmm::builder(k, cache(1))
+        .max_age(Duration::from_secs(1))
+        .max_messages(1 << 32)
+        .build()
+        .unwrap();
+    assert_eq!(ok.partition().len(), 36, "a random UUID");
+}
+
+#[test]
+fn partitions_share_entries_only_by_name() {
+    let keyring = CountingKeyring::new();
+    let shared = Arc::new(cache(100));
+    let make = |partition: Option<&str>| {
+        let b = CachingCmm::builder(keyring.clone(), Arc::clone(&shared))
+            .max_age(Duration::from_secs(60));
+        match partition {
+            Some(p) => b.partition(p).build().unwrap(),
+            None => b.build().unwrap(),
+        }
+    };
+    let client = Client::new();
+    let (a, b) = (make(Some("orders")), make(Some("orders")));
+    client.encrypt(&a, b"x").suite(UNSIGNED).run().unwrap();
+    client.encrypt(&b, b"x").suite(UNSIGNED).run().unwrap();
+    assert_eq!(keyring.encrypts(), 1, "same partition name: shared");
+    let (c, d) = (make(None), make(None));
+    client.encrypt(&c, b"x").suite(UNSIGNED).run().unwrap();
+    client.encrypt(&d, b"x").suite(UNSIGNED).run().unwrap();
+    assert_eq!(keyring.encrypts(), 3, "random partitions: separate");
+}
+
+#[test]
+fn materials_never_cross_between_different_requests() {
+    let keyring = CountingKeyring::new();
+    let caching = Arc::new(cmm(&keyring, 1000));
+    let client = Client::new();
+    let full = EncryptionContext::from_iter([("tenant", "acme"), ("stage", "prod")]);
+    // Same context, with and without required keys: different materials, different entries.
+    let plain = client
+        .encrypt(&*caching, b"x")
+        .encryption_context(full.clone())
+        .run()
+        .unwrap();
+    let required = RequiredEncryptionContextCmm::from_arc(caching.clone(), ["tenant"]).unwrap();
+    let req_msg = client
+        .encrypt(&required, b"x")
+        .encryption_context(full.clone())
+        .run()
+        .unwrap();
+    assert_eq!(keyring.encrypts(), 2);
+    assert!(
+        plain
+            .header()
+            .body()
+            .encryption_context()
+            .contains_key("tenant")
+    );
+    assert!(
+        !req_msg
+            .header()
+            .body()
+            .encryption_context()
+            .contains_key("tenant")
+    );
+    // A cached decryption entry never vouches for a different reproduced context.
+    client
+        .decrypt(&required, req_msg.ciphertext())
+        .encryption_context([("tenant", "acme")])
+        .run()
+        .unwrap();
+    let wrong = client
+        .decrypt(&required, req_msg.ciphertext())
+        .encryption_context([("tenant", "evil")])
+        .run();
+    assert!(wrong.is_err());
+    // Policies: a legacy client's entry is never served to a committing client.
+    let legacy = Client::from(
+        envelope::Client::builder()
+            .commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
+            .build(),
+    );
+    let old = legacy.encrypt(&*caching, b"y").run().unwrap();
+    assert_eq!(
+        old.suite(),
+        AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+    );
+    let new = client.encrypt(&*caching, b"y").run().unwrap();
+    assert_eq!(
+        new.suite(),
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+    );
+}
+
+/// The issue's burst test: 64 concurrent encrypts on a cold cache, a master key that takes 5 ms per
+/// data key: exactly one keyring call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn burst_on_a_cold_cache_makes_one_call() {
+    let keyring = CountingKeyring::new().with_delay(Duration::from_millis(5));
+    let cmm = Arc::new(cmm(&keyring, 1 << 32));
+    let client = Arc::new(envelope::Client::new());
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (cmm, client) = (Arc::clone(&cmm), Arc::clone(&client));
+            tokio::spawn(async move {
+                client
+                    .encrypt(&*cmm, &[i as u8; 1024])
+                    .suite(UNSIGNED)
+                    .await
+                    .unwrap()
+                    .into_ciphertext()
+            })
+        })
+        .collect();
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        keys.insert(data_key_of(&t.await.unwrap()));
+    }
+    assert_eq!(keyring.encrypts(), 1);
+    assert_eq!(keys.len(), 1);
+    let stats = cmm.stats();
+    assert_eq!(
+        (
+            stats.misses,
+            stats.underlying_calls,
+            stats.hits + stats.misses
+        ),
+        (1, 1, 64)
+    );
+    assert_eq!(stats.coalesced_waits, 63);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_call_is_not_cached_and_every_waiter_gets_the_error() {
+    let keyring = CountingKeyring::new().with_delay(Duration::from_millis(20));
+    keyring
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let cmm = Arc::new(cmm(&keyring, 100));
+    let client = Arc::new(envelope::Client::new());
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (cmm, client) = (Arc::clone(&cmm), Arc::clone(&client));
+            tokio::spawn(async move { client.encrypt(&*cmm, b"x").suite(UNSIGNED).await })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::Materials(KeyringError::Provider(_))),
+            "{err}"
+        );
+        assert!(err.is_retryable());
+    }
+    assert_eq!(keyring.encrypts(), 1, "one call for all sixteen");
+    keyring
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    client.encrypt(&*cmm, b"x").suite(UNSIGNED).await.unwrap();
+    assert_eq!(keyring.encrypts(), 2, "the failure was not cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_is_bounded() {
+    let keyring = CountingKeyring::new().with_delay(Duration::from_secs(3));
+    let cmm = Arc::new(
+        CachingCmm::builder(keyring.clone(), cache(10))
+            .max_age(Duration::from_secs(60))
+            .max_wait(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    );
+    let client = Arc::new(envelope::Client::new());
+    let leader = {
+        let (cmm, client) = (Arc::clone(&cmm), Arc::clone(&client));
+        tokio::spawn(async move { client.encrypt(&*cmm, b"x").suite(UNSIGNED).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = std::time::Instant::now();
+    let err = client
+        .encrypt(&*cmm, b"x")
+        .suite(UNSIGNED)
+        .into_future()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Materials(KeyringError::Timeout(_))),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    leader.await.unwrap().unwrap();
+    assert_eq!(keyring.encrypts(), 1);
+}
+
+/// The issue's stress test: 8 threads x 20,000 encrypts, max_messages = 100. No data key ever
+/// encrypts more than 100 messages, and the keyring is called at most ceil(160,000 / 100) times.
+#[test]
+fn stress_no_limit_is_ever_exceeded() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 20_000;
+    let keyring = CountingKeyring::new();
+    let cmm = Arc::new(cmm(&keyring, 100));
+    let client = Arc::new(Client::new());
+    let per_key: Vec<HashMap<Vec<u8>, usize>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (cmm, client) = (Arc::clone(&cmm), Arc::clone(&client));
+                s.spawn(move || {
+                    let mut counts = HashMap::new();
+                    for i in 0..PER_THREAD {
+                        let m = client
+                            .encrypt(&*cmm, &[(t + i) as u8; 16])
+                            .suite(UNSIGNED)
+                            .run()
+                            .unwrap();
+                        *counts.entry(data_key_of(m.ciphertext())).or_insert(0) += 1;
+                    }
+                    counts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut total: HashMap<Vec<u8>, usize> = HashMap::new();
+    for counts in per_key {
+        for (k, n) in counts {
+            *total.entry(k).or_default() += n;
+        }
+    }
+    let messages: usize = total.values().sum();
+    let max_use = total.values().copied().max().unwrap();
+    let calls = keyring.encrypts();
+    let stats = cmm.stats();
+    println!(
+        "{messages} messages, {} data keys, most uses of one key {max_use}, {calls} keyring calls, {stats:?}",
+        total.len()
+    );
+    assert_eq!(messages, THREADS * PER_THREAD);
+    assert!(max_use <= 100, "a data key encrypted {max_use} messages");
+    assert!(
+        calls <= (THREADS * PER_THREAD).div_ceil(100),
+        "{calls} calls"
+    );
+    assert_eq!(calls, total.len());
+}
