@@ -5,9 +5,9 @@ Envelope's interop tests run the same manifests through both implementations:
 
   keys     --out KEYS.json                 write a fresh keys manifest (AES-128/192/256, RSA-4096)
   matrix   --keys KEYS.json --out DIR      write the awses-encrypt manifests of the interop matrix
-  encrypt  MANIFEST --out DIR              encrypt an awses-encrypt manifest with the Python ESDK and
+  encrypt  MANIFEST --out DIR [--stream]   encrypt an awses-encrypt manifest with the Python ESDK and
                                            write an awses-decrypt manifest (any ESDK can replay it)
-  decrypt  MANIFEST                        decrypt every test of an awses-decrypt manifest (v2-v4)
+  decrypt  MANIFEST [--stream]             decrypt every test of an awses-decrypt manifest (v2-v4)
   cache-ids --out CASES.json               cache ids the Python ESDK computes for random requests
 
 Output follows envelope-vectors: one line per failure and a closing "N passed, N failed, N skipped".
@@ -177,6 +177,15 @@ def cmd_matrix(args):
                 "plaintext": name, "algorithm": suite, "frame-size": 4096,
                 "encryption-context": ec, "master-keys": KEYRINGS[kr]}
     write_manifest(out / "cached.json", keys_uri, tests, plaintexts)
+
+    # Streaming, both directions (encrypt and decrypt --stream): empty, one frame, an exact
+    # multiple of the frame, and 64 MiB.
+    tests, plaintexts = {}, {"empty": 0, "one-frame": 4096, "three-frames": 3 * 4096, "64mib": 64 << 20}
+    for suite, name in itertools.product(SUITES, plaintexts):
+        tests[f"{suite}-aes256-f4096-ec-nonbmp-{name}"] = {
+            "plaintext": name, "algorithm": suite, "frame-size": 4096,
+            "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
+    write_manifest(out / "streaming.json", keys_uri, tests, plaintexts)
 
 
 # ------------------------------------------------------------------------------------ cache ids
@@ -376,8 +385,10 @@ def policy_for(suite_hex):
 # -------------------------------------------------------------------------------------- encrypt
 
 def encrypt_one(job):
-    test_id, test, keys_path, out, plaintext_path = job
+    test_id, test, keys_path, out, plaintext_path, stream = job
     try:
+        if stream:
+            return encrypt_streaming(test_id, test, keys_path, out, plaintext_path)
         plaintext = Path(plaintext_path).read_bytes()
         suite_hex = test["algorithm"]
         client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy_for(suite_hex))
@@ -395,6 +406,20 @@ def encrypt_one(job):
         return test_id, f"{type(e).__name__}: {e}"
 
 
+def encrypt_streaming(test_id, test, keys_path, out, plaintext_path):
+    """Encrypt with the Python ESDK's streaming API, from file to file."""
+    suite_hex = test["algorithm"]
+    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy_for(suite_hex))
+    provider = master_key_provider(keys_path, test["master-keys"])
+    with open(plaintext_path, "rb") as source, open(Path(out) / "ciphertexts" / test_id, "wb") as sink:
+        with client.stream(mode="e", source=source, key_provider=provider,
+                           encryption_context=test["encryption-context"], frame_length=test["frame-size"],
+                           algorithm=Algorithm.get_by_id(int(suite_hex, 16))) as encryptor:
+            for chunk in encryptor:
+                sink.write(chunk)
+    return test_id, None
+
+
 def cmd_encrypt(args):
     manifest_path = Path(args.manifest).resolve()
     doc = json.loads(manifest_path.read_text())
@@ -406,7 +431,7 @@ def cmd_encrypt(args):
     (out / "keys.json").write_text(Path(keys_path).read_text())
     for name, size in doc["plaintexts"].items():
         (out / "plaintexts" / name).write_bytes(os.urandom(size))
-    jobs = [(tid, t, keys_path, str(out), str(out / "plaintexts" / t["plaintext"]))
+    jobs = [(tid, t, keys_path, str(out), str(out / "plaintexts" / t["plaintext"]), args.stream)
             for tid, t in doc["tests"].items()]
     any_required = any(t.get("cmm") == "RequiredEncryptionContext" for _, t, *_ in jobs)
     failures, entries = [], {}
@@ -440,8 +465,10 @@ def cmd_encrypt(args):
 # -------------------------------------------------------------------------------------- decrypt
 
 def decrypt_one(job):
-    test_id, test, keys_path, base = job
+    test_id, test, keys_path, base, stream = job
     try:
+        if stream:
+            return decrypt_streaming(test_id, test, keys_path, base)
         ciphertext = uri_path(base, test["ciphertext"]).read_bytes()
         client = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
@@ -462,6 +489,29 @@ def decrypt_one(job):
     return test_id, None if plaintext == expected else "decrypted to the wrong plaintext"
 
 
+def decrypt_streaming(test_id, test, keys_path, base):
+    """Decrypt with the Python ESDK's streaming API, comparing chunk by chunk."""
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+    provider = master_key_provider(keys_path, test["master-keys"])
+    try:
+        with open(uri_path(base, test["ciphertext"]), "rb") as source, \
+                open(uri_path(base, test["result"]["output"]["plaintext"]), "rb") as expected:
+            with client.stream(mode="d", source=source, key_provider=provider) as decryptor:
+                for chunk in decryptor:
+                    if expected.read(len(chunk)) != chunk:
+                        return test_id, "decrypted to the wrong plaintext"
+            if expected.read(1):
+                return test_id, "the decrypted plaintext is too short"
+    except Exception as e:
+        if "error" in test["result"]:
+            return test_id, None
+        return test_id, f"expected success, got {type(e).__name__}: {e}"
+    if "error" in test["result"]:
+        return test_id, "expected an error, but decryption succeeded"
+    return test_id, None
+
+
 def cmd_decrypt(args):
     manifest_path = Path(args.manifest).resolve()
     doc = json.loads(manifest_path.read_text())
@@ -470,7 +520,7 @@ def cmd_decrypt(args):
     assert 2 <= version <= 4, f"unsupported awses-decrypt version {version}"
     base = manifest_path.parent
     keys_path = str(uri_path(base, doc["keys"]))
-    jobs = [(tid, t, keys_path, base) for tid, t in doc["tests"].items()]
+    jobs = [(tid, t, keys_path, base, args.stream) for tid, t in doc["tests"].items()]
     failures, passed = [], 0
     with multiprocessing.Pool(os.cpu_count()) as pool:
         for test_id, failure in pool.imap_unordered(decrypt_one, jobs, chunksize=4):
@@ -490,7 +540,9 @@ def main():
     p = sub.add_parser("keys"); p.add_argument("--out", required=True)
     p = sub.add_parser("matrix"); p.add_argument("--keys", required=True); p.add_argument("--out", required=True)
     p = sub.add_parser("encrypt"); p.add_argument("manifest"); p.add_argument("--out", required=True)
+    p.add_argument("--stream", action="store_true", help="use the streaming API")
     p = sub.add_parser("decrypt"); p.add_argument("manifest")
+    p.add_argument("--stream", action="store_true", help="use the streaming API")
     p = sub.add_parser("cache-ids"); p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=100); p.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()

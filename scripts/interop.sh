@@ -52,6 +52,16 @@ for name in both-ways required-ec envelope-only; do
         rm -rf "$work/python-to-envelope-$name/ciphertexts"
     fi
 done
+# Streaming both ways: Envelope's EncryptingWriter (100 kB writes) -> Python's stream() decryptor;
+# Python's stream() encryptor -> Envelope's DecryptingReader (64 KiB chunks).
+rm -rf "$work/stream-envelope-to-python" "$work/stream-python-to-envelope"
+run "streaming: Envelope stream-encrypts" $envelope encrypt "$work/manifests/streaming.json" --out "$work/stream-envelope-to-python" --stream 100000
+run "streaming: Python stream-decrypts Envelope's messages" $py decrypt --stream "$work/stream-envelope-to-python/manifest.json"
+rm -rf "$work/stream-envelope-to-python/ciphertexts"
+run "streaming: Python stream-encrypts" $py encrypt --stream "$work/manifests/streaming.json" --out "$work/stream-python-to-envelope"
+run "streaming: Envelope stream-decrypts Python's messages" $envelope decrypt --stream 65536 "$work/stream-python-to-envelope/manifest.json"
+rm -rf "$work/stream-python-to-envelope/ciphertexts"
+
 # Envelope's caching CMM: messages sharing cached data keys (4 messages per key) decrypt in Python.
 rm -rf "$work/envelope-cached-to-python"
 run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached-to-python" --cache 4

@@ -229,10 +229,27 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Run tests on all cores.
+/// How a test's message is decrypted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// The one-shot API over the whole message.
+    #[default]
+    OneShot,
+    /// The `std::io` streaming API, the message arriving this many bytes at a time.
+    Stream(usize),
+    /// The tokio streaming API, the message arriving this many bytes at a time.
+    AsyncStream(usize),
+}
+
+/// Run tests on all cores with the one-shot API.
 pub fn run(tests: &[DecryptTest]) -> Summary {
+    run_with(tests, Method::OneShot)
+}
+
+/// Run tests on all cores.
+pub fn run_with(tests: &[DecryptTest], method: Method) -> Summary {
     let plaintexts: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>> = Mutex::new(HashMap::new());
-    let outcomes = crate::encrypt::run_parallel(tests, |test| run_one(test, &plaintexts));
+    let outcomes = crate::encrypt::run_parallel(tests, |test| run_one(test, &plaintexts, method));
     let mut summary = Summary::default();
     for (test, outcome) in tests.iter().zip(outcomes) {
         match outcome.unwrap_or_else(|| Outcome::Fail("the decrypting thread panicked".into())) {
@@ -267,7 +284,11 @@ fn load_bytes(b: &Bytes, cache: &Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>) -> Resul
 }
 
 /// Run one test.
-pub fn run_one(test: &DecryptTest, plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>) -> Outcome {
+pub fn run_one(
+    test: &DecryptTest,
+    plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
+    method: Method,
+) -> Outcome {
     let cmm = match test.keys.build() {
         Ok(cmm) => cmm,
         Err(reason) => return Outcome::Skip(reason),
@@ -279,22 +300,27 @@ pub fn run_one(test: &DecryptTest, plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u
             Err(e) => return Outcome::Fail(e.to_string()),
         },
     };
-    let client = envelope::blocking::Client::from(
-        envelope::Client::builder()
-            .commitment_policy(test.policy)
-            .build(),
-    );
-    let mut request = client.decrypt(&*cmm, &ciphertext);
-    if let Some(ec) = &test.encryption_context {
-        request = request.encryption_context(ec.clone());
-    }
-    if test.unsigned_only {
-        request = request.unsigned_only();
-    }
-    let result = request.run();
+    let client = envelope::Client::builder()
+        .commitment_policy(test.policy)
+        .build();
+    let result = match method {
+        Method::OneShot => {
+            let client = envelope::blocking::Client::from(client);
+            let mut request = client.decrypt(&*cmm, &ciphertext);
+            if let Some(ec) = &test.encryption_context {
+                request = request.encryption_context(ec.clone());
+            }
+            if test.unsigned_only {
+                request = request.unsigned_only();
+            }
+            request.run().map(envelope::Decrypted::into_plaintext)
+        }
+        Method::Stream(chunk) => stream_sync(&client, &*cmm, &ciphertext, chunk, test),
+        Method::AsyncStream(chunk) => stream_async(&client, &*cmm, &ciphertext, chunk, test),
+    };
     match (&test.expected, result) {
-        (Expected::Plaintext(expected), Ok(decrypted)) => match load_bytes(expected, plaintexts) {
-            Ok(expected) if decrypted.plaintext() == expected.as_slice() => Outcome::Pass,
+        (Expected::Plaintext(expected), Ok(plaintext)) => match load_bytes(expected, plaintexts) {
+            Ok(expected) if plaintext == expected.as_slice() => Outcome::Pass,
             Ok(_) => Outcome::Fail("decrypted to the wrong plaintext".into()),
             Err(e) => Outcome::Fail(e.to_string()),
         },
@@ -304,6 +330,102 @@ pub fn run_one(test: &DecryptTest, plaintexts: &Mutex<HashMap<PathBuf, Arc<Vec<u
             "expected an error ({description}), but decryption succeeded"
         )),
     }
+}
+
+/// Hands out at most `chunk` bytes per read.
+struct Chunked<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.chunk.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+impl tokio::io::AsyncRead for Chunked<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.chunk.min(buf.remaining()).min(self.data.len());
+        buf.put_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn stream_sync(
+    client: &envelope::Client,
+    cmm: &dyn envelope::MaterialsManager,
+    ciphertext: &[u8],
+    chunk: usize,
+    test: &DecryptTest,
+) -> Result<Vec<u8>, envelope::Error> {
+    use std::io::Read;
+    let client = envelope::blocking::Client::from(client.clone());
+    let mut request = client.decrypt_stream(
+        cmm,
+        Chunked {
+            data: ciphertext,
+            chunk,
+        },
+    );
+    if let Some(ec) = &test.encryption_context {
+        request = request.encryption_context(ec.clone());
+    }
+    if test.unsigned_only {
+        request = request.unsigned_only();
+    }
+    let mut reader = request.run()?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; chunk.max(1)];
+    loop {
+        match reader.read(&mut buf)? {
+            0 => return Ok(out),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn stream_async(
+    client: &envelope::Client,
+    cmm: &dyn envelope::MaterialsManager,
+    ciphertext: &[u8],
+    chunk: usize,
+    test: &DecryptTest,
+) -> Result<Vec<u8>, envelope::Error> {
+    use tokio::io::AsyncReadExt;
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(async {
+        let mut request = client.decrypt_async_stream(
+            cmm,
+            Chunked {
+                data: ciphertext,
+                chunk,
+            },
+        );
+        if let Some(ec) = &test.encryption_context {
+            request = request.encryption_context(ec.clone());
+        }
+        if test.unsigned_only {
+            request = request.unsigned_only();
+        }
+        let mut reader = request.await?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk.max(1)];
+        loop {
+            match reader.read(&mut buf).await? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
 }
 
 /// Decode base64 test input.

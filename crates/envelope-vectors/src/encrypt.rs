@@ -136,6 +136,9 @@ pub struct EncryptOptions {
     /// Route every keyring through a caching CMM whose entries serve this many messages, so that
     /// scenarios with the same keys, suite and context share data keys.
     pub cache_max_messages: Option<u64>,
+    /// Encrypt through the streaming API, writing the plaintext this many bytes at a time (and
+    /// declaring its length as the plaintext bound).
+    pub stream_chunk: Option<usize>,
 }
 
 /// Process an encrypt manifest into `out`.
@@ -184,7 +187,9 @@ pub fn encrypt_manifest_with(
     }
 
     let cmms = build_cmms(&tests, options)?;
-    let results = run_parallel(&tests, |test| encrypt_one(test, &plaintexts, out, &cmms));
+    let results = run_parallel(&tests, |test| {
+        encrypt_one(test, &plaintexts, out, &cmms, options)
+    });
     let mut summary = EncryptSummary {
         caching: total_caching_stats(&cmms.caching),
         ..Default::default()
@@ -286,6 +291,7 @@ fn encrypt_one(
     plaintexts: &BTreeMap<String, Vec<u8>>,
     out: &Path,
     cmms: &Cmms,
+    options: EncryptOptions,
 ) -> Result<Option<()>, String> {
     if test.frame_size == 0 {
         return Ok(None);
@@ -315,18 +321,35 @@ fn encrypt_one(
             .commitment_policy(policy)
             .build(),
     );
-    let message = client
-        .encrypt(&*cmm, plaintext)
-        .suite(test.suite)
-        .frame_length(test.frame_size)
-        .encryption_context(test.encryption_context.clone())
-        .run()
-        .map_err(|e| e.to_string())?;
-    write(
-        &out.join("ciphertexts").join(&test.id),
-        message.ciphertext(),
-    )
-    .map_err(|e| e.to_string())?;
+    let path = out.join("ciphertexts").join(&test.id);
+    match options.stream_chunk {
+        None => {
+            let message = client
+                .encrypt(&*cmm, plaintext)
+                .suite(test.suite)
+                .frame_length(test.frame_size)
+                .encryption_context(test.encryption_context.clone())
+                .run()
+                .map_err(|e| e.to_string())?;
+            write(&path, message.ciphertext()).map_err(|e| e.to_string())?;
+        }
+        Some(chunk) => {
+            let file =
+                std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut writer = client
+                .encrypt_stream(&*cmm, std::io::BufWriter::new(file))
+                .suite(test.suite)
+                .frame_length(test.frame_size)
+                .encryption_context(test.encryption_context.clone())
+                .plaintext_length_bound(plaintext.len() as u64)
+                .run()
+                .map_err(|e| e.to_string())?;
+            for piece in plaintext.chunks(chunk.max(1)) {
+                std::io::Write::write_all(&mut writer, piece).map_err(|e| e.to_string())?;
+            }
+            writer.finish().map_err(|e| e.to_string())?;
+        }
+    }
     Ok(Some(()))
 }
 

@@ -17,7 +17,7 @@ pub mod keys;
 pub mod static_keyring;
 pub mod testing;
 
-pub use decrypt::{DecryptTest, Outcome, Summary};
+pub use decrypt::{DecryptTest, Method, Outcome, Summary};
 pub use encrypt::{EncryptOptions, EncryptSummary, encrypt_manifest, encrypt_manifest_with};
 pub use error::{Result, ToolError};
 
@@ -25,8 +25,13 @@ use std::path::{Path, PathBuf};
 
 /// Load and run every test of a decrypt manifest or known-answer file.
 pub fn decrypt_file(path: &Path) -> Result<Summary> {
+    decrypt_file_with(path, Method::OneShot)
+}
+
+/// Load and run every test of a decrypt manifest or known-answer file with a decryption method.
+pub fn decrypt_file_with(path: &Path, method: Method) -> Result<Summary> {
     let tests = decrypt::load(path)?;
-    Ok(decrypt::run(&tests))
+    Ok(decrypt::run_with(&tests, method))
 }
 
 /// The shared vectors directory: `$ENVELOPE_VECTORS`, else `../shared/vectors` beside the checkout.

@@ -5,36 +5,52 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use envelope_vectors::{EncryptOptions, Summary, decrypt_file, encrypt_manifest_with};
+use envelope_vectors::{EncryptOptions, Method, Summary, decrypt_file_with, encrypt_manifest_with};
 
 const USAGE: &str = "usage:
-  envelope-vectors decrypt PATH [PATH...]        run awses-decrypt manifests or known-answer files
-  envelope-vectors encrypt MANIFEST --out DIR [--cache MAX_MESSAGES]
+  envelope-vectors decrypt [--stream N | --async-stream N] PATH [PATH...]
+                                                 run awses-decrypt manifests or known-answer files,
+                                                 one-shot or streaming (input in N-byte chunks)
+  envelope-vectors encrypt MANIFEST --out DIR [--cache MAX_MESSAGES] [--stream N]
                                                  write the messages an awses-encrypt manifest describes,
                                                  with an awses-decrypt manifest for any ESDK to replay;
-                                                 --cache encrypts through caching CMMs";
+                                                 --cache encrypts through caching CMMs,
+                                                 --stream through the streaming API in N-byte writes";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("decrypt") if args.len() > 1 => decrypt(args[1..].iter().map(PathBuf::from).collect()),
-        Some("encrypt") if args.len() >= 4 && args[2] == "--out" => {
-            let options = match args.get(4..) {
-                Some([]) | None => Some(EncryptOptions::default()),
-                Some([flag, n]) if flag == "--cache" => n.parse().ok().map(|n| EncryptOptions {
-                    cache_max_messages: Some(n),
-                }),
-                _ => None,
+        Some("decrypt") if args.len() > 1 => {
+            let (method, paths) = match (args[1].as_str(), args.get(2).and_then(|n| n.parse().ok()))
+            {
+                ("--stream", Some(n)) => (Method::Stream(n), &args[3..]),
+                ("--async-stream", Some(n)) => (Method::AsyncStream(n), &args[3..]),
+                _ => (Method::OneShot, &args[1..]),
             };
-            match options {
-                Some(options) => {
-                    encrypt(&PathBuf::from(&args[1]), &PathBuf::from(&args[3]), options)
-                }
-                None => {
-                    eprintln!("{USAGE}");
-                    ExitCode::from(2)
-                }
+            if paths.is_empty() {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
             }
+            decrypt(paths.iter().map(PathBuf::from).collect(), method)
+        }
+        Some("encrypt") if args.len() >= 4 && args[2] == "--out" => {
+            let mut options = EncryptOptions::default();
+            let mut flags = args[4..].chunks(2);
+            let parsed = flags.all(|pair| match pair {
+                [flag, n] if flag == "--cache" => n
+                    .parse()
+                    .map(|n| options.cache_max_messages = Some(n))
+                    .is_ok(),
+                [flag, n] if flag == "--stream" => {
+                    n.parse().map(|n| options.stream_chunk = Some(n)).is_ok()
+                }
+                _ => false,
+            });
+            if !parsed {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+            encrypt(&PathBuf::from(&args[1]), &PathBuf::from(&args[3]), options)
         }
         _ => {
             eprintln!("{USAGE}");
@@ -43,10 +59,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn decrypt(paths: Vec<PathBuf>) -> ExitCode {
+fn decrypt(paths: Vec<PathBuf>, method: Method) -> ExitCode {
     let mut total = Summary::default();
     for path in paths {
-        match decrypt_file(&path) {
+        match decrypt_file_with(&path, method) {
             Ok(summary) => {
                 for failure in &summary.failures {
                     println!("FAIL {}: {failure}", path.display());

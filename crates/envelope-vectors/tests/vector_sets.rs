@@ -8,21 +8,37 @@
     clippy::print_stderr
 )]
 
-use envelope_vectors::decrypt_file;
 use envelope_vectors::testing::vectors_or_skip;
+use envelope_vectors::{Method, decrypt_file_with};
+
+/// Every set decrypts with the same results one-shot and streaming, sync and async, with the
+/// input arriving in chunks of 1, 7, 4096 and 65,536 bytes.
+const METHODS: [Method; 9] = [
+    Method::OneShot,
+    Method::Stream(1),
+    Method::Stream(7),
+    Method::Stream(4096),
+    Method::Stream(65_536),
+    Method::AsyncStream(1),
+    Method::AsyncStream(7),
+    Method::AsyncStream(4096),
+    Method::AsyncStream(65_536),
+];
 
 fn check(set: &str, passed: usize, skipped: usize) {
     let Some(dir) = vectors_or_skip(set) else {
         return;
     };
-    let summary = decrypt_file(&dir.join(set)).unwrap();
-    println!("{set}: {summary}; skipped for: {:?}", summary.skip_reasons);
-    assert_eq!(summary.failures, Vec::<String>::new(), "{set}");
-    assert_eq!(
-        (summary.passed, summary.failed, summary.skipped),
-        (passed, 0, skipped),
-        "{set}"
-    );
+    for method in METHODS {
+        let summary = decrypt_file_with(&dir.join(set), method).unwrap();
+        println!(
+            "{set} ({method:?}): {summary}; skipped for: {:?}",
+            summary.skip_reasons
+        );
+        assert_eq!(summary.failures, Vec::<String>::new(), "{set} {method:?}");
+        let counts = (summary.passed, summary.failed, summary.skipped);
+        assert_eq!(counts, (passed, 0, skipped), "{set} {method:?}");
+    }
 }
 
 #[test]

@@ -68,6 +68,28 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Encrypt a stream into `writer`; `.run()` the request for an
+    /// [`EncryptingWriter`](crate::stream::EncryptingWriter).
+    pub fn encrypt_stream<'a, W: std::io::Write>(
+        &'a self,
+        cmm: &'a dyn MaterialsManager,
+        writer: W,
+    ) -> crate::stream::EncryptStream<'a, W, Blocking> {
+        self.inner.encrypt_stream(cmm, writer).into_blocking()
+    }
+
+    /// Decrypt a stream from `reader`; `.run()` the request for a
+    /// [`DecryptingReader`](crate::stream::DecryptingReader).
+    pub fn decrypt_stream<'a, R: std::io::Read>(
+        &'a self,
+        cmm: &'a dyn MaterialsManager,
+        reader: R,
+    ) -> crate::stream::DecryptStream<'a, R, Blocking> {
+        self.inner.decrypt_stream(cmm, reader).into_blocking()
+    }
+}
+
 impl From<client::Client> for Client {
     fn from(inner: client::Client) -> Self {
         Self { inner }

@@ -61,6 +61,16 @@ pub enum Error {
     /// More plaintext was written than the declared bound.
     #[error("the plaintext exceeds the declared bound of {0} bytes")]
     PlaintextBoundExceeded(u64),
+    /// A streamed message has a frame (or a non-framed body) larger than the decryptor may buffer.
+    #[error(
+        "a frame of this message needs {needed} bytes of buffer, more than the configured maximum of {max}"
+    )]
+    FrameTooLarge {
+        /// Bytes the unit needs.
+        needed: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// A primitive failed for a reason other than authentication (e.g. the system RNG).
     #[error("cryptographic failure: {0}")]
     Crypto(#[source] CryptoError),
@@ -102,17 +112,22 @@ impl From<CryptoError> for Error {
     }
 }
 
+impl Error {
+    /// The `std::io::ErrorKind` this error maps to in the streaming adapters.
+    pub fn io_kind(&self) -> std::io::ErrorKind {
+        match self {
+            Self::Io(io) => io.kind(),
+            Self::Format(FormatError::Truncated(_)) => std::io::ErrorKind::UnexpectedEof,
+            _ => std::io::ErrorKind::InvalidData,
+        }
+    }
+}
+
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(io) => io,
-            other => {
-                let kind = match &other {
-                    Error::Format(FormatError::Truncated(_)) => std::io::ErrorKind::UnexpectedEof,
-                    _ => std::io::ErrorKind::InvalidData,
-                };
-                std::io::Error::new(kind, other)
-            }
+            other => std::io::Error::new(other.io_kind(), other),
         }
     }
 }

@@ -5,11 +5,15 @@ pub mod blocking;
 mod client;
 mod error;
 mod message;
+pub mod stream;
 
 pub use client::{
     Async, Blocking, BoxFuture, Client, ClientBuilder, Decrypt, Decrypted, Encrypt, Encrypted,
 };
 pub use error::Error;
+#[cfg(feature = "tokio")]
+pub use stream::{AsyncDecryptingReader, AsyncEncryptingWriter};
+pub use stream::{DecryptingReader, EncryptingWriter};
 
 pub use envelope_format::{
     AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext, FormatError, Header,

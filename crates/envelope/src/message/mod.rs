@@ -11,7 +11,7 @@ use envelope_keyring::{
 };
 
 pub(crate) use reader::{MessageReader, Step};
-pub(crate) use writer::MessageWriter;
+pub(crate) use writer::{MAX_FOOTER_LEN, MessageWriter};
 
 use crate::Error;
 use crate::client::ClientConfig;

@@ -124,6 +124,19 @@ impl MessageReader {
         self.verifier.is_some()
     }
 
+    /// Whether the body is framed.
+    pub(crate) fn is_framed(&self) -> bool {
+        matches!(self.framing, Framing::Framed(_))
+    }
+
+    /// The most plaintext one unit can produce, when known before the unit is parsed.
+    pub(crate) fn max_unit_plaintext(&self) -> Option<usize> {
+        match self.framing {
+            Framing::Framed(n) => usize::try_from(n.get()).ok(),
+            Framing::NonFramed => None,
+        }
+    }
+
     /// Process the next unit found at the start of `input`, decrypting into the start of `out`.
     pub(crate) fn next(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, Error> {
         match self.state {

@@ -109,6 +109,14 @@ impl MessageWriter {
         })
     }
 
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub(crate) fn frame_length(&self) -> u32 {
+        self.frame_length
+    }
+
     fn seal(
         &mut self,
         frame: FrameHeader,
