@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== tests, aws-lc-rs backend"
-ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked
+ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio
 
 echo "== tests, RustCrypto backend"
-ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto
+ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio
 
 echo "== examples"
 for example in quickstart raw_aes raw_rsa multi_keyring; do

@@ -21,6 +21,7 @@ pub(crate) struct ClientConfig {
     pub(crate) commitment_policy: CommitmentPolicy,
     pub(crate) max_encrypted_data_keys: Option<u16>,
     pub(crate) max_header_len: Option<usize>,
+    pub(crate) background_signature_hashing: bool,
 }
 
 /// Encrypts and decrypts messages in the AWS Encryption SDK format.
@@ -81,6 +82,7 @@ impl Client {
                 commitment_policy: CommitmentPolicy::default(),
                 max_encrypted_data_keys: None,
                 max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
+                background_signature_hashing: false,
             },
         }
     }
@@ -139,6 +141,18 @@ impl ClientBuilder {
     /// the limit.
     pub fn max_header_len(mut self, max: Option<usize>) -> Self {
         self.config.max_header_len = max;
+        self
+    }
+
+    /// Let signed messages larger than 256 KiB hash on a helper thread, overlapping the
+    /// signature's SHA-2 with encryption (default off).
+    ///
+    /// Where SHA-2 is slow next to AES-GCM (AWS-LC on AMD CPUs runs SHA-512 in portable code) this
+    /// makes large signed messages up to ~15 % faster when a second core is idle, and slower when it
+    /// is not: turn it on for a command-line tool or a batch job, leave it off for a busy server.
+    /// Smaller messages always hash inline.
+    pub fn background_signature_hashing(mut self, enabled: bool) -> Self {
+        self.config.background_signature_hashing = enabled;
         self
     }
 
@@ -345,17 +359,28 @@ impl<'a, Mode> Decrypt<'a, Mode> {
             self.reproduced_encryption_context,
         )
         .await?;
-        // The plaintext is never longer than the rest of the message. Until everything verified it
-        // stays in a buffer that is wiped if anything fails.
-        let mut plaintext = Zeroizing::new(vec![0u8; message.len() - at]);
-        let mut written = 0;
+        // The plaintext is never longer than the rest of the message. It grows one unit at a time
+        // (zero-filled in cache just before decryption overwrites it) and stays in a buffer that is
+        // wiped if anything fails.
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(message.len() - at));
         while !reader.is_done() {
-            match reader.next(&message[at..], &mut plaintext[written..])? {
+            let written = plaintext.len();
+            let room = reader.max_unit_plaintext().unwrap_or(message.len() - at);
+            plaintext.resize(written + room.min(message.len() - at), 0);
+            let step = reader.next(&message[at..], &mut plaintext[written..]);
+            let step = match step {
+                Ok(step) => step,
+                Err(e) => return Err(e),
+            };
+            match step {
                 Step::Plaintext { consumed, len, .. } => {
                     at += consumed;
-                    written += len;
+                    plaintext.truncate(written + len);
                 }
-                Step::Verified { consumed } => at += consumed,
+                Step::Verified { consumed } => {
+                    at += consumed;
+                    plaintext.truncate(written);
+                }
                 Step::NeedInput(_) => {
                     return Err(FormatError::Truncated(
                         if reader.is_signed() && at < message.len() {
@@ -376,7 +401,6 @@ impl<'a, Mode> Decrypt<'a, Mode> {
         if at != message.len() {
             return Err(FormatError::TrailingBytes(message.len() - at).into());
         }
-        plaintext.truncate(written);
         Ok(Decrypted {
             plaintext: std::mem::take(&mut *plaintext),
             encryption_context: materials.encryption_context().clone(),

@@ -242,3 +242,56 @@ async fn large_message() {
         pt
     );
 }
+
+/// Signed messages large enough to hash on a helper thread verify whichever way each side hashed.
+#[tokio::test]
+async fn background_signature_hashing_interoperates_with_inline() {
+    let keyring = keyring();
+    let inline = Client::new();
+    let background = Client::builder().background_signature_hashing(true).build();
+    let pt = plaintext((3 << 20) + 17);
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
+    ] {
+        let (inline, background) = if suite.is_committing() {
+            (inline.clone(), background.clone())
+        } else {
+            let policy = CommitmentPolicy::ForbidEncryptAllowDecrypt;
+            (
+                Client::builder().commitment_policy(policy).build(),
+                Client::builder()
+                    .commitment_policy(policy)
+                    .background_signature_hashing(true)
+                    .build(),
+            )
+        };
+        for (writer, reader) in [
+            (&inline, &background),
+            (&background, &inline),
+            (&background, &background),
+        ] {
+            let msg = writer
+                .encrypt(&keyring, &pt)
+                .suite(suite)
+                .frame_length(1000)
+                .await
+                .unwrap();
+            assert_eq!(
+                reader
+                    .decrypt(&keyring, msg.ciphertext())
+                    .await
+                    .unwrap()
+                    .plaintext(),
+                pt
+            );
+            let mut tampered = msg.into_ciphertext();
+            let n = tampered.len();
+            tampered[n - 10] ^= 1;
+            assert!(matches!(
+                reader.decrypt(&keyring, &tampered).await,
+                Err(Error::AuthenticationFailed)
+            ));
+        }
+    }
+}

@@ -474,3 +474,47 @@ mod asynchronous {
         writer.shutdown().await.unwrap();
     }
 }
+
+#[test]
+fn background_signature_hashing_while_streaming() {
+    let background = Client::from(
+        envelope::Client::builder()
+            .background_signature_hashing(true)
+            .build(),
+    );
+    let kr = keyring();
+    let pt = plaintext(2 << 20);
+    let mut writer = background
+        .encrypt_stream(&kr, Vec::new())
+        .suite(SIGNED)
+        .run()
+        .unwrap();
+    for chunk in pt.chunks(10_000) {
+        writer.write_all(chunk).unwrap();
+    }
+    let message = writer.finish().unwrap();
+    for client in [&background, &Client::new()] {
+        let mut out = Vec::new();
+        client
+            .decrypt_stream(
+                &kr,
+                Chunked {
+                    data: &message,
+                    chunk: 7000,
+                },
+            )
+            .run()
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, pt);
+    }
+    // Abandoning a stream mid-message with a helper thread running is clean.
+    let mut writer = background
+        .encrypt_stream(&kr, Vec::new())
+        .suite(SIGNED)
+        .run()
+        .unwrap();
+    writer.write_all(&pt).unwrap();
+    drop(writer);
+}

@@ -2,6 +2,7 @@
 
 mod keys;
 mod reader;
+mod sighash;
 mod writer;
 
 use envelope_crypto::rand::fill_random;

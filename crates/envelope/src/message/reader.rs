@@ -10,11 +10,12 @@ use envelope_format::{
 use envelope_keyring::DecryptionMaterials;
 
 use super::keys::{check_commitment, derive, required_context_bytes, verify_header};
+use super::sighash::SignatureHasher;
 use crate::Error;
 use crate::client::ClientConfig;
 
 struct Verifier {
-    hasher: Hasher,
+    hasher: SignatureHasher,
     key: VerifyingKey,
 }
 
@@ -91,7 +92,10 @@ impl MessageReader {
         let verifier = match (suite.signature(), materials.verification_key()) {
             (None, _) => None,
             (Some(_), Some(key)) => {
-                let mut hasher = Hasher::new(key.curve().hash());
+                let mut hasher = SignatureHasher::new(
+                    Hasher::new(key.curve().hash()),
+                    config.background_signature_hashing,
+                );
                 hasher.update(header.as_bytes());
                 Some(Verifier {
                     hasher,
@@ -204,7 +208,7 @@ impl MessageReader {
         let Some(Verifier { hasher, key }) = self.verifier.take() else {
             return Err(FormatError::MalformedFooter("footer on an unsigned message").into());
         };
-        key.verify_digest(&hasher.finish(), footer.signature())
+        key.verify_digest(&hasher.finish()?, footer.signature())
             .map_err(|_| Error::AuthenticationFailed)?;
         self.state = State::Done;
         Ok(Step::Verified { consumed })

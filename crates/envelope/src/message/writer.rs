@@ -12,6 +12,7 @@ use envelope_format::{
 use envelope_keyring::EncryptionMaterials;
 
 use super::keys::{authenticate_header, derive, required_context_bytes};
+use super::sighash::SignatureHasher;
 use crate::Error;
 use crate::client::ClientConfig;
 
@@ -19,7 +20,7 @@ use crate::client::ClientConfig;
 pub(crate) const MAX_FOOTER_LEN: usize = 2 + 2 + 2 * (2 + 49);
 
 struct Signer {
-    hasher: Hasher,
+    hasher: SignatureHasher,
     key: Arc<SigningKey>,
 }
 
@@ -86,7 +87,10 @@ impl MessageWriter {
         let signer = match (suite.signature(), materials.signing_key()) {
             (None, None) => None,
             (Some(_), Some(key)) => {
-                let mut hasher = Hasher::new(key.curve().hash());
+                let mut hasher = SignatureHasher::new(
+                    Hasher::new(key.curve().hash()),
+                    config.background_signature_hashing,
+                );
                 hasher.update(header.as_bytes());
                 Some(Signer {
                     hasher,
@@ -187,36 +191,51 @@ impl MessageWriter {
         match self.signer.take() {
             None => Ok(None),
             Some(Signer { hasher, key }) => {
-                let signature = key.sign_digest(&hasher.finish())?;
+                let signature = key.sign_digest(&hasher.finish()?)?;
                 Ok(Some(Footer::new(signature)?))
             }
         }
     }
 
     /// Encrypt a whole plaintext into a message.
+    ///
+    /// The output grows one frame at a time: each frame's bytes are zero-filled while still in
+    /// the CPU cache and overwritten by AES-GCM right away, instead of a separate pass over the
+    /// whole message first.
     pub(crate) fn encrypt_all(mut self, plaintext: &[u8]) -> Result<(Header, Vec<u8>), Error> {
         let frame = self.frame_length as usize;
         let (regular, _) = frame_split(plaintext.len() as u64, self.frame_length)?;
         let body_len = framed_body_len(plaintext.len() as u64, self.frame_length)?;
         let body_len = usize::try_from(body_len).map_err(|_| FormatError::TooManyFrames)?;
-        let header_len = self.header.len();
-        let mut out = vec![0u8; header_len + body_len];
-        if self.signer.is_some() {
-            out.reserve_exact(MAX_FOOTER_LEN);
-        }
-        out[..header_len].copy_from_slice(self.header.as_bytes());
-        let mut at = header_len;
+        let footer = if self.signer.is_some() {
+            MAX_FOOTER_LEN
+        } else {
+            0
+        };
+        let mut out = Vec::with_capacity(self.header.len() + body_len + footer);
+        out.extend_from_slice(self.header.as_bytes());
         let mut rest = plaintext;
         for _ in 0..regular {
             let (chunk, tail) = rest.split_at(frame);
-            at += self.seal_regular(chunk, &mut out[at..])?;
+            let at = out.len();
+            out.resize(at + Self::regular_unit_len(frame), 0);
+            self.seal_regular(chunk, &mut out[at..])?;
             rest = tail;
         }
-        at += self.seal_final(rest, &mut out[at..])?;
-        debug_assert_eq!(at, out.len());
+        let at = out.len();
+        out.resize(at + Self::final_unit_len(rest.len()), 0);
+        self.seal_final(rest, &mut out[at..])?;
         if let Some(footer) = self.footer()? {
             footer.append_to(&mut out);
         }
         Ok((self.header, out))
+    }
+
+    fn regular_unit_len(frame: usize) -> usize {
+        envelope_format::REGULAR_FRAME_HEADER_LEN + frame + TAG_LEN
+    }
+
+    fn final_unit_len(len: usize) -> usize {
+        envelope_format::FINAL_FRAME_HEADER_LEN + len + TAG_LEN
     }
 }

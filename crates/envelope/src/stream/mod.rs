@@ -177,6 +177,7 @@ macro_rules! encrypt_setters {
         }
     };
 }
+#[cfg(feature = "tokio")]
 pub(crate) use encrypt_setters;
 
 macro_rules! decrypt_setters {
@@ -206,6 +207,7 @@ macro_rules! decrypt_setters {
         }
     };
 }
+#[cfg(feature = "tokio")]
 pub(crate) use decrypt_setters;
 
 /// A streaming encryption request: set options, then `.await` it (or `.run()` it on a blocking

@@ -1,0 +1,390 @@
+//! `envelope`: encrypt and decrypt files and pipes in the AWS Encryption SDK message format.
+//!
+//! Everything streams: memory stays around twice the frame length whatever the input size.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine;
+use clap::{Args, Parser, Subcommand};
+use envelope::blocking::Client;
+use envelope::format::{Header, HeaderLimits, Parsed};
+use envelope::{
+    AlgorithmSuite, CommitmentPolicy, EncryptionContext, Keyring, MultiKeyring, RawAesKeyring,
+    RawRsaKeyring, RsaPadding, SecretBytes,
+};
+
+/// A demo wrapping key, compiled in so that the tool can be tried without any setup. It is public:
+/// never protect real data with it.
+const DEMO_KEY: [u8; 32] = *b"envelope-cli-demo-key-NOT-SECRET";
+
+#[derive(Parser)]
+#[command(
+    name = "envelope",
+    version,
+    about = "Encrypt and decrypt with the AWS Encryption SDK message format"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encrypt INPUT (default stdin) into OUTPUT (default stdout).
+    Encrypt(EncryptArgs),
+    /// Decrypt INPUT (default stdin) into OUTPUT (default stdout).
+    Decrypt(DecryptArgs),
+    /// Print a message's header: suite, encryption context, encrypted data keys.
+    Info {
+        /// The message (default stdin).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Keys {
+    /// Use the embedded demo key (public; for trying the tool only).
+    #[arg(long)]
+    demo_key: bool,
+    /// A raw AES wrapping key: a file of 16, 24 or 32 bytes, or of their Base64 or hex text.
+    #[arg(long, value_name = "FILE")]
+    aes_key: Vec<PathBuf>,
+    /// An RSA public key (PEM) to wrap data keys for.
+    #[arg(long, value_name = "FILE")]
+    rsa_public_key: Vec<PathBuf>,
+    /// An RSA private key (PEM, PKCS#8) to unwrap data keys with.
+    #[arg(long, value_name = "FILE")]
+    rsa_private_key: Vec<PathBuf>,
+    /// RSA padding: pkcs1, oaep-sha1, oaep-sha256, oaep-sha384 or oaep-sha512.
+    #[arg(long, default_value = "oaep-sha256")]
+    rsa_padding: String,
+    /// The key namespace written into messages (the provider id).
+    #[arg(long, default_value = "envelope-cli")]
+    key_namespace: String,
+    /// The key name written into messages; defaults to the key file's name.
+    #[arg(long)]
+    key_name: Option<String>,
+}
+
+#[derive(Args)]
+struct Io {
+    /// Read from this file instead of stdin.
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Write to this file instead of stdout (written to a temporary file, renamed on success).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// An encryption context pair KEY=VALUE (repeatable).
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+    /// Commitment policy: require (default), require-encrypt-allow-decrypt, or forbid.
+    #[arg(long, default_value = "require")]
+    commitment_policy: String,
+    /// Hash signed messages on the calling thread only (by default large signed messages hash on
+    /// a second core while the first encrypts).
+    #[arg(long)]
+    single_core: bool,
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    #[command(flatten)]
+    keys: Keys,
+    #[command(flatten)]
+    io: Io,
+    /// Algorithm suite id in hex, e.g. 0578 (default: the commitment policy's).
+    #[arg(long)]
+    suite: Option<String>,
+    /// Frame length in bytes.
+    #[arg(long, default_value_t = 4096)]
+    frame_length: u32,
+}
+
+#[derive(Args)]
+struct DecryptArgs {
+    #[command(flatten)]
+    keys: Keys,
+    #[command(flatten)]
+    io: Io,
+    /// Refuse signed messages, so that every byte written is final when it is written.
+    #[arg(long)]
+    unsigned_only: bool,
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Encrypt(args) => encrypt(args),
+        Command::Decrypt(args) => decrypt(args),
+        Command::Info { input } => info(input),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("envelope: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn key_name(keys: &Keys, path: &Path) -> String {
+    keys.key_name.clone().unwrap_or_else(|| {
+        path.file_name()
+            .map_or_else(|| "key".to_string(), |n| n.to_string_lossy().into_owned())
+    })
+}
+
+fn read_aes_key(path: &Path) -> Result<SecretBytes, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if matches!(bytes.len(), 16 | 24 | 32) {
+        return Ok(SecretBytes::new(bytes));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim();
+    let decoded = hex::decode(text)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
+        .ok_or_else(|| {
+            format!(
+                "{}: not a 16, 24 or 32-byte key, nor its hex or Base64",
+                path.display()
+            )
+        })?;
+    Ok(SecretBytes::new(decoded))
+}
+
+fn padding(name: &str) -> Result<RsaPadding, Failure> {
+    Ok(match name {
+        "pkcs1" => RsaPadding::Pkcs1v15,
+        "oaep-sha1" => RsaPadding::OaepSha1,
+        "oaep-sha256" => RsaPadding::OaepSha256,
+        "oaep-sha384" => RsaPadding::OaepSha384,
+        "oaep-sha512" => RsaPadding::OaepSha512,
+        other => return Err(format!("unknown RSA padding {other:?}").into()),
+    })
+}
+
+/// One keyring per key given; several make a multi-keyring (the first one generates).
+fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
+    let mut rings: Vec<Arc<dyn Keyring>> = Vec::new();
+    if keys.demo_key {
+        eprintln!("envelope: using the public demo key: never protect real data with it");
+        let ns = keys.key_namespace.clone();
+        rings.push(Arc::new(RawAesKeyring::new(
+            ns,
+            "demo-key",
+            SecretBytes::from_slice(&DEMO_KEY),
+        )?));
+    }
+    for path in &keys.aes_key {
+        let key = read_aes_key(path)?;
+        rings.push(Arc::new(RawAesKeyring::new(
+            keys.key_namespace.clone(),
+            key_name(keys, path),
+            key,
+        )?));
+    }
+    let padding = padding(&keys.rsa_padding)?;
+    for path in &keys.rsa_public_key {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = key_name(keys, path);
+        rings.push(Arc::new(RawRsaKeyring::encrypt_only(
+            keys.key_namespace.clone(),
+            name,
+            padding,
+            &pem,
+        )?));
+    }
+    for path in &keys.rsa_private_key {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = key_name(keys, path);
+        rings.push(Arc::new(RawRsaKeyring::decrypt_only(
+            keys.key_namespace.clone(),
+            name,
+            padding,
+            &pem,
+        )?));
+    }
+    match rings.len() {
+        0 => Err(
+            "no key given: use --aes-key, --rsa-public-key, --rsa-private-key or --demo-key".into(),
+        ),
+        1 => Ok(rings.remove(0)),
+        _ => {
+            let generator = rings.remove(0);
+            Ok(Arc::new(MultiKeyring::new(Some(generator), rings)?))
+        }
+    }
+}
+
+fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
+    let mut ec = EncryptionContext::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("context {pair:?} is not KEY=VALUE"))?;
+        ec.insert(k, v);
+    }
+    Ok(ec)
+}
+
+fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
+    let policy = match policy {
+        "require" => CommitmentPolicy::RequireEncryptRequireDecrypt,
+        "require-encrypt-allow-decrypt" => CommitmentPolicy::RequireEncryptAllowDecrypt,
+        "forbid" => CommitmentPolicy::ForbidEncryptAllowDecrypt,
+        other => return Err(format!("unknown commitment policy {other:?}").into()),
+    };
+    let builder = envelope::Client::builder()
+        .commitment_policy(policy)
+        .background_signature_hashing(!single_core);
+    Ok(Client::from(builder.build()))
+}
+
+fn input(path: Option<&PathBuf>) -> Result<Box<dyn Read>, Failure> {
+    Ok(match path {
+        Some(p) => Box::new(BufReader::new(
+            File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(io::stdin().lock()),
+    })
+}
+
+/// Where output goes: stdout, or a temporary file renamed into place only on success.
+struct Output {
+    target: Option<(PathBuf, PathBuf)>,
+}
+
+impl Output {
+    fn open(path: Option<&PathBuf>) -> Result<(Self, Box<dyn Write>), Failure> {
+        match path {
+            None => Ok((
+                Self { target: None },
+                Box::new(BufWriter::new(io::stdout().lock())),
+            )),
+            Some(p) => {
+                let mut tmp = p.clone().into_os_string();
+                tmp.push(".envelope-partial");
+                let tmp = PathBuf::from(tmp);
+                let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+                Ok((
+                    Self {
+                        target: Some((tmp, p.clone())),
+                    },
+                    Box::new(BufWriter::new(file)),
+                ))
+            }
+        }
+    }
+
+    fn commit(self) -> Result<(), Failure> {
+        if let Some((tmp, path)) = &self.target {
+            std::fs::rename(tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn abandon(self) {
+        if let Some((tmp, _)) = &self.target {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
+    let keyring = keyring(&args.keys)?;
+    let client = client(&args.io.commitment_policy, args.io.single_core)?;
+    let source = input(args.io.input.as_ref())?;
+    let (output, sink) = Output::open(args.io.output.as_ref())?;
+    let mut request = client
+        .encrypt_stream(&keyring, sink)
+        .encryption_context(context(&args.io.context)?)
+        .frame_length(args.frame_length);
+    if let Some(suite) = &args.suite {
+        let id =
+            u16::from_str_radix(suite, 16).map_err(|_| format!("suite {suite:?} is not hex"))?;
+        request = request
+            .suite(AlgorithmSuite::from_id(id).ok_or_else(|| format!("unknown suite {suite}"))?);
+    }
+    let result = request
+        .run()
+        .and_then(|writer| writer.encrypt_from(source))
+        .and_then(|mut sink| {
+            sink.flush()?;
+            Ok(())
+        });
+    match result {
+        Ok(()) => output.commit(),
+        Err(e) => {
+            output.abandon();
+            Err(e.into())
+        }
+    }
+}
+
+fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
+    let keyring = keyring(&args.keys)?;
+    let client = client(&args.io.commitment_policy, args.io.single_core)?;
+    let source = input(args.io.input.as_ref())?;
+    let (output, sink) = Output::open(args.io.output.as_ref())?;
+    let mut request = client.decrypt_stream(&keyring, source);
+    if !args.io.context.is_empty() {
+        request = request.encryption_context(context(&args.io.context)?);
+    }
+    if args.unsigned_only {
+        request = request.unsigned_only();
+    }
+    match request.run().and_then(|reader| reader.decrypt_into(sink)) {
+        Ok(_) => output.commit(),
+        Err(e) => {
+            output.abandon();
+            Err(e.into())
+        }
+    }
+}
+
+fn info(path: Option<PathBuf>) -> Result<(), Failure> {
+    let mut source = input(path.as_ref())?;
+    let mut buf = Vec::new();
+    let mut needed = 1;
+    let limits = HeaderLimits::default();
+    let header: Header = loop {
+        let have = buf.len();
+        buf.resize(needed.max(have + 1), 0);
+        let n = source.read(&mut buf[have..])?;
+        buf.truncate(have + n);
+        match Header::parse(&buf, &limits)? {
+            Parsed::Complete(header, _) => break header,
+            Parsed::Incomplete(_) if n == 0 => {
+                return Err("the input ends inside the header".into());
+            }
+            Parsed::Incomplete(n) => needed = n,
+        }
+    };
+    let body = header.body();
+    println!("suite:              {}", body.suite());
+    println!("message id:         {:?}", body.message_id());
+    println!("frame length:       {}", body.framing().frame_length());
+    println!("header length:      {} bytes", header.len());
+    for (k, v) in body.encryption_context().iter() {
+        println!("encryption context: {k:?} = {v:?}");
+    }
+    for edk in body.encrypted_data_keys() {
+        println!(
+            "encrypted data key: provider {:?}, info {:?}, {} bytes",
+            edk.provider_id(),
+            String::from_utf8_lossy(edk.provider_info()),
+            edk.ciphertext().len()
+        );
+    }
+    println!("(the header is not authenticated until a key decrypts the message)");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Large-message throughput: one-shot and streaming, encrypt and decrypt, 0x0478 and 0x0578, with
+//! the raw AES-GCM cost of sealing the same data as 4 KiB frames and the SHA-384 cost of hashing it,
+//! measured in the same run.
+//!
+//! `cargo bench -p envelope --bench streaming`
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::cast_possible_truncation
+)]
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use envelope::blocking::Client;
+use envelope::crypto::aead::AeadKey;
+use envelope::crypto::digest::{HashAlgorithm, Hasher};
+use envelope::{AlgorithmSuite, RawAesKeyring, SecretBytes};
+
+const SIZES: [(&str, usize); 2] = [("16MiB", 16 << 20), ("256MiB", 256 << 20)];
+const SUITES: [(&str, AlgorithmSuite); 2] = [
+    ("0478", AlgorithmSuite::Aes256GcmHkdfSha512CommitKey),
+    (
+        "0578",
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+    ),
+];
+const FRAME: usize = 4096;
+const IO_CHUNK: usize = 64 << 10;
+
+fn bench(c: &mut Criterion) {
+    let keyring = RawAesKeyring::new("bench", "key", SecretBytes::from_slice(&[7; 32])).unwrap();
+    let client = Client::new();
+    for (size_name, size) in SIZES {
+        let plaintext = vec![0x5au8; size];
+        let mut group = c.benchmark_group(format!("large_{size_name}"));
+        group.throughput(Throughput::Bytes(size as u64));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(if size > (32 << 20) { 20 } else { 8 }));
+        group.warm_up_time(Duration::from_secs(1));
+
+        // The limits: AES-256-GCM over 4 KiB frames (in place, one key), and SHA-384 over the data.
+        let key = AeadKey::new(&[9; 32]).unwrap();
+        let mut buf = plaintext.clone();
+        group.bench_function("raw AES-256-GCM, 4 KiB frames", |b| {
+            b.iter(|| {
+                for (i, frame) in buf.chunks_mut(FRAME).enumerate() {
+                    let mut iv = [0u8; 12];
+                    iv[8..].copy_from_slice(&(i as u32).to_be_bytes());
+                    key.seal_in_place(&iv, b"aad of about the same size as a frame's", frame)
+                        .unwrap();
+                }
+            })
+        });
+        group.bench_function("raw SHA-384", |b| {
+            b.iter(|| {
+                let mut h = Hasher::new(HashAlgorithm::Sha384);
+                h.update(&plaintext);
+                h.finish()
+            })
+        });
+
+        for (suite_name, suite) in SUITES {
+            let message = client
+                .encrypt(&keyring, &plaintext)
+                .suite(suite)
+                .run()
+                .unwrap()
+                .into_ciphertext();
+            group.bench_function(
+                BenchmarkId::new(format!("{suite_name} one-shot encrypt"), size_name),
+                |b| {
+                    b.iter(|| {
+                        client
+                            .encrypt(&keyring, &plaintext)
+                            .suite(suite)
+                            .run()
+                            .unwrap()
+                    })
+                },
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("{suite_name} one-shot decrypt"), size_name),
+                |b| b.iter(|| client.decrypt(&keyring, &message).run().unwrap()),
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("{suite_name} stream encrypt"), size_name),
+                |b| {
+                    b.iter(|| {
+                        let mut writer = client
+                            .encrypt_stream(&keyring, std::io::sink())
+                            .suite(suite)
+                            .run()
+                            .unwrap();
+                        for chunk in plaintext.chunks(IO_CHUNK) {
+                            writer.write_all(chunk).unwrap();
+                        }
+                        writer.finish().unwrap()
+                    })
+                },
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("{suite_name} stream decrypt"), size_name),
+                |b| {
+                    let mut out = vec![0u8; IO_CHUNK];
+                    b.iter(|| {
+                        let mut reader =
+                            client.decrypt_stream(&keyring, &message[..]).run().unwrap();
+                        while reader.read(&mut out).unwrap() > 0 {}
+                    })
+                },
+            );
+        }
+        group.finish();
+    }
+    println!("backend: {}", envelope::crypto::BACKEND);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
