@@ -86,6 +86,39 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(format!("{suite_name} one-shot decrypt"), size_name),
                 |b| b.iter(|| client.decrypt(&keyring, &message).run().unwrap()),
             );
+            let mut reused = Some(Vec::new());
+            let id = BenchmarkId::new(
+                format!("{suite_name} one-shot encrypt, reused buffer"),
+                size_name,
+            );
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let out = reused.take().unwrap_or_default();
+                    let m = client
+                        .encrypt(&keyring, &plaintext)
+                        .suite(suite)
+                        .reuse_buffer(out)
+                        .run()
+                        .unwrap();
+                    reused = Some(m.into_ciphertext());
+                })
+            });
+            let mut reused = Some(Vec::new());
+            let id = BenchmarkId::new(
+                format!("{suite_name} one-shot decrypt, reused buffer"),
+                size_name,
+            );
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let out = reused.take().unwrap_or_default();
+                    let d = client
+                        .decrypt(&keyring, &message)
+                        .reuse_buffer(out)
+                        .run()
+                        .unwrap();
+                    reused = Some(d.into_plaintext());
+                })
+            });
             group.bench_function(
                 BenchmarkId::new(format!("{suite_name} stream encrypt"), size_name),
                 |b| {

@@ -34,3 +34,8 @@ pub use envelope_crypto as crypto;
 pub use envelope_format as format;
 /// The keyring crate.
 pub use envelope_keyring as keyring;
+
+/// The examples in the repository's README.md compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

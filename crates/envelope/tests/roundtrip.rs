@@ -295,3 +295,28 @@ async fn background_signature_hashing_interoperates_with_inline() {
         }
     }
 }
+
+#[tokio::test]
+async fn reused_buffers() {
+    let keyring = keyring();
+    let client = Client::new();
+    let mut buffer = Vec::with_capacity(1 << 20);
+    let mut plain_buffer = vec![0xEEu8; 100];
+    for len in [10_000, 5, 300_000] {
+        let pt = plaintext(len);
+        let msg = client
+            .encrypt(&keyring, &pt)
+            .reuse_buffer(std::mem::take(&mut buffer))
+            .await
+            .unwrap();
+        let decrypted = client
+            .decrypt(&keyring, msg.ciphertext())
+            .reuse_buffer(std::mem::take(&mut plain_buffer))
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext(), pt);
+        plain_buffer = decrypted.into_plaintext();
+        buffer = msg.into_ciphertext();
+    }
+    assert!(buffer.capacity() >= 1 << 20, "the capacity was reused");
+}

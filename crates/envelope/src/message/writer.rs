@@ -197,12 +197,16 @@ impl MessageWriter {
         }
     }
 
-    /// Encrypt a whole plaintext into a message.
+    /// Encrypt a whole plaintext into a message, in `out` (cleared first; its capacity is reused).
     ///
     /// The output grows one frame at a time: each frame's bytes are zero-filled while still in
     /// the CPU cache and overwritten by AES-GCM right away, instead of a separate pass over the
     /// whole message first.
-    pub(crate) fn encrypt_all(mut self, plaintext: &[u8]) -> Result<(Header, Vec<u8>), Error> {
+    pub(crate) fn encrypt_all(
+        mut self,
+        plaintext: &[u8],
+        mut out: Vec<u8>,
+    ) -> Result<(Header, Vec<u8>), Error> {
         let frame = self.frame_length as usize;
         let (regular, _) = frame_split(plaintext.len() as u64, self.frame_length)?;
         let body_len = framed_body_len(plaintext.len() as u64, self.frame_length)?;
@@ -212,7 +216,8 @@ impl MessageWriter {
         } else {
             0
         };
-        let mut out = Vec::with_capacity(self.header.len() + body_len + footer);
+        out.clear();
+        out.reserve(self.header.len() + body_len + footer);
         out.extend_from_slice(self.header.as_bytes());
         let mut rest = plaintext;
         for _ in 0..regular {
