@@ -9,6 +9,8 @@ Envelope's interop tests run the same manifests through both implementations:
                                            write an awses-decrypt manifest (any ESDK can replay it)
   decrypt  MANIFEST [--stream]             decrypt every test of an awses-decrypt manifest (v2-v4)
   cache-ids --out CASES.json               cache ids the Python ESDK computes for random requests
+  kms-matrix --out DIR                     create a key on the KMS emulator (AWS_ENDPOINT_URL_KMS) and
+                                           write an awses-encrypt manifest using it
 
 Output follows envelope-vectors: one line per failure and a closing "N passed, N failed, N skipped".
 The exit status is non-zero if anything failed.
@@ -190,6 +192,24 @@ def cmd_matrix(args):
 
 # ------------------------------------------------------------------------------------ cache ids
 
+def cmd_kms_matrix(args):
+    """A key on the KMS emulator (AWS_ENDPOINT_URL_KMS) and a manifest encrypting under it."""
+    import boto3
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    kms = boto3.client("kms", region_name=args.region)
+    arn = kms.create_key(Description="envelope interop")["KeyMetadata"]["Arn"]
+    keys = {"kms-key": {"type": "aws-kms", "key-id": arn, "encrypt": True, "decrypt": True}}
+    (out / "kms-keys.json").write_text(json.dumps({"manifest": {"type": "keys", "version": 3}, "keys": keys}, indent=2))
+    sizes = {"empty": 0, "one": 1, "f4096": 4096, "f4096-plus-1": 4097, "1mib": ONE_MIB}
+    tests = {}
+    for suite, (ecn, ec), name in itertools.product(SUITES, CONTEXTS.items(), sizes):
+        tests[f"{suite}-kms-{ecn}-{name}"] = {
+            "plaintext": name, "algorithm": suite, "frame-size": 4096, "encryption-context": ec,
+            "master-keys": [{"type": "aws-kms", "key": "kms-key"}]}
+    write_manifest(out / "kms.json", "file://kms-keys.json", tests, sizes)
+
+
 def cmd_cache_ids(args):
     """Cache ids computed by the Python ESDK's own functions for random requests."""
     import random
@@ -320,6 +340,19 @@ def master_key_provider(keys_path, descs):
     return provider
 
 
+def is_kms(descs):
+    return len(descs) == 1 and descs[0]["type"] == "aws-kms"
+
+
+def kms_keyring(keys_path, desc):
+    """The MPL's AWS KMS keyring for a key ARN; boto3 honours AWS_ENDPOINT_URL_KMS (the emulator)."""
+    import boto3
+    from aws_cryptographic_material_providers.mpl.models import CreateAwsKmsKeyringInput
+    arn = key_id(keys_path, desc)
+    client = boto3.client("kms", region_name=arn.split(":")[3])
+    return mpl().create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=arn, kms_client=client))
+
+
 @functools.lru_cache(maxsize=None)
 def mpl():
     from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
@@ -397,6 +430,8 @@ def encrypt_one(job):
         if test.get("cmm") == "RequiredEncryptionContext":
             required = test.get("required-encryption-context-keys", sorted(test["encryption-context"]))
             kwargs["materials_manager"] = required_ec_cmm(keys_path, test["master-keys"], required)
+        elif is_kms(test["master-keys"]):
+            kwargs["keyring"] = kms_keyring(keys_path, test["master-keys"][0])
         else:
             kwargs["key_provider"] = master_key_provider(keys_path, test["master-keys"])
         ciphertext, _ = client.encrypt(**kwargs)
@@ -476,6 +511,9 @@ def decrypt_one(job):
             ec = test["encryption-context"]
             cmm = required_ec_cmm(keys_path, test["master-keys"], sorted(ec))
             plaintext, _ = client.decrypt(source=ciphertext, materials_manager=cmm, encryption_context=ec)
+        elif is_kms(test["master-keys"]):
+            keyring = kms_keyring(keys_path, test["master-keys"][0])
+            plaintext, _ = client.decrypt(source=ciphertext, keyring=keyring)
         else:
             provider = master_key_provider(keys_path, test["master-keys"])
             plaintext, _ = client.decrypt(source=ciphertext, key_provider=provider)
@@ -543,12 +581,14 @@ def main():
     p.add_argument("--stream", action="store_true", help="use the streaming API")
     p = sub.add_parser("decrypt"); p.add_argument("manifest")
     p.add_argument("--stream", action="store_true", help="use the streaming API")
+    p = sub.add_parser("kms-matrix"); p.add_argument("--out", required=True)
+    p.add_argument("--region", default="us-west-2")
     p = sub.add_parser("cache-ids"); p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=100); p.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     start = time.time()
     commands = {"keys": cmd_keys, "matrix": cmd_matrix, "encrypt": cmd_encrypt, "decrypt": cmd_decrypt,
-                "cache-ids": cmd_cache_ids}
+                "cache-ids": cmd_cache_ids, "kms-matrix": cmd_kms_matrix}
     status = commands[args.command](args) or 0
     print(f"({args.command} took {time.time() - start:.1f}s)", file=sys.stderr)
     return status

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on both crypto backends, the examples, and live interop with the
-# Python ESDK (installed into a venv under target/ on first use).
+# Python ESDK. The Python ESDK and moto (the AWS KMS emulator the KMS tests run against, on a free
+# 127.0.0.1 port) are installed into a venv under target/ on first use.
 #
 # The vector tests read ../shared/vectors (or $ENVELOPE_VECTORS); without them they say so and skip,
 # unless ENVELOPE_REQUIRE_VECTORS is set (CI sets it), in which case their absence fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/python-env.sh
+start_moto
+# The KMS tests fail rather than skip when the emulator is missing.
+export ENVELOPE_REQUIRE_KMS=1
+
 echo "== tests, aws-lc-rs backend"
-ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio
+ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms
 
 echo "== tests, RustCrypto backend"
-ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio
+ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms
 
 echo "== examples"
 for example in quickstart raw_aes raw_rsa multi_keyring; do
     cargo run --locked --quiet --example "$example" >/dev/null
     echo "example $example: ok"
 done
+AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=example \
+    AWS_SECRET_ACCESS_KEY=example cargo run --locked --quiet -p envelope --features kms --example kms | tail -n 1
+echo "example kms (against moto): ok"
 
 echo "== interop with the Python ESDK"
 bash scripts/interop.sh

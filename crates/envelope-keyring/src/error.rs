@@ -87,6 +87,16 @@ pub enum Error {
         /// How many matching keys were tried.
         attempts: usize,
     },
+    /// A keyring tried every encrypted data key it could use and each attempt failed; the errors are
+    /// in the order the keys were tried (empty when no key was eligible, as with a filter that
+    /// matched nothing).
+    #[error("{keyring} could not decrypt any data key: {}", DisplayAttempts(.errors))]
+    DecryptAttemptsFailed {
+        /// Which keyring.
+        keyring: String,
+        /// One error per attempted encrypted data key.
+        errors: Vec<Error>,
+    },
     /// Every keyring of a multi-keyring failed; their errors in order.
     #[error("every keyring failed: {}", DisplayList(.0))]
     MultiKeyring(Vec<Error>),
@@ -118,7 +128,9 @@ impl Error {
         match self {
             Self::Provider(e) => e.retryable,
             Self::Timeout(_) => true,
-            Self::MultiKeyring(errors) => errors.iter().any(Error::is_retryable),
+            Self::MultiKeyring(errors) | Self::DecryptAttemptsFailed { errors, .. } => {
+                errors.iter().any(Error::is_retryable)
+            }
             _ => false,
         }
     }
@@ -135,6 +147,18 @@ impl fmt::Display for DisplayList<'_> {
             write!(f, "[{}] {e}", i + 1)?;
         }
         Ok(())
+    }
+}
+
+struct DisplayAttempts<'a>(&'a [Error]);
+
+impl fmt::Display for DisplayAttempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("no encrypted data key was eligible")
+        } else {
+            DisplayList(self.0).fmt(f)
+        }
     }
 }
 

@@ -91,6 +91,12 @@ impl MultiKeyringBuilder {
         self
     }
 
+    /// A shared keyring that generates the data key.
+    pub fn generator_arc(mut self, keyring: Arc<dyn Keyring>) -> Self {
+        self.generator = Some(keyring);
+        self
+    }
+
     /// A keyring that also wraps the data key.
     pub fn child(mut self, keyring: impl Keyring + 'static) -> Self {
         self.children.push(Arc::new(keyring));

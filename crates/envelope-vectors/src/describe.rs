@@ -72,6 +72,11 @@ pub enum KeyDescription {
         /// The data key.
         data_key: Vec<u8>,
     },
+    /// An AWS KMS keyring (strict) for a key ARN.
+    AwsKms {
+        /// The key ARN.
+        key_arn: String,
+    },
     /// Something this tool cannot build: why.
     Unsupported(String),
 }
@@ -82,6 +87,9 @@ impl KeyDescription {
         let kind = str_field(v, "type")?;
         match kind {
             "raw" => Self::parse_raw(v, keys),
+            "aws-kms" => Ok(Self::AwsKms {
+                key_arn: keys.get(str_field(v, "key")?)?.key_id.clone(),
+            }),
             "multi-keyring" => {
                 let generator = match v.get("generator") {
                     Some(g) if !g.is_null() => Some(Box::new(Self::parse(g, keys)?)),
@@ -275,6 +283,7 @@ impl KeyDescription {
             Self::RequiredEncryptionContext { .. } => {
                 Err("a required-encryption-context CMM cannot be used as a keyring".into())
             }
+            Self::AwsKms { key_arn } => crate::kms::keyring(key_arn),
             Self::Unsupported(what) => Err(format!("{what} not supported")),
         }
     }

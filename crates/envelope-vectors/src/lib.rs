@@ -14,6 +14,7 @@ mod error;
 mod json;
 mod kat;
 pub mod keys;
+mod kms;
 pub mod static_keyring;
 pub mod testing;
 

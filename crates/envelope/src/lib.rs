@@ -34,6 +34,9 @@ pub use envelope_crypto as crypto;
 pub use envelope_format as format;
 /// The keyring crate.
 pub use envelope_keyring as keyring;
+/// AWS KMS keyrings (feature `kms`).
+#[cfg(feature = "kms")]
+pub use envelope_kms as kms;
 
 /// The examples in the repository's README.md compile.
 #[cfg(doctest)]

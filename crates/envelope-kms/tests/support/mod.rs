@@ -1,0 +1,253 @@
+//! Shared set-up for the tests against moto's KMS emulator, and a test HTTP proxy that counts KMS
+//! operations and can throttle or stop.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use envelope_kms::aws_sdk_kms;
+use parking_lot::Mutex;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// The emulator's address from `ENVELOPE_KMS_ENDPOINT`, or `None` after saying why the test skips.
+/// With `ENVELOPE_REQUIRE_KMS` set (CI sets it) a missing endpoint fails the test.
+pub fn endpoint(test: &str) -> Option<String> {
+    match std::env::var("ENVELOPE_KMS_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ => {
+            assert!(
+                std::env::var_os("ENVELOPE_REQUIRE_KMS").is_none(),
+                "{test}: ENVELOPE_KMS_ENDPOINT is not set but ENVELOPE_REQUIRE_KMS is"
+            );
+            eprintln!(
+                "{test}: skipped: set ENVELOPE_KMS_ENDPOINT to a KMS emulator (scripts/test.sh starts moto)"
+            );
+            None
+        }
+    }
+}
+
+/// Configuration for the emulator: static credentials, one attempt per call (so faults show at
+/// once), the given region.
+pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "AKIDENVELOPETEST",
+            "envelope-test-secret",
+            None,
+            None,
+            "envelope-tests",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+pub async fn client(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&sdk_config(endpoint, region).await)
+}
+
+/// A new symmetric key; its ARN.
+pub async fn create_key(client: &aws_sdk_kms::Client) -> String {
+    client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+/// A new multi-Region key in `client`'s region, replicated to `replica_region`; both ARNs.
+pub async fn create_mrk(client: &aws_sdk_kms::Client, replica_region: &str) -> (String, String) {
+    let primary = client
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let replica = client
+        .replicate_key()
+        // moto looks the key up by id only.
+        .key_id(primary.rsplit('/').next().unwrap())
+        .replica_region(replica_region)
+        .send()
+        .await
+        .unwrap()
+        .replica_key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    (primary, replica)
+}
+
+const FORWARD: u8 = 0;
+const THROTTLE: u8 = 1;
+
+/// A loopback HTTP proxy in front of the emulator: it counts KMS operations by `X-Amz-Target`,
+/// answers every request with a `ThrottlingException` while throttling, and refuses connections once
+/// stopped, as a KMS endpoint that went away would.
+pub struct Proxy {
+    pub url: String,
+    mode: Arc<AtomicU8>,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(FORWARD));
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let tasks = Arc::new(Mutex::new(JoinSet::new()));
+        let accept = {
+            let (mode, counts, tasks) = (mode.clone(), counts.clone(), tasks.clone());
+            tokio::spawn(async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    let (mode, counts, upstream) = (mode.clone(), counts.clone(), upstream.clone());
+                    tasks.lock().spawn(async move {
+                        let _ = serve(socket, &upstream, &mode, &counts).await;
+                    });
+                }
+            })
+        };
+        Self {
+            url,
+            mode,
+            counts,
+            tasks,
+            accept,
+        }
+    }
+
+    /// How many requests of this KMS operation (e.g. `GenerateDataKey`) arrived.
+    pub fn count(&self, operation: &str) -> usize {
+        self.counts.lock().get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn throttle(&self, on: bool) {
+        self.mode
+            .store(if on { THROTTLE } else { FORWARD }, Ordering::SeqCst);
+    }
+
+    /// Close the listener and every open connection.
+    pub async fn stop(&self) {
+        self.accept.abort();
+        self.tasks.lock().abort_all();
+        tokio::task::yield_now().await;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.tasks.lock().abort_all();
+    }
+}
+
+/// Relay HTTP/1.1 requests with `Content-Length` bodies, one upstream connection per request.
+async fn serve(
+    socket: TcpStream,
+    upstream: &str,
+    mode: &AtomicU8,
+    counts: &Mutex<HashMap<String, usize>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let Some((head, body, target)) = read_message(&mut reader).await? else {
+            return Ok(());
+        };
+        let operation = target
+            .as_deref()
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_owned();
+        *counts.lock().entry(operation).or_default() += 1;
+        if mode.load(Ordering::SeqCst) == THROTTLE {
+            let body = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            write.write_all(response.as_bytes()).await?;
+            write.write_all(body).await?;
+            continue;
+        }
+        let mut up = TcpStream::connect(upstream).await?;
+        up.write_all(&head).await?;
+        up.write_all(&body).await?;
+        let mut up_reader = BufReader::new(up);
+        let Some((head, body, _)) = read_message(&mut up_reader).await? else {
+            return Ok(());
+        };
+        write.write_all(&head).await?;
+        write.write_all(&body).await?;
+    }
+}
+
+/// One HTTP message: its head (with the blank line), its body, and its `X-Amz-Target`.
+async fn read_message<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>, Option<String>)>> {
+    let mut head = Vec::new();
+    let mut length = None;
+    let mut target = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        head.extend_from_slice(line.as_bytes());
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse::<usize>().ok(),
+                "x-amz-target" => target = Some(value.trim().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).await?;
+        }
+        // No length on a response: the body runs to the end of the connection.
+        None if !head.starts_with(b"POST") && !head.starts_with(b"GET") => {
+            reader.read_to_end(&mut body).await?;
+        }
+        None => {}
+    }
+    Ok(Some((head, body, target)))
+}
