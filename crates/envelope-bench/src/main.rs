@@ -1,0 +1,403 @@
+//! Envelope's benchmark harness.
+//!
+//! ```text
+//! envelope-bench cache  [--threads N | --tasks N] [--size B] [--suite HEX] [--contexts N]
+//!                       [--max-age S] [--max-messages N] [--max-bytes N] [--capacity N]
+//!                       [--latency-ms F] [--rate-limit N] [--duration S | --messages N]
+//!                       [--decrypt] [--no-baseline] [--json]
+//! envelope-bench sweep  --param threads|max-messages|size|latency --values 1,2,4 [cache options] --out DIR
+//! envelope-bench plan   --rate N [--size B] [--cost-per-call $] [--latency-ms F]
+//!                       [--budget $] [--max-calls-per-second N] [--max-bytes B] [--burst S/PERIOD]
+//! envelope-bench plan --examples
+//! envelope-bench floor  [--seconds F] [--json]
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use envelope::AlgorithmSuite;
+
+use envelope_bench::load::{self, CacheReport, LoadResult, LoadSpec};
+use envelope_bench::{floor, plan, sweep};
+
+#[derive(Parser)]
+#[command(
+    name = "envelope-bench",
+    about = "Envelope's benchmark harness: caching throughput, master-key calls saved, cache planning and primitive costs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encrypt (and optionally decrypt) load through a caching CMM over a simulated master key,
+    /// then the same load without the cache.
+    Cache {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Skip the run without cache.
+        #[arg(long)]
+        no_baseline: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run `cache` over a range of one parameter; write sweep.csv and sweep.svg.
+    Sweep {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// The parameter to vary.
+        #[arg(long, value_enum)]
+        param: sweep::Parameter,
+        /// Its values, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        values: Vec<u64>,
+        /// Skip the runs without cache.
+        #[arg(long)]
+        no_baseline: bool,
+        /// Where to write the CSV and SVG.
+        #[arg(long, default_value = "target/envelope-bench/sweep")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recommend max_messages / max_age / max_bytes from traffic, cost and limits.
+    Plan {
+        /// Messages per second (during bursts with --burst).
+        #[arg(long, required_unless_present = "examples")]
+        rate: Option<f64>,
+        /// Average plaintext bytes per message.
+        #[arg(long, default_value_t = 1024.0)]
+        size: f64,
+        /// Dollars per master-key call (default: AWS KMS, $0.03 per 10,000 requests).
+        #[arg(long, default_value_t = 0.000_003)]
+        cost_per_call: f64,
+        /// Master-key latency per call, milliseconds.
+        #[arg(long, default_value_t = 10.0)]
+        latency_ms: f64,
+        /// Monthly budget for master-key calls, dollars.
+        #[arg(long)]
+        budget: Option<f64>,
+        /// Master-key calls per second allowed (quota).
+        #[arg(long)]
+        max_calls_per_second: Option<f64>,
+        /// Bytes one data key may encrypt.
+        #[arg(long)]
+        max_bytes: Option<f64>,
+        /// Bursty traffic: SECONDS/PERIOD, e.g. 5/60.
+        #[arg(long)]
+        burst: Option<String>,
+        /// Reproduce the worked examples of the ESDK's caching guidance.
+        #[arg(long)]
+        examples: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The primitives' costs on this machine and backend.
+    Floor {
+        /// Seconds per primitive.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct LoadArgs {
+    /// Worker threads using the blocking API.
+    #[arg(long, default_value_t = 1, conflicts_with = "tasks")]
+    threads: usize,
+    /// Async tasks on a multi-thread tokio runtime instead of threads.
+    #[arg(long)]
+    tasks: Option<usize>,
+    /// Plaintext bytes per message.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Algorithm suite id in hex (0478 = AES-256 committing, unsigned; 0578 = signed).
+    #[arg(long, default_value = "0478")]
+    suite: String,
+    /// Distinct encryption contexts, used round-robin (each has its own cache entries).
+    #[arg(long, default_value_t = 1)]
+    contexts: usize,
+    /// max_age, seconds.
+    #[arg(long, default_value_t = 300.0)]
+    max_age: f64,
+    /// max_messages.
+    #[arg(long, default_value_t = 1000)]
+    max_messages: u64,
+    /// max_bytes.
+    #[arg(long, default_value_t = i64::MAX as u64)]
+    max_bytes: u64,
+    /// Cache capacity, entries.
+    #[arg(long, default_value_t = 1000)]
+    capacity: usize,
+    /// Simulated master-key latency, milliseconds.
+    #[arg(long, default_value_t = 5.0)]
+    latency_ms: f64,
+    /// Master-key calls per second allowed; calls beyond it queue, as with a KMS quota.
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// Run for this many seconds ...
+    #[arg(long, default_value_t = 3.0, conflicts_with = "messages")]
+    duration: f64,
+    /// ... or for this many messages.
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Also decrypt every message (through the same caching CMM).
+    #[arg(long)]
+    decrypt: bool,
+}
+
+impl LoadArgs {
+    fn spec(&self) -> Result<LoadSpec, String> {
+        let id = u16::from_str_radix(self.suite.trim_start_matches("0x"), 16)
+            .map_err(|_| format!("--suite {}: not a hex suite id", self.suite))?;
+        let suite = AlgorithmSuite::from_id(id).ok_or(format!("unknown suite {}", self.suite))?;
+        Ok(LoadSpec {
+            concurrency: self.tasks.unwrap_or(self.threads),
+            async_tasks: self.tasks.is_some(),
+            message_size: self.size,
+            suite,
+            contexts: self.contexts,
+            max_age: Duration::try_from_secs_f64(self.max_age).map_err(|e| e.to_string())?,
+            max_messages: self.max_messages,
+            max_bytes: self.max_bytes,
+            capacity: self.capacity,
+            latency: Duration::try_from_secs_f64(self.latency_ms / 1e3)
+                .map_err(|e| e.to_string())?,
+            rate_limit: self.rate_limit,
+            duration: match self.messages {
+                Some(_) => None,
+                None => {
+                    Some(Duration::try_from_secs_f64(self.duration).map_err(|e| e.to_string())?)
+                }
+            },
+            messages: self.messages,
+            decrypt: self.decrypt,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("envelope-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Cache {
+            load,
+            no_baseline,
+            json: as_json,
+        } => {
+            let report = load::run_cache(&load.spec()?, !no_baseline)?;
+            if as_json {
+                json(&report)
+            } else {
+                print_cache(&report);
+                Ok(())
+            }
+        }
+        Command::Sweep {
+            load,
+            param,
+            values,
+            no_baseline,
+            out,
+            json: as_json,
+        } => {
+            let rows = sweep::run(&load.spec()?, param, &values, !no_baseline, &out)?;
+            if as_json {
+                json(&rows)?;
+            } else {
+                println!(
+                    "{:>14} {:>12} {:>10} {:>10} {:>12} {:>14}",
+                    "value", "msg/s", "hit rate", "MK calls", "uncached/s", "uncached calls"
+                );
+                for (value, r) in &rows {
+                    let u = r.uncached.clone().unwrap_or_default();
+                    println!(
+                        "{value:>14} {:>12.0} {:>9.2}% {:>10} {:>12.0} {:>14}",
+                        r.cached.msg_per_s,
+                        100.0 * r.cached.hit_rate.unwrap_or(0.0),
+                        r.cached.master_key_calls,
+                        u.msg_per_s,
+                        u.master_key_calls
+                    );
+                }
+            }
+            eprintln!(
+                "wrote {} and {}",
+                out.join("sweep.csv").display(),
+                out.join("sweep.svg").display()
+            );
+            Ok(())
+        }
+        Command::Plan {
+            rate,
+            size,
+            cost_per_call,
+            latency_ms,
+            budget,
+            max_calls_per_second,
+            max_bytes,
+            burst,
+            examples,
+            json: as_json,
+        } => {
+            if examples {
+                let examples = plan::worked_examples();
+                if as_json {
+                    return json(&examples);
+                }
+                for (i, ex) in examples.iter().enumerate() {
+                    println!("{}. {}", i + 1, ex.scenario);
+                    println!("   assuming: {}", ex.assumptions);
+                    println!("   guidance: {}", ex.guidance);
+                    println!("   plan:     {}", ex.comparison);
+                }
+                return Ok(());
+            }
+            let burst = burst
+                .map(|b| {
+                    let (s, p) = b.split_once('/').ok_or("--burst wants SECONDS/PERIOD")?;
+                    let s: f64 = s.parse().map_err(|_| "--burst: bad seconds")?;
+                    let p: f64 = p.parse().map_err(|_| "--burst: bad period")?;
+                    if !(s > 0.0 && p >= s) {
+                        return Err("--burst: need 0 < SECONDS <= PERIOD");
+                    }
+                    Ok((s, p))
+                })
+                .transpose()?;
+            let input = plan::PlanInput {
+                rate: rate.ok_or("--rate is required")?,
+                message_size: size,
+                cost_per_call,
+                latency_ms,
+                budget,
+                max_calls_per_second,
+                max_bytes,
+                burst,
+            };
+            let p = plan::plan(&input);
+            if as_json {
+                return json(&p);
+            }
+            println!("max_messages      {}", p.max_messages);
+            println!("max_age           {:.0} s", p.max_age_s);
+            if let Some(b) = p.max_bytes {
+                println!("max_bytes         {b:.0}");
+            }
+            println!("messages per key  {:.0}", p.messages_per_key);
+            println!(
+                "master-key calls  {:.3}/s with cache, {:.1}/s without",
+                p.calls_per_second, p.uncached_calls_per_second
+            );
+            println!(
+                "cost              ${:.2}/month with cache, ${:.2}/month without (30-day month)",
+                p.cost_per_month, p.uncached_cost_per_month
+            );
+            println!(
+                "added latency     {:.3} ms per message on average",
+                p.mean_added_latency_ms
+            );
+            for w in &p.warnings {
+                println!("warning: {w}");
+            }
+            Ok(())
+        }
+        Command::Floor {
+            seconds,
+            json: as_json,
+        } => {
+            let floors =
+                floor::run(Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?)?;
+            if as_json {
+                return json(
+                    &serde_json::json!({"backend": envelope::crypto::BACKEND, "floors": floors}),
+                );
+            }
+            println!("backend: {}", envelope::crypto::BACKEND);
+            for f in floors {
+                let bulk = f
+                    .mb_per_s
+                    .map(|m| format!(" {m:>10.1} MB/s"))
+                    .unwrap_or_default();
+                println!(
+                    "{:<46} {:>12.0} ns {:>12.0} op/s{bulk}",
+                    f.name, f.ns_per_op, f.ops_per_s
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_cache(report: &CacheReport) {
+    let s = &report.spec;
+    println!(
+        "{} {}, {} B messages, suite {}, {} context(s), max_age {:?}, max_messages {}, master key {:?}{} [{}]",
+        s.concurrency,
+        if s.async_tasks { "tasks" } else { "threads" },
+        s.message_size,
+        s.suite,
+        s.contexts,
+        s.max_age,
+        s.max_messages,
+        s.latency,
+        s.rate_limit
+            .map(|r| format!(" at most {r}/s"))
+            .unwrap_or_default(),
+        report.backend
+    );
+    let line = |name: &str, r: &LoadResult| {
+        println!(
+            "{name:<9} {:>9} msgs in {:>6.2} s: {:>10.0} msg/s {:>9.2} MB/s  master-key calls {:>7}  hit rate {:>7}  coalesced {:>6}  p50 {:>7} us  p99 {:>7} us",
+            r.messages,
+            r.seconds,
+            r.msg_per_s,
+            r.mb_per_s,
+            r.master_key_calls,
+            r.hit_rate
+                .map(|h| format!("{:.2}%", 100.0 * h))
+                .unwrap_or_else(|| "-".into()),
+            r.coalesced_waits,
+            r.p50_us,
+            r.p99_us
+        );
+    };
+    line("cached", &report.cached);
+    if let Some(u) = &report.uncached {
+        line("uncached", u);
+        if u.msg_per_s > 0.0 {
+            println!(
+                "caching: {:.1}x the throughput, {:.4} master-key calls per message instead of {:.4}",
+                report.cached.msg_per_s / u.msg_per_s,
+                report.cached.master_key_calls as f64 / report.cached.messages.max(1) as f64,
+                u.master_key_calls as f64 / u.messages.max(1) as f64
+            );
+        }
+    }
+}
