@@ -102,13 +102,14 @@ impl KeyConfig {
     }
 }
 
+/// The encryption context as KMS takes it; none at all when empty (KMS treats the two alike).
 fn kms_context(context: &EncryptionContext) -> Option<HashMap<String, String>> {
-    Some(
+    (!context.is_empty()).then(|| {
         context
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    )
+            .collect()
+    })
 }
 
 fn tokens_param(tokens: &[String]) -> Option<Vec<String>> {
@@ -264,11 +265,11 @@ macro_rules! key_keyring {
                 encrypted_data_keys: &[EncryptedDataKey],
             ) -> Result<DecryptionMaterials, Error> {
                 let keyring = self.describe();
-                let matches: fn(&KeyIdentifier, &str, &KmsArn) -> bool = $matches;
+                let matches: fn(&KeyConfig, &str, &KmsArn) -> bool = $matches;
                 let mut candidates = Vec::new();
                 for edk in encrypted_data_keys {
                     if let Some((info, arn)) = edk_arn(&keyring, edk)? {
-                        if matches(&self.config.parsed, &info, &arn) {
+                        if matches(&self.config, &info, &arn) {
                             candidates.push((edk, self.config.key_id.clone()));
                         }
                     }
@@ -296,7 +297,7 @@ key_keyring!(
     /// bare key id encrypts but never decrypts: configure key ARNs for decryption.
     AwsKmsKeyring,
     "AWS KMS keyring",
-    |configured, info, _| configured.to_string() == info
+    |configured, info, _| configured.key_id == info
 );
 
 key_keyring!(
@@ -305,7 +306,7 @@ key_keyring!(
     /// unwraps them with the configured (local) replica.
     AwsKmsMrkKeyring,
     "AWS KMS MRK keyring",
-    |configured, _, arn| mrk_match(configured, &KeyIdentifier::Arn(arn.clone()))
+    |configured, _, arn| mrk_match(&configured.parsed, &KeyIdentifier::Arn(arn.clone()))
 );
 
 /// Which accounts' keys a discovery keyring may use, in one partition.
@@ -530,3 +531,136 @@ discovery_keyring!(
         }
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    use envelope_format::AlgorithmSuite;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// A client for an endpoint where nothing listens: these tests must not reach KMS.
+    fn offline_client() -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
+    fn materials() -> DecryptionMaterials {
+        DecryptionMaterials::new(
+            AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+            EncryptionContext::default(),
+            BTreeSet::new(),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn only_matching_aws_kms_keys_are_attempted() {
+        let keyring = AwsKmsKeyring::new(ARN, offline_client()).unwrap();
+        let others = [
+            EncryptedDataKey::new("raw-aes", b"k".to_vec(), vec![1; 40]).unwrap(),
+            EncryptedDataKey::new(
+                PROVIDER_ID,
+                ARN.replace("1234abcd", "99999999").into_bytes(),
+                vec![1; 40],
+            )
+            .unwrap(),
+        ];
+        match run(keyring.on_decrypt(materials(), &others)).unwrap_err() {
+            Error::DecryptAttemptsFailed { keyring, errors } => {
+                assert!(keyring.contains(ARN), "{keyring}");
+                assert!(
+                    errors.is_empty(),
+                    "no KMS call for keys that do not match: {errors:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_malformed_aws_kms_provider_info_fails_decryption() {
+        let keyring = AwsKmsKeyring::new(ARN, offline_client()).unwrap();
+        for info in [
+            &b"not an arn"[..],
+            b"arn:aws:kms:us-west-2:1:alias/x",
+            &[0xff, 0xfe],
+        ] {
+            let edks = [EncryptedDataKey::new(PROVIDER_ID, info.to_vec(), vec![1; 40]).unwrap()];
+            let err = run(keyring.on_decrypt(materials(), &edks)).unwrap_err();
+            assert!(matches!(err, Error::InvalidConfiguration(_)), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn materials_with_a_data_key_are_refused_on_decrypt() {
+        let keyring = AwsKmsKeyring::new(ARN, offline_client()).unwrap();
+        let edks =
+            [EncryptedDataKey::new(PROVIDER_ID, ARN.as_bytes().to_vec(), vec![1; 40]).unwrap()];
+        let with_key = materials()
+            .with_data_key(SecretBytes::new(vec![0; 32]))
+            .unwrap();
+        let err = run(keyring.on_decrypt(with_key, &edks)).unwrap_err();
+        assert!(matches!(err, Error::DataKeyAlreadySet), "{err:?}");
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_is_a_retryable_provider_error() {
+        let keyring = AwsKmsKeyring::new(ARN, offline_client()).unwrap();
+        let edks =
+            [EncryptedDataKey::new(PROVIDER_ID, ARN.as_bytes().to_vec(), vec![1; 40]).unwrap()];
+        // Outside any runtime: the call runs on the crate's own KMS runtime.
+        match run(keyring.on_decrypt(materials(), &edks)).unwrap_err() {
+            Error::DecryptAttemptsFailed { errors, .. } => {
+                assert_eq!(errors.len(), 1);
+                let Error::Provider(p) = &errors[0] else {
+                    panic!("{errors:?}")
+                };
+                assert!(p.retryable, "{p:?}");
+                assert_eq!(p.key_id.as_deref(), Some(ARN));
+                assert!(p.message.starts_with("Decrypt failed"), "{p}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn discovery_keyrings_refuse_to_encrypt_and_check_their_settings() {
+        let keyring = AwsKmsDiscoveryKeyring::new(offline_client());
+        let materials = EncryptionMaterials::new(
+            AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+            EncryptionContext::default(),
+            BTreeSet::new(),
+            None,
+        )
+        .unwrap();
+        let err = run(keyring.on_encrypt(materials)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Unsupported {
+                    operation: "encrypt",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(AwsKmsMrkDiscoveryKeyring::new(offline_client(), "").is_err());
+        assert!(AwsKmsKeyring::new("", offline_client()).is_err());
+        assert!(AwsKmsMrkKeyring::new("arn:aws:kms:x", offline_client()).is_err());
+    }
+}
