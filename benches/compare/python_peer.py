@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""One workload on the Python AWS Encryption SDK 4.0.7, for run.sh (same workloads and JSON line
+as src/main.rs). Raw AES through RawMasterKey, the Python ESDK's fastest raw-key path.
+
+usage: python_peer.py WORKLOAD [SECONDS]
+"""
+
+import json
+import sys
+import time
+
+import aws_encryption_sdk
+from aws_encryption_sdk import CommitmentPolicy
+from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+from aws_encryption_sdk.identifiers import Algorithm, EncryptionKeyType, WrappingAlgorithm
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.key_providers.raw import RawMasterKey
+from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+
+KEY = bytes([0x42]) * 32
+CONTEXT = {"purpose": "compare"}
+
+
+def repeat(seconds, op):
+    start, cpu0, n = time.time(), time.process_time(), 0
+    while n < 3 or time.time() - start < seconds:
+        op()
+        n += 1
+    return n, time.process_time() - cpu0
+
+
+def main():
+    workload = sys.argv[1]
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
+    wall = time.time()
+    key = RawMasterKey(provider_id="compare", key_id=b"key", wrapping_key=WrappingKey(
+        wrapping_algorithm=WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+        wrapping_key=KEY, wrapping_key_type=EncryptionKeyType.SYMMETRIC))
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    ops, size, cpu = 0, 0, 0.0
+    if workload == "cache-1k-0478":
+        cmm = CachingCryptoMaterialsManager(master_key_provider=key, cache=LocalCryptoMaterialsCache(100),
+                                            max_age=600.0, max_messages_encrypted=1 << 32)
+        pt = b"\x07" * 1024
+        ops, cpu = repeat(seconds, lambda: client.encrypt(
+            source=pt, materials_manager=cmm, encryption_context=CONTEXT,
+            algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY))
+        size = 1024
+    elif workload != "idle":
+        op, sz, suite = workload.split("-")
+        size = 1024 if sz == "1k" else 16 << 20
+        alg = (Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 if suite == "0578"
+               else Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
+        pt = b"\x07" * size  # touched memory, like the Rust peers' vec![7; size]
+
+        def encrypt():
+            return client.encrypt(source=pt, key_provider=key, encryption_context=CONTEXT,
+                                  algorithm=alg, frame_length=4096)[0]
+        if op == "mem":
+            encrypt()
+            ops = 1
+        elif op == "enc":
+            ops, cpu = repeat(seconds, encrypt)
+        else:
+            message = encrypt()
+            ops, cpu = repeat(seconds, lambda: client.decrypt(source=message, key_provider=key))
+    print(json.dumps({"peer": "python", "workload": workload, "ops": ops, "bytes_per_op": size,
+                      "cpu_s": cpu, "wall_s": time.time() - wall}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Envelope, the official Rust ESDK (aws-esdk 1.2.4 from crates.io) and the Python ESDK 4.0.7 on the
+# same workloads, interleaved in one run, as rates per CPU-second of each process, plus the peak
+# memory of a 16 MiB encrypt. Not part of CI (the peer takes minutes to build).
+#
+# usage: bash benches/compare/run.sh [ROUNDS] [SECONDS_PER_RUN]
+# output: target/compare/results.jsonl and the markdown table on stdout (also target/compare/table.md)
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(cd ../.. && pwd)
+rounds=${1:-3}
+seconds=${2:-2}
+out="$root/target/compare"
+mkdir -p "$out"
+
+echo "== building (aws-esdk is large: minutes on first build)" >&2
+CARGO_TARGET_DIR="$root/target/compare/cargo" cargo build --release --quiet
+rust="$root/target/compare/cargo/release/envelope-compare"
+
+venv="$out/venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption_sdk' 2>/dev/null; then
+    echo "== creating $venv with the Python ESDK" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aws-encryption-sdk==4.0.7'
+fi
+python="$venv/bin/python python_peer.py"
+
+peer_cmd() { # peer -> command prefix
+    case $1 in
+        python) echo "$python" ;;
+        *) echo "$rust $1" ;;
+    esac
+}
+
+workloads="enc-1k-0478 dec-1k-0478 enc-1k-0578 dec-1k-0578 enc-16m-0478 dec-16m-0478 enc-16m-0578 dec-16m-0578 cache-1k-0478"
+peers="envelope aws-esdk python"
+results="$out/results.jsonl"
+: > "$results"
+for round in $(seq 1 "$rounds"); do
+    echo "== round $round of $rounds" >&2
+    for w in $workloads; do
+        for p in $peers; do
+            if [ "$p" = aws-esdk ] && [ "$w" = cache-1k-0478 ]; then continue; fi
+            $(peer_cmd "$p") "$w" "$seconds" >> "$results" || echo "{\"peer\": \"$p\", \"workload\": \"$w\", \"error\": true}" >> "$results"
+        done
+    done
+done
+
+echo "== peak memory, 16 MiB encrypt (0x0578), RSS above an idle process of the same peer" >&2
+for p in $peers; do
+    for w in idle mem-16m-0578; do
+        kb=$( { /usr/bin/time -f '%M' $(peer_cmd "$p") "$w" 1 >/dev/null; } 2>&1 | tail -n 1)
+        echo "{\"peer\": \"$p\", \"workload\": \"rss-$w\", \"max_rss_kib\": $kb}" >> "$results"
+    done
+done
+
+"$venv/bin/python" summarize.py "$results" | tee "$out/table.md"

@@ -1,0 +1,243 @@
+//! One workload on one Rust implementation, for `run.sh`: prints one JSON line with the work done
+//! and the CPU time it took (user + system, from /proc/self/stat).
+//!
+//! usage: envelope-compare envelope|aws-esdk WORKLOAD [SECONDS]
+//! workloads: enc-1k-0478 dec-1k-0478 enc-1k-0578 dec-1k-0578 enc-16m-0478 dec-16m-0478
+//!            enc-16m-0578 dec-16m-0578 cache-1k-0478 mem-16m-0578 idle
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use aws_esdk::client as esdk_client;
+use aws_esdk::material_providers::client as mpl_client;
+use aws_esdk::material_providers::types::material_providers_config::MaterialProvidersConfig;
+use aws_esdk::material_providers::types::{AesWrappingAlg, EsdkAlgorithmSuiteId};
+use aws_esdk::types::aws_encryption_sdk_config::AwsEncryptionSdkConfig;
+
+type Error = Box<dyn std::error::Error>;
+
+const KEY: [u8; 32] = [0x42; 32];
+
+/// CPU seconds (user + system) used by this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Work {
+    size: usize,
+    encrypt: bool,
+    signed: bool,
+}
+
+fn parse(workload: &str) -> Option<Work> {
+    let parts: Vec<&str> = workload.split('-').collect();
+    let (op, size, suite) = match parts.as_slice() {
+        [op, size, suite] => (*op, *size, *suite),
+        _ => return None,
+    };
+    Some(Work {
+        size: match size {
+            "1k" => 1024,
+            "16m" => 16 << 20,
+            _ => return None,
+        },
+        encrypt: op != "dec",
+        signed: suite == "0578",
+    })
+}
+
+/// Run `op` until `seconds` have passed (at least 3 times); returns operations done and the CPU
+/// seconds they took.
+async fn repeat<F, Fut>(seconds: f64, mut op: F) -> Result<(u64, f64), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    let started = Instant::now();
+    let cpu0 = cpu_seconds();
+    let mut n = 0;
+    while n < 3 || started.elapsed().as_secs_f64() < seconds {
+        op().await?;
+        n += 1;
+    }
+    Ok((n, cpu_seconds() - cpu0))
+}
+
+async fn envelope_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Error> {
+    use envelope::{
+        AlgorithmSuite, CachingCmm, Client, EncryptionContext, LocalCache, RawAesKeyring,
+        SecretBytes,
+    };
+    let keyring = RawAesKeyring::new("compare", "key", SecretBytes::from_slice(&KEY))?;
+    let client = Client::new();
+    let context = EncryptionContext::from([("purpose", "compare")]);
+    if workload == "idle" {
+        return Ok((0, 0, 0.0));
+    }
+    if workload == "cache-1k-0478" {
+        let cmm = CachingCmm::builder(
+            keyring,
+            LocalCache::new(std::num::NonZeroUsize::MIN.saturating_add(99)),
+        )
+        .max_age(std::time::Duration::from_secs(600))
+        .max_messages(1 << 32)
+        .build()?;
+        let pt = vec![7u8; 1024];
+        let (n, cpu) = repeat(seconds, || async {
+            client
+                .encrypt(&cmm, &pt)
+                .encryption_context(context.clone())
+                .suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey)
+                .await?;
+            Ok(())
+        })
+        .await?;
+        return Ok((n, 1024, cpu));
+    }
+    let work = if let Some(rest) = workload.strip_prefix("mem-") {
+        parse(&format!("enc-{rest}")).ok_or("bad workload")?
+    } else {
+        parse(workload).ok_or("bad workload")?
+    };
+    let suite = if work.signed {
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+    } else {
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey
+    };
+    let pt = vec![7u8; work.size];
+    if workload.starts_with("mem-") {
+        let message = client
+            .encrypt(&keyring, &pt)
+            .encryption_context(context)
+            .suite(suite)
+            .await?;
+        std::hint::black_box(message.ciphertext().len());
+        return Ok((1, work.size, 0.0));
+    }
+    let message = client
+        .encrypt(&keyring, &pt)
+        .encryption_context(context.clone())
+        .suite(suite)
+        .await?;
+    let (n, cpu) = if work.encrypt {
+        repeat(seconds, || async {
+            client
+                .encrypt(&keyring, &pt)
+                .encryption_context(context.clone())
+                .suite(suite)
+                .await?;
+            Ok(())
+        })
+        .await?
+    } else {
+        repeat(seconds, || async {
+            let d = client.decrypt(&keyring, message.ciphertext()).await?;
+            std::hint::black_box(d.plaintext().len());
+            Ok(())
+        })
+        .await?
+    };
+    Ok((n, work.size, cpu))
+}
+
+async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Error> {
+    let esdk = esdk_client::Client::from_conf(AwsEncryptionSdkConfig::builder().build()?)?;
+    let mpl = mpl_client::Client::from_conf(MaterialProvidersConfig::builder().build()?)?;
+    let keyring = mpl
+        .create_raw_aes_keyring()
+        .key_name("key")
+        .key_namespace("compare")
+        .wrapping_key(KEY.to_vec())
+        .wrapping_alg(AesWrappingAlg::AlgAes256GcmIv12Tag16)
+        .send()
+        .await?;
+    let context = HashMap::from([("purpose".to_string(), "compare".to_string())]);
+    if workload == "idle" {
+        return Ok((0, 0, 0.0));
+    }
+    if workload == "cache-1k-0478" {
+        return Err("aws-esdk has no caching CMM".into());
+    }
+    let work = if let Some(rest) = workload.strip_prefix("mem-") {
+        parse(&format!("enc-{rest}")).ok_or("bad workload")?
+    } else {
+        parse(workload).ok_or("bad workload")?
+    };
+    let suite = if work.signed {
+        EsdkAlgorithmSuiteId::AlgAes256GcmHkdfSha512CommitKeyEcdsaP384
+    } else {
+        EsdkAlgorithmSuiteId::AlgAes256GcmHkdfSha512CommitKey
+    };
+    let pt = vec![7u8; work.size];
+    let encrypt = || {
+        esdk.encrypt()
+            .plaintext(pt.clone())
+            .keyring(keyring.clone())
+            .encryption_context(context.clone())
+            .algorithm_suite_id(suite.clone())
+            .frame_length(4096)
+            .send()
+    };
+    if workload.starts_with("mem-") {
+        let out = encrypt().await?;
+        std::hint::black_box(out.ciphertext.map(|c| c.as_ref().len()));
+        return Ok((1, work.size, 0.0));
+    }
+    let ciphertext = encrypt().await?.ciphertext.ok_or("no ciphertext")?;
+    let (n, cpu) = if work.encrypt {
+        repeat(seconds, || async {
+            encrypt().await?;
+            Ok(())
+        })
+        .await?
+    } else {
+        repeat(seconds, || async {
+            let d = esdk
+                .decrypt()
+                .ciphertext(ciphertext.clone())
+                .keyring(keyring.clone())
+                .encryption_context(context.clone())
+                .send()
+                .await?;
+            std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
+            Ok(())
+        })
+        .await?
+    };
+    Ok((n, work.size, cpu))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (peer, workload) = match args.as_slice() {
+        [p, w, ..] => (p.as_str(), w.as_str()),
+        _ => return Err("usage: envelope-compare envelope|aws-esdk WORKLOAD [SECONDS]".into()),
+    };
+    let seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+    let wall = Instant::now();
+    let (ops, size, cpu) = match peer {
+        "envelope" => envelope_run(workload, seconds).await?,
+        "aws-esdk" => esdk_run(workload, seconds).await?,
+        other => return Err(format!("unknown peer {other}").into()),
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "peer": peer, "workload": workload, "ops": ops, "bytes_per_op": size,
+            "cpu_s": cpu, "wall_s": wall.elapsed().as_secs_f64(),
+        })
+    );
+    Ok(())
+}
