@@ -245,7 +245,11 @@ fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
     };
     let builder = envelope::Client::builder()
         .commitment_policy(policy)
-        .background_signature_hashing(!single_core);
+        .signature_hashing(if single_core {
+            envelope::SignatureHashing::Inline
+        } else {
+            envelope::SignatureHashing::Background
+        });
     Ok(Client::from(builder.build()))
 }
 

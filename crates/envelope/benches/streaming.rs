@@ -34,6 +34,11 @@ const IO_CHUNK: usize = 64 << 10;
 fn bench(c: &mut Criterion) {
     let keyring = RawAesKeyring::new("bench", "key", SecretBytes::from_slice(&[7; 32])).unwrap();
     let client = Client::new();
+    let background = Client::from(
+        envelope::Client::builder()
+            .signature_hashing(envelope::SignatureHashing::Background)
+            .build(),
+    );
     for (size_name, size) in SIZES {
         let plaintext = vec![0x5au8; size];
         let mut group = c.benchmark_group(format!("large_{size_name}"));
@@ -64,88 +69,96 @@ fn bench(c: &mut Criterion) {
         });
 
         for (suite_name, suite) in SUITES {
-            let message = client
-                .encrypt(&keyring, &plaintext)
-                .suite(suite)
-                .run()
-                .unwrap()
-                .into_ciphertext();
-            group.bench_function(
-                BenchmarkId::new(format!("{suite_name} one-shot encrypt"), size_name),
-                |b| {
+            // Signed messages once more with the signature hash on a second core.
+            let clients: &[(&str, &Client)] = if suite.is_signed() {
+                &[("", &client), (", hashing on a 2nd core", &background)]
+            } else {
+                &[("", &client)]
+            };
+            for &(how, client) in clients {
+                let message = client
+                    .encrypt(&keyring, &plaintext)
+                    .suite(suite)
+                    .run()
+                    .unwrap()
+                    .into_ciphertext();
+                group.bench_function(
+                    BenchmarkId::new(format!("{suite_name} one-shot encrypt{how}"), size_name),
+                    |b| {
+                        b.iter(|| {
+                            client
+                                .encrypt(&keyring, &plaintext)
+                                .suite(suite)
+                                .run()
+                                .unwrap()
+                        })
+                    },
+                );
+                group.bench_function(
+                    BenchmarkId::new(format!("{suite_name} one-shot decrypt{how}"), size_name),
+                    |b| b.iter(|| client.decrypt(&keyring, &message).run().unwrap()),
+                );
+                let mut reused = Some(Vec::new());
+                let id = BenchmarkId::new(
+                    format!("{suite_name} one-shot encrypt, reused buffer{how}"),
+                    size_name,
+                );
+                group.bench_function(id, |b| {
                     b.iter(|| {
-                        client
+                        let out = reused.take().unwrap_or_default();
+                        let m = client
                             .encrypt(&keyring, &plaintext)
                             .suite(suite)
-                            .run()
-                            .unwrap()
-                    })
-                },
-            );
-            group.bench_function(
-                BenchmarkId::new(format!("{suite_name} one-shot decrypt"), size_name),
-                |b| b.iter(|| client.decrypt(&keyring, &message).run().unwrap()),
-            );
-            let mut reused = Some(Vec::new());
-            let id = BenchmarkId::new(
-                format!("{suite_name} one-shot encrypt, reused buffer"),
-                size_name,
-            );
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    let out = reused.take().unwrap_or_default();
-                    let m = client
-                        .encrypt(&keyring, &plaintext)
-                        .suite(suite)
-                        .reuse_buffer(out)
-                        .run()
-                        .unwrap();
-                    reused = Some(m.into_ciphertext());
-                })
-            });
-            let mut reused = Some(Vec::new());
-            let id = BenchmarkId::new(
-                format!("{suite_name} one-shot decrypt, reused buffer"),
-                size_name,
-            );
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    let out = reused.take().unwrap_or_default();
-                    let d = client
-                        .decrypt(&keyring, &message)
-                        .reuse_buffer(out)
-                        .run()
-                        .unwrap();
-                    reused = Some(d.into_plaintext());
-                })
-            });
-            group.bench_function(
-                BenchmarkId::new(format!("{suite_name} stream encrypt"), size_name),
-                |b| {
-                    b.iter(|| {
-                        let mut writer = client
-                            .encrypt_stream(&keyring, std::io::sink())
-                            .suite(suite)
+                            .reuse_buffer(out)
                             .run()
                             .unwrap();
-                        for chunk in plaintext.chunks(IO_CHUNK) {
-                            writer.write_all(chunk).unwrap();
-                        }
-                        writer.finish().unwrap()
+                        reused = Some(m.into_ciphertext());
                     })
-                },
-            );
-            group.bench_function(
-                BenchmarkId::new(format!("{suite_name} stream decrypt"), size_name),
-                |b| {
-                    let mut out = vec![0u8; IO_CHUNK];
+                });
+                let mut reused = Some(Vec::new());
+                let id = BenchmarkId::new(
+                    format!("{suite_name} one-shot decrypt, reused buffer{how}"),
+                    size_name,
+                );
+                group.bench_function(id, |b| {
                     b.iter(|| {
-                        let mut reader =
-                            client.decrypt_stream(&keyring, &message[..]).run().unwrap();
-                        while reader.read(&mut out).unwrap() > 0 {}
+                        let out = reused.take().unwrap_or_default();
+                        let d = client
+                            .decrypt(&keyring, &message)
+                            .reuse_buffer(out)
+                            .run()
+                            .unwrap();
+                        reused = Some(d.into_plaintext());
                     })
-                },
-            );
+                });
+                group.bench_function(
+                    BenchmarkId::new(format!("{suite_name} stream encrypt{how}"), size_name),
+                    |b| {
+                        b.iter(|| {
+                            let mut writer = client
+                                .encrypt_stream(&keyring, std::io::sink())
+                                .suite(suite)
+                                .run()
+                                .unwrap();
+                            for chunk in plaintext.chunks(IO_CHUNK) {
+                                writer.write_all(chunk).unwrap();
+                            }
+                            writer.finish().unwrap()
+                        })
+                    },
+                );
+                group.bench_function(
+                    BenchmarkId::new(format!("{suite_name} stream decrypt{how}"), size_name),
+                    |b| {
+                        let mut out = vec![0u8; IO_CHUNK];
+                        b.iter(|| {
+                            let mut reader =
+                                client.decrypt_stream(&keyring, &message[..]).run().unwrap();
+                            while reader.read(&mut out).unwrap() > 0 {}
+                        })
+                    },
+                );
+            }
         }
         group.finish();
     }

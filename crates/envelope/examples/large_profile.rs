@@ -12,7 +12,11 @@ fn main() {
     let background = std::env::var_os("NO_BG").is_none();
     let client = Client::from(
         envelope::Client::builder()
-            .background_signature_hashing(background)
+            .signature_hashing(if background {
+                envelope::SignatureHashing::Background
+            } else {
+                envelope::SignatureHashing::Inline
+            })
             .build(),
     );
     let pt = vec![0x5au8; mib << 20];

@@ -9,6 +9,7 @@ pub mod stream;
 
 pub use client::{
     Async, Blocking, BoxFuture, Client, ClientBuilder, Decrypt, Decrypted, Encrypt, Encrypted,
+    SignatureHashing,
 };
 pub use error::Error;
 #[cfg(feature = "tokio")]

@@ -12,8 +12,8 @@ use std::future::IntoFuture;
 use envelope::blocking;
 use envelope::format::{FINAL_FRAME_HEADER_LEN, REGULAR_FRAME_HEADER_LEN};
 use envelope::{
-    AlgorithmSuite, Client, CommitmentPolicy, EncryptionContext, Error, FormatError, RawAesKeyring,
-    SecretBytes,
+    AlgorithmSuite, Client, CommitmentPolicy, Encrypted, EncryptionContext, Error, FormatError,
+    RawAesKeyring, SecretBytes, SignatureHashing,
 };
 
 fn keyring() -> RawAesKeyring {
@@ -243,80 +243,141 @@ async fn large_message() {
     );
 }
 
-/// Signed messages large enough to hash on a helper thread verify whichever way each side hashed.
+/// Signed messages large enough to hash on another thread verify whichever way each side hashed,
+/// and tampering is caught whichever way the reader hashes.
 #[tokio::test]
-async fn background_signature_hashing_interoperates_with_inline() {
+async fn signature_hashing_modes_interoperate() {
     let keyring = keyring();
-    let inline = Client::new();
-    let background = Client::builder().background_signature_hashing(true).build();
+    let modes = [
+        SignatureHashing::Inline,
+        SignatureHashing::OneShot,
+        SignatureHashing::Background,
+    ];
     let pt = plaintext((3 << 20) + 17);
     for suite in [
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
         AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
     ] {
-        let (inline, background) = if suite.is_committing() {
-            (inline.clone(), background.clone())
+        let policy = if suite.is_committing() {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
         } else {
-            let policy = CommitmentPolicy::ForbidEncryptAllowDecrypt;
-            (
-                Client::builder().commitment_policy(policy).build(),
-                Client::builder()
-                    .commitment_policy(policy)
-                    .background_signature_hashing(true)
-                    .build(),
-            )
+            CommitmentPolicy::ForbidEncryptAllowDecrypt
         };
-        for (writer, reader) in [
-            (&inline, &background),
-            (&background, &inline),
-            (&background, &background),
+        let clients = modes.map(|mode| {
+            Client::builder()
+                .commitment_policy(policy)
+                .signature_hashing(mode)
+                .build()
+        });
+        for (w, writer) in clients.iter().enumerate() {
+            for (r, reader) in clients.iter().enumerate() {
+                let msg = writer
+                    .encrypt(&keyring, &pt)
+                    .suite(suite)
+                    .frame_length(1000)
+                    .await
+                    .unwrap();
+                let decrypted = reader.decrypt(&keyring, msg.ciphertext()).await.unwrap();
+                assert_eq!(
+                    decrypted.plaintext(),
+                    pt,
+                    "{:?} -> {:?}",
+                    modes[w],
+                    modes[r]
+                );
+                if w == r {
+                    assert_tampering_caught(reader, &keyring, msg).await;
+                }
+            }
+        }
+    }
+}
+
+async fn assert_tampering_caught(reader: &Client, keyring: &RawAesKeyring, msg: Encrypted) {
+    let body = msg.header().len();
+    let message = msg.into_ciphertext();
+    let n = message.len();
+    // Frames of 1000 bytes: a regular one is 1032 bytes with its 16-byte header and tag;
+    // there are 3145 before the final one (24-byte header).
+    let unit = REGULAR_FRAME_HEADER_LEN + 1000 + 16;
+    let in_frame = |k: usize| body + k * unit + REGULAR_FRAME_HEADER_LEN + 500;
+    let in_final = body + 3145 * unit + FINAL_FRAME_HEADER_LEN + 100;
+    // A flipped bit in the first frame, the middle, the final frame and the signature.
+    for at in [
+        in_frame(0),
+        in_frame(1500),
+        in_frame(3144),
+        in_final,
+        n - 10,
+    ] {
+        let mut tampered = message.clone();
+        tampered[at] ^= 1;
+        assert!(
+            matches!(
+                reader.decrypt(keyring, &tampered).await,
+                Err(Error::AuthenticationFailed)
+            ),
+            "bit flipped at {at} of {n}"
+        );
+    }
+    // Cut short, or followed by more bytes.
+    for cut in [n - 1, n - 110, n / 2] {
+        assert!(matches!(
+            reader.decrypt(keyring, &message[..cut]).await,
+            Err(Error::Format(_))
+        ));
+    }
+    let mut longer = message.clone();
+    longer.push(0);
+    assert!(matches!(
+        reader.decrypt(keyring, &longer).await,
+        Err(Error::Format(_))
+    ));
+}
+
+#[tokio::test]
+async fn reused_buffers() {
+    let keyring = keyring();
+    // Inline, and with large signed messages hashed on a scoped thread; lengths that make the
+    // reused buffers too short (grown), long enough (decrypted over) and much longer.
+    for mode in [SignatureHashing::Inline, SignatureHashing::OneShot] {
+        let client = Client::builder().signature_hashing(mode).build();
+        let mut buffer = Vec::with_capacity(1 << 20);
+        let mut plain_buffer = vec![0xEEu8; 100];
+        for len in [
+            10_000,
+            5,
+            300_000,
+            3 << 20,
+            2 << 20,
+            (1 << 20) + 5,
+            0,
+            1 << 20,
         ] {
-            let msg = writer
+            let pt = plaintext(len);
+            let msg = client
                 .encrypt(&keyring, &pt)
-                .suite(suite)
-                .frame_length(1000)
+                .reuse_buffer(std::mem::take(&mut buffer))
                 .await
                 .unwrap();
+            let decrypted = client
+                .decrypt(&keyring, msg.ciphertext())
+                .reuse_buffer(std::mem::take(&mut plain_buffer))
+                .await
+                .unwrap();
+            assert_eq!(decrypted.plaintext(), pt, "{len} bytes");
+            // And the other way of hashing reads it too.
             assert_eq!(
-                reader
+                Client::new()
                     .decrypt(&keyring, msg.ciphertext())
                     .await
                     .unwrap()
                     .plaintext(),
                 pt
             );
-            let mut tampered = msg.into_ciphertext();
-            let n = tampered.len();
-            tampered[n - 10] ^= 1;
-            assert!(matches!(
-                reader.decrypt(&keyring, &tampered).await,
-                Err(Error::AuthenticationFailed)
-            ));
+            plain_buffer = decrypted.into_plaintext();
+            buffer = msg.into_ciphertext();
         }
+        assert!(buffer.capacity() >= 3 << 20, "the capacity was reused");
     }
-}
-
-#[tokio::test]
-async fn reused_buffers() {
-    let keyring = keyring();
-    let client = Client::new();
-    let mut buffer = Vec::with_capacity(1 << 20);
-    let mut plain_buffer = vec![0xEEu8; 100];
-    for len in [10_000, 5, 300_000] {
-        let pt = plaintext(len);
-        let msg = client
-            .encrypt(&keyring, &pt)
-            .reuse_buffer(std::mem::take(&mut buffer))
-            .await
-            .unwrap();
-        let decrypted = client
-            .decrypt(&keyring, msg.ciphertext())
-            .reuse_buffer(std::mem::take(&mut plain_buffer))
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), pt);
-        plain_buffer = decrypted.into_plaintext();
-        buffer = msg.into_ciphertext();
-    }
-    assert!(buffer.capacity() >= 1 << 20, "the capacity was reused");
 }

@@ -502,7 +502,7 @@ mod asynchronous {
 fn background_signature_hashing_while_streaming() {
     let background = Client::from(
         envelope::Client::builder()
-            .background_signature_hashing(true)
+            .signature_hashing(envelope::SignatureHashing::Background)
             .build(),
     );
     let kr = keyring();

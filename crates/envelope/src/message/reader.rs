@@ -8,9 +8,10 @@ use envelope_format::{
     Footer, FormatError, FrameHeader, FrameKind, Framing, Header, MessageId, Parsed, TAG_LEN,
 };
 use envelope_keyring::DecryptionMaterials;
+use zeroize::Zeroizing;
 
 use super::keys::{check_commitment, derive, required_context_bytes, verify_header};
-use super::sighash::SignatureHasher;
+use super::sighash::{SCOPED_AFTER, SCOPED_BATCH, SignatureHasher, hash_alongside};
 use crate::Error;
 use crate::client::ClientConfig;
 
@@ -55,6 +56,8 @@ pub(crate) struct MessageReader {
     next_seq: u32,
     verifier: Option<Verifier>,
     state: State,
+    /// One-shot decryption may hash on a scoped thread (see [`hash_alongside`]).
+    parallel_hashing: bool,
 }
 
 impl MessageReader {
@@ -94,7 +97,7 @@ impl MessageReader {
             (Some(_), Some(key)) => {
                 let mut hasher = SignatureHasher::new(
                     Hasher::new(key.curve().hash()),
-                    config.background_signature_hashing,
+                    config.signature_hashing.stream_background(),
                 );
                 hasher.update(header.as_bytes());
                 Some(Verifier {
@@ -115,6 +118,7 @@ impl MessageReader {
             next_seq: 1,
             verifier,
             state: State::Body,
+            parallel_hashing: config.signature_hashing.one_shot_parallel(),
         })
     }
 
@@ -138,6 +142,133 @@ impl MessageReader {
         match self.framing {
             Framing::Framed(n) => usize::try_from(n.get()).ok(),
             Framing::NonFramed => None,
+        }
+    }
+
+    /// Decrypt the body and footer of a message held in memory in full, from `at` (just after
+    /// the header) to its end, into `buffer`, whose capacity is reused. Nothing is returned
+    /// unless every unit and the signature verified; on failure the buffer is wiped.
+    ///
+    /// A reused buffer nearly as long as the rest of the message is decrypted over (zero-filling
+    /// only past its old contents); otherwise it grows one unit at a time, zero-filled in cache just before
+    /// decryption overwrites it. A large signed message, when the client allows it, is hashed on
+    /// a scoped thread while this one decrypts.
+    pub(crate) fn decrypt_all(
+        mut self,
+        message: &[u8],
+        at: usize,
+        buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
+        let room = message.len().saturating_sub(at);
+        // Decrypt over a reused buffer whose old contents cover nearly all the room (a message's
+        // plaintext is a little shorter than the message); fill the rest with zeros.
+        let covered = buffer.len().min(room);
+        let mut out = Plaintext {
+            prefilled: buffer.capacity() >= room && room - covered <= room / 16,
+            buf: Zeroizing::new(buffer),
+            written: 0,
+        };
+        if out.prefilled {
+            out.buf.truncate(room);
+            out.buf.resize(room, 0);
+        } else {
+            out.buf.clear();
+            out.buf.reserve(room);
+        }
+        let mut at = at;
+        let detached = match &mut self.verifier {
+            Some(verifier) if self.parallel_hashing && room >= SCOPED_AFTER => {
+                verifier.hasher.detach()
+            }
+            _ => None,
+        };
+        if let Some(hasher) = detached {
+            let (end, digest) = hash_alongside(hasher, |feed| {
+                self.decrypt_body(message, at, &mut out, feed)
+            })?;
+            at = end;
+            if let Some(verifier) = &mut self.verifier {
+                verifier.hasher.supply(digest);
+            }
+        }
+        // Inline: everything. After a scoped hash: the footer.
+        at = self.decrypt_units(message, at, &mut out)?;
+        if at != message.len() {
+            return Err(FormatError::TrailingBytes(message.len() - at).into());
+        }
+        let Plaintext {
+            mut buf, written, ..
+        } = out;
+        buf.truncate(written);
+        Ok(std::mem::take(&mut *buf))
+    }
+
+    /// [`MessageReader::decrypt_units`] for the body only, handing the bytes of the units read
+    /// to `feed` in batches.
+    fn decrypt_body<'m>(
+        &mut self,
+        message: &'m [u8],
+        mut at: usize,
+        out: &mut Plaintext,
+        feed: &mut dyn FnMut(&'m [u8]),
+    ) -> Result<usize, Error> {
+        let mut fed = at;
+        while self.state == State::Body {
+            at = self.decrypt_unit(message, at, out)?;
+            if at - fed >= SCOPED_BATCH || self.state != State::Body {
+                feed(message.get(fed..at).unwrap_or_default());
+                fed = at;
+            }
+        }
+        Ok(at)
+    }
+
+    /// Decrypt units (and verify the footer) from `at` until the message is done.
+    fn decrypt_units(
+        &mut self,
+        message: &[u8],
+        mut at: usize,
+        out: &mut Plaintext,
+    ) -> Result<usize, Error> {
+        while self.state != State::Done {
+            at = self.decrypt_unit(message, at, out)?;
+        }
+        Ok(at)
+    }
+
+    /// Decrypt the unit (or verify the footer) at `at`; returns where the next one starts.
+    fn decrypt_unit(
+        &mut self,
+        message: &[u8],
+        at: usize,
+        out: &mut Plaintext,
+    ) -> Result<usize, Error> {
+        let input = message.get(at..).unwrap_or_default();
+        if !out.prefilled {
+            let room = self.max_unit_plaintext().unwrap_or(input.len());
+            out.buf.resize(out.written + room.min(input.len()), 0);
+        }
+        let space = out.buf.get_mut(out.written..).unwrap_or_default();
+        match self.next(input, space)? {
+            Step::Plaintext { consumed, len, .. } => {
+                out.written += len;
+                if !out.prefilled {
+                    out.buf.truncate(out.written);
+                }
+                Ok(at + consumed)
+            }
+            Step::Verified { consumed } => Ok(at + consumed),
+            Step::NeedInput(_) => Err(FormatError::Truncated(
+                if self.is_signed() && at < message.len() {
+                    "message body or footer"
+                } else {
+                    "message body"
+                },
+            )
+            .into()),
+            Step::NeedOutput(_) | Step::Done => Err(Error::InvalidMaterials(
+                "internal: decryption made no progress",
+            )),
         }
     }
 
@@ -213,4 +344,12 @@ impl MessageReader {
         self.state = State::Done;
         Ok(Step::Verified { consumed })
     }
+}
+
+/// The plaintext of a one-shot decryption as it is written.
+struct Plaintext {
+    buf: Zeroizing<Vec<u8>>,
+    written: usize,
+    /// `buf` was sized for the whole plaintext up front: decrypt over its old bytes.
+    prefilled: bool,
 }

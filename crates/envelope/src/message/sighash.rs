@@ -2,12 +2,16 @@
 //!
 //! For signed suites every byte of the message goes through SHA-256 or SHA-384. Where SHA-512 runs
 //! in portable code (AWS-LC on AMD CPUs, ~0.5 GB/s) that hashing costs several times the AES-GCM
-//! itself. When the client allows it (`ClientBuilder::background_signature_hashing`), once a
+//! itself. When the client allows it (`SignatureHashing::Background`), once a
 //! message has passed [`BACKGROUND_AFTER`] bytes the hashing moves to a helper thread fed with
 //! copied batches, so encryption and hashing overlap on two cores. Small messages never start a
 //! thread; if one cannot be started, hashing simply stays inline.
+//!
+//! One-shot operations hold the whole message in memory, so they need no copies: the hasher is
+//! detached from the reader or writer and [`hash_alongside`] runs it on a scoped thread over
+//! slices of the message itself.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use envelope_crypto::digest::{Digest, Hasher};
@@ -16,6 +20,11 @@ use crate::Error;
 
 /// Bytes hashed inline before a helper thread takes over.
 pub(crate) const BACKGROUND_AFTER: u64 = 256 << 10;
+/// The smallest message body a one-shot operation hashes on a scoped thread (below this the
+/// thread's start costs more than the overlap saves).
+pub(crate) const SCOPED_AFTER: usize = 1 << 20;
+/// Bytes of a one-shot message handed to the scoped hasher at a time.
+pub(crate) const SCOPED_BATCH: usize = 256 << 10;
 /// Size of the batches handed to the helper.
 const BATCH: usize = 256 << 10;
 /// Batches in flight (bounds the memory to about `BATCHES * BATCH`).
@@ -27,8 +36,15 @@ pub(crate) struct SignatureHasher {
 }
 
 enum State {
-    Inline { hasher: Hasher, hashed: u64 },
+    Inline {
+        hasher: Hasher,
+        hashed: u64,
+    },
     Helper(Helper),
+    /// The hasher was lent to [`hash_alongside`]; updates are its business until the digest
+    /// comes back.
+    Detached,
+    Supplied(Digest),
     Finished,
 }
 
@@ -58,7 +74,27 @@ impl SignatureHasher {
                 }
             }
             State::Helper(helper) => helper.update(data),
-            State::Finished => {}
+            State::Detached | State::Supplied(_) | State::Finished => {}
+        }
+    }
+
+    /// Lend out the running hash (everything so far hashed, nothing buffered elsewhere). Later
+    /// updates are ignored until [`SignatureHasher::supply`] returns the digest of the whole
+    /// message. `None` when the hash already runs on a helper thread.
+    pub(crate) fn detach(&mut self) -> Option<Hasher> {
+        match std::mem::replace(&mut self.state, State::Detached) {
+            State::Inline { hasher, .. } => Some(hasher),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// The digest of the whole message, computed by the detached hasher.
+    pub(crate) fn supply(&mut self, digest: Digest) {
+        if matches!(self.state, State::Detached) {
+            self.state = State::Supplied(digest);
         }
     }
 
@@ -98,11 +134,57 @@ impl SignatureHasher {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Inline { hasher, .. } => Ok(hasher.finish()),
             State::Helper(helper) => helper.finish(),
+            State::Supplied(digest) => Ok(digest),
+            State::Detached => Err(Error::InvalidMaterials(
+                "internal: the detached signature hash was not returned",
+            )),
             State::Finished => Err(Error::InvalidMaterials(
                 "internal: signature hash finished twice",
             )),
         }
     }
+}
+
+/// Run `work` on this thread while a scoped helper thread hashes, in order, the slices `work`
+/// passes to its feed. The slices borrow a message held in memory in full, so nothing is copied.
+/// Returns `work`'s value and the digest over the hasher's prior state and every slice fed. If no
+/// thread can be started, the feed hashes inline.
+pub(crate) fn hash_alongside<'m, T>(
+    hasher: Hasher,
+    work: impl FnOnce(&mut dyn FnMut(&'m [u8])) -> Result<T, Error>,
+) -> Result<(T, Digest), Error> {
+    std::thread::scope(|scope| {
+        let (to_helper, parts) = channel::<&'m [u8]>();
+        let fallback = hasher.clone();
+        let spawned = std::thread::Builder::new()
+            .name("envelope-sighash".into())
+            .spawn_scoped(scope, move || {
+                let mut hasher = hasher;
+                for part in parts {
+                    hasher.update(part);
+                }
+                hasher.finish()
+            });
+        match spawned {
+            Ok(handle) => {
+                // A send fails only if the helper died; joining it reports that below.
+                let mut feed = |part: &'m [u8]| {
+                    let _ = to_helper.send(part);
+                };
+                let value = work(&mut feed);
+                drop(to_helper);
+                let digest = handle
+                    .join()
+                    .map_err(|_| Error::InvalidMaterials("the signature hashing thread failed"))?;
+                Ok((value?, digest))
+            }
+            Err(_) => {
+                let mut hasher = fallback;
+                let value = work(&mut |part: &'m [u8]| hasher.update(part))?;
+                Ok((value, hasher.finish()))
+            }
+        }
+    })
 }
 
 impl Helper {

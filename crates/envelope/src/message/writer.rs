@@ -12,7 +12,7 @@ use envelope_format::{
 use envelope_keyring::EncryptionMaterials;
 
 use super::keys::{authenticate_header, derive, required_context_bytes};
-use super::sighash::SignatureHasher;
+use super::sighash::{SCOPED_AFTER, SCOPED_BATCH, SignatureHasher, hash_alongside};
 use crate::Error;
 use crate::client::ClientConfig;
 
@@ -33,6 +33,8 @@ pub(crate) struct MessageWriter {
     next_seq: u32,
     signer: Option<Signer>,
     sealed_final: bool,
+    /// One-shot encryption may hash on a scoped thread (see [`hash_alongside`]).
+    parallel_hashing: bool,
 }
 
 impl MessageWriter {
@@ -89,7 +91,7 @@ impl MessageWriter {
             (Some(_), Some(key)) => {
                 let mut hasher = SignatureHasher::new(
                     Hasher::new(key.curve().hash()),
-                    config.background_signature_hashing,
+                    config.signature_hashing.stream_background(),
                 );
                 hasher.update(header.as_bytes());
                 Some(Signer {
@@ -110,6 +112,7 @@ impl MessageWriter {
             next_seq: 1,
             signer,
             sealed_final: false,
+            parallel_hashing: config.signature_hashing.one_shot_parallel(),
         })
     }
 
@@ -197,43 +200,114 @@ impl MessageWriter {
         }
     }
 
-    /// Encrypt a whole plaintext into a message, in `out` (cleared first; its capacity is reused).
+    /// Encrypt a whole plaintext into a message, in `out` (its capacity is reused).
     ///
-    /// The output grows one frame at a time: each frame's bytes are zero-filled while still in
-    /// the CPU cache and overwritten by AES-GCM right away, instead of a separate pass over the
-    /// whole message first.
+    /// A reused buffer already about as long as the message is sealed over. Otherwise the output
+    /// grows one frame at a time: each frame's bytes are zero-filled while still in the CPU cache
+    /// and overwritten by AES-GCM right away, instead of a separate pass over the whole message
+    /// first. A large signed message, when the client allows it, is sealed into an output sized
+    /// up front while a scoped thread hashes the finished batches.
     pub(crate) fn encrypt_all(
         mut self,
         plaintext: &[u8],
         mut out: Vec<u8>,
     ) -> Result<(Header, Vec<u8>), Error> {
-        let frame = self.frame_length as usize;
         let (regular, _) = frame_split(plaintext.len() as u64, self.frame_length)?;
         let body_len = framed_body_len(plaintext.len() as u64, self.frame_length)?;
         let body_len = usize::try_from(body_len).map_err(|_| FormatError::TooManyFrames)?;
+        let header_len = self.header.len();
         let footer = if self.signer.is_some() {
             MAX_FOOTER_LEN
         } else {
             0
         };
-        out.clear();
-        out.reserve(self.header.len() + body_len + footer);
-        out.extend_from_slice(self.header.as_bytes());
-        let mut rest = plaintext;
-        for _ in 0..regular {
-            let (chunk, tail) = rest.split_at(frame);
+        let detached = match &mut self.signer {
+            Some(signer) if self.parallel_hashing && body_len >= SCOPED_AFTER => {
+                signer.hasher.detach()
+            }
+            _ => None,
+        };
+        // A reused buffer that (nearly) covers the message already is sealed over in place.
+        let total = header_len + body_len;
+        let covered = out.len().min(total);
+        let presized = detached.is_some()
+            || (out.capacity() >= total.saturating_add(footer) && total - covered <= total / 16);
+        if presized {
+            out = sized_output(out, total, footer);
+            let (head, body) = out.split_at_mut(header_len);
+            head.copy_from_slice(self.header.as_bytes());
+            match detached {
+                Some(hasher) => {
+                    let ((), digest) = hash_alongside(hasher, |feed| {
+                        self.seal_body(plaintext, regular, body, feed)
+                    })?;
+                    if let Some(signer) = &mut self.signer {
+                        signer.hasher.supply(digest);
+                    }
+                }
+                None => self.seal_body(plaintext, regular, body, &mut |_| {})?,
+            }
+        } else {
+            out.clear();
+            out.reserve(header_len + body_len + footer);
+            out.extend_from_slice(self.header.as_bytes());
+            let frame = self.frame_length as usize;
+            let mut rest = plaintext;
+            for _ in 0..regular {
+                let (chunk, tail) = rest.split_at(frame);
+                let at = out.len();
+                out.resize(at + Self::regular_unit_len(frame), 0);
+                self.seal_regular(chunk, &mut out[at..])?;
+                rest = tail;
+            }
             let at = out.len();
-            out.resize(at + Self::regular_unit_len(frame), 0);
-            self.seal_regular(chunk, &mut out[at..])?;
-            rest = tail;
+            out.resize(at + Self::final_unit_len(rest.len()), 0);
+            self.seal_final(rest, &mut out[at..])?;
         }
-        let at = out.len();
-        out.resize(at + Self::final_unit_len(rest.len()), 0);
-        self.seal_final(rest, &mut out[at..])?;
         if let Some(footer) = self.footer()? {
             footer.append_to(&mut out);
         }
         Ok((self.header, out))
+    }
+
+    /// Seal every frame of `plaintext` into `body` (exactly the body's length), handing each
+    /// finished batch of frames to `feed` (when the signature's hash was detached for it).
+    fn seal_body<'m>(
+        &mut self,
+        plaintext: &[u8],
+        regular: u64,
+        mut body: &'m mut [u8],
+        feed: &mut dyn FnMut(&'m [u8]),
+    ) -> Result<(), Error> {
+        let frame = self.frame_length as usize;
+        let unit = Self::regular_unit_len(frame);
+        let per_batch = (SCOPED_BATCH / unit).max(1) as u64;
+        let mut rest = plaintext;
+        let mut left = regular;
+        let short = || Error::InvalidMaterials("internal: message output buffer too small");
+        while left > 0 {
+            let frames = per_batch.min(left);
+            let bytes = usize::try_from(frames)
+                .ok()
+                .and_then(|n| n.checked_mul(unit))
+                .ok_or_else(short)?;
+            let (batch, tail) = std::mem::take(&mut body)
+                .split_at_mut_checked(bytes)
+                .ok_or_else(short)?;
+            let mut at = 0;
+            for _ in 0..frames {
+                let (chunk, more) = rest.split_at_checked(frame).ok_or_else(short)?;
+                at += self.seal_regular(chunk, &mut batch[at..])?;
+                rest = more;
+            }
+            feed(batch);
+            body = tail;
+            left -= frames;
+        }
+        let written = self.seal_final(rest, body)?;
+        let last: &'m [u8] = body;
+        feed(last.get(..written).ok_or_else(short)?);
+        Ok(())
     }
 
     fn regular_unit_len(frame: usize) -> usize {
@@ -243,4 +317,19 @@ impl MessageWriter {
     fn final_unit_len(len: usize) -> usize {
         envelope_format::FINAL_FRAME_HEADER_LEN + len + TAG_LEN
     }
+}
+
+/// `out` resized to `len` bytes with room for `extra` more, without a pass over memory it does
+/// not need: a buffer too small is replaced by a zeroed allocation (fresh pages from the kernel
+/// for large sizes), a large enough one keeps its old bytes, which sealing overwrites.
+fn sized_output(mut out: Vec<u8>, len: usize, extra: usize) -> Vec<u8> {
+    let capacity = len.saturating_add(extra);
+    if out.capacity() < capacity {
+        let mut fresh = vec![0u8; capacity];
+        fresh.truncate(len);
+        return fresh;
+    }
+    out.truncate(len);
+    out.resize(len, 0);
+    out
 }
