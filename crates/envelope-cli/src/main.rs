@@ -248,7 +248,7 @@ fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
         .signature_hashing(if single_core {
             envelope::SignatureHashing::Inline
         } else {
-            envelope::SignatureHashing::Background
+            envelope::SignatureHashing::for_this_machine()
         });
     Ok(Client::from(builder.build()))
 }

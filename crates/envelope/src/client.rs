@@ -30,6 +30,10 @@ pub(crate) struct ClientConfig {
 /// is slow next to AES-GCM (AWS-LC runs SHA-512 in portable code on AMD CPUs, ~0.5 GB/s against
 /// ~3 GB/s for AES-GCM) hashing on a second core while this one encrypts or decrypts makes large
 /// signed messages up to ~17 % faster. Messages are byte-for-byte the same whichever is chosen.
+///
+/// Helper threads of either kind run at most one per spare CPU in the whole process
+/// ([`std::thread::available_parallelism`] minus one); a message that finds none free hashes
+/// inline, so a machine that is busy already is not oversubscribed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SignatureHashing {
@@ -37,27 +41,24 @@ pub enum SignatureHashing {
     Inline,
     /// One-shot encryption and decryption of a message whose body is 1 MiB or more hash on a
     /// scoped thread that reads the message where it lies (no copies) and ends with the call;
-    /// streams hash inline. When no core is idle this costs nothing measurable; the number of
-    /// extra threads is at most the number of one-shot calls running at once.
-    ///
-    /// The default when the process may use more than one CPU
-    /// ([`std::thread::available_parallelism`]), else [`SignatureHashing::Inline`].
+    /// streams hash inline. Pinned to one core this measured the same as inline.
     OneShot,
     /// As [`SignatureHashing::OneShot`], and a stream, once past 256 KiB, hands its hashing to a
-    /// helper thread fed with copies of the data: one extra thread per open signed stream and
-    /// ~3 % more CPU when no core is idle. For command-line tools and batch jobs.
+    /// helper thread fed with copies of the data (pinned to one core, ~3 % slower than inline).
+    ///
+    /// The default where the process may use more than one CPU.
     Background,
 }
 
 impl SignatureHashing {
-    /// [`SignatureHashing::OneShot`] where more than one CPU is available, else
+    /// [`SignatureHashing::Background`] where the process may use more than one CPU, else
     /// [`SignatureHashing::Inline`] (looked up once per process).
     pub fn for_this_machine() -> Self {
         static MULTI_CORE: OnceLock<bool> = OnceLock::new();
         let multi_core = *MULTI_CORE
             .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
         if multi_core {
-            Self::OneShot
+            Self::Background
         } else {
             Self::Inline
         }
@@ -195,8 +196,8 @@ impl ClientBuilder {
     }
 
     /// Where the signature's hash of signed messages is computed (default
-    /// [`SignatureHashing::for_this_machine`]: large one-shot messages on a second core where
-    /// there is one).
+    /// [`SignatureHashing::for_this_machine`]: large messages on a spare core where there is
+    /// one).
     pub fn signature_hashing(mut self, hashing: SignatureHashing) -> Self {
         self.config.signature_hashing = hashing;
         self

@@ -7,10 +7,15 @@
 //! copied batches, so encryption and hashing overlap on two cores. Small messages never start a
 //! thread; if one cannot be started, hashing simply stays inline.
 //!
+//! At most one helper per spare CPU runs at a time in the whole process ([`HELPERS`]); a message
+//! that finds none free hashes inline, so busy machines are not oversubscribed.
+//!
 //! One-shot operations hold the whole message in memory, so they need no copies: the hasher is
 //! detached from the reader or writer and [`hash_alongside`] runs it on a scoped thread over
 //! slices of the message itself.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
@@ -29,6 +34,68 @@ pub(crate) const SCOPED_BATCH: usize = 256 << 10;
 const BATCH: usize = 256 << 10;
 /// Batches in flight (bounds the memory to about `BATCHES * BATCH`).
 const BATCHES: usize = 3;
+
+/// The hashing helpers running in this process.
+static HELPERS: HelperLimit = HelperLimit::new();
+
+/// Counts running helper threads against a maximum.
+pub(crate) struct HelperLimit {
+    active: AtomicUsize,
+}
+
+/// A place for one helper thread; given back when dropped (when the thread ends).
+pub(crate) struct HelperSlot<'a> {
+    limit: &'a HelperLimit,
+}
+
+impl HelperLimit {
+    pub(crate) const fn new() -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+        }
+    }
+
+    /// A slot, if fewer than `max` helpers run.
+    pub(crate) fn try_acquire(&self, max: usize) -> Option<HelperSlot<'_>> {
+        let mut active = self.active.load(Ordering::Relaxed);
+        loop {
+            if active >= max {
+                return None;
+            }
+            match self.active.compare_exchange_weak(
+                active,
+                active + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(HelperSlot { limit: self }),
+                Err(now) => active = now,
+            }
+        }
+    }
+}
+
+impl Drop for HelperSlot<'_> {
+    fn drop(&mut self) {
+        self.limit.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// CPUs this process may use beyond the one it runs on (looked up once).
+fn spare_cpus() -> usize {
+    static SPARE: OnceLock<usize> = OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().map_or(0, |n| n.get() - 1))
+}
+
+/// A slot for a helper thread, if a spare CPU has none.
+fn helper_slot() -> Option<HelperSlot<'static>> {
+    let slot = HELPERS.try_acquire(spare_cpus());
+    #[cfg(test)]
+    if slot.is_some() {
+        tests::SLOTS_TAKEN.fetch_add(1, Ordering::Relaxed);
+    }
+    slot
+}
 
 pub(crate) struct SignatureHasher {
     state: State,
@@ -103,12 +170,19 @@ impl SignatureHasher {
         else {
             return;
         };
+        // Every spare CPU already hashes for someone: stay inline for this message.
+        self.background = false;
+        let Some(slot) = helper_slot() else {
+            self.state = State::Inline { hasher, hashed };
+            return;
+        };
         let (to_helper, from_main) = sync_channel::<Vec<u8>>(BATCHES);
         let (to_main, recycled) = sync_channel::<Vec<u8>>(BATCHES + 1);
         let mut helper_hasher = hasher.clone();
         let spawned = std::thread::Builder::new()
             .name("envelope-sighash".into())
             .spawn(move || {
+                let _slot = slot;
                 for batch in from_main {
                     helper_hasher.update(&batch);
                     // The main thread may already be gone (dropped mid-message): nothing to recycle to.
@@ -127,7 +201,6 @@ impl SignatureHasher {
             // No thread: keep hashing here.
             Err(_) => State::Inline { hasher, hashed },
         };
-        self.background = false;
     }
 
     pub(crate) fn finish(mut self) -> Result<Digest, Error> {
@@ -148,7 +221,7 @@ impl SignatureHasher {
 /// Run `work` on this thread while a scoped helper thread hashes, in order, the slices `work`
 /// passes to its feed. The slices borrow a message held in memory in full, so nothing is copied.
 /// Returns `work`'s value and the digest over the hasher's prior state and every slice fed. If no
-/// thread can be started, the feed hashes inline.
+/// spare CPU is free or no thread can be started, the feed hashes inline.
 pub(crate) fn hash_alongside<'m, T>(
     hasher: Hasher,
     work: impl FnOnce(&mut dyn FnMut(&'m [u8])) -> Result<T, Error>,
@@ -156,15 +229,19 @@ pub(crate) fn hash_alongside<'m, T>(
     std::thread::scope(|scope| {
         let (to_helper, parts) = channel::<&'m [u8]>();
         let fallback = hasher.clone();
-        let spawned = std::thread::Builder::new()
-            .name("envelope-sighash".into())
-            .spawn_scoped(scope, move || {
-                let mut hasher = hasher;
-                for part in parts {
-                    hasher.update(part);
-                }
-                hasher.finish()
-            });
+        let spawned = match helper_slot() {
+            Some(slot) => std::thread::Builder::new()
+                .name("envelope-sighash".into())
+                .spawn_scoped(scope, move || {
+                    let _slot = slot;
+                    let mut hasher = hasher;
+                    for part in parts {
+                        hasher.update(part);
+                    }
+                    hasher.finish()
+                }),
+            None => Err(std::io::Error::other("no spare CPU")),
+        };
         match spawned {
             Ok(handle) => {
                 // A send fails only if the helper died; joining it reports that below.
@@ -240,5 +317,87 @@ impl Drop for SignatureHasher {
         if let State::Helper(helper) = std::mem::replace(&mut self.state, State::Finished) {
             drop(helper.to_helper);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use envelope_crypto::digest::{HashAlgorithm, Hasher};
+
+    use super::{HelperLimit, SignatureHasher, hash_alongside, spare_cpus};
+
+    /// Helper slots handed out in this test process.
+    pub(super) static SLOTS_TAKEN: AtomicUsize = AtomicUsize::new(0);
+
+    fn started_hasher() -> Hasher {
+        let mut hasher = Hasher::new(HashAlgorithm::Sha384);
+        hasher.update(b"the header");
+        hasher
+    }
+
+    /// Both ways of hashing on a helper give the inline digest, and use a helper where the
+    /// machine has a spare CPU. (One test, so no other test holds the process's slots.)
+    #[test]
+    fn helpers_hash_exactly_what_inline_hashing_does() {
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 251) as u8).collect();
+        let mut inline = started_hasher();
+        inline.update(&data);
+        let expected = inline.finish();
+        let before = SLOTS_TAKEN.load(Ordering::Relaxed);
+
+        let data_ref = &data;
+        let ((), scoped) = hash_alongside(started_hasher(), |feed| {
+            for part in data_ref.chunks(100_003) {
+                feed(part);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(scoped.as_bytes(), expected.as_bytes());
+
+        let mut streaming = SignatureHasher::new(started_hasher(), true);
+        for part in data.chunks(4_099) {
+            streaming.update(part);
+        }
+        assert_eq!(streaming.finish().unwrap().as_bytes(), expected.as_bytes());
+
+        let mut detached = SignatureHasher::new(started_hasher(), false);
+        let mut lent = detached.detach().unwrap();
+        detached.update(b"ignored while lent out");
+        lent.update(&data);
+        detached.supply(lent.finish());
+        assert_eq!(detached.finish().unwrap().as_bytes(), expected.as_bytes());
+
+        let taken = SLOTS_TAKEN.load(Ordering::Relaxed) - before;
+        if spare_cpus() > 0 {
+            assert_eq!(taken, 2, "a helper for the scoped and the streaming hash");
+        } else {
+            assert_eq!(taken, 0);
+        }
+    }
+
+    #[test]
+    fn a_detached_hash_must_come_back() {
+        let mut hasher = SignatureHasher::new(started_hasher(), false);
+        assert!(hasher.detach().is_some());
+        assert!(hasher.finish().is_err());
+    }
+
+    #[test]
+    fn helpers_are_limited_and_slots_come_back() {
+        let limit = HelperLimit::new();
+        assert!(limit.try_acquire(0).is_none());
+        let a = limit.try_acquire(2);
+        let b = limit.try_acquire(2);
+        assert!(a.is_some() && b.is_some());
+        assert!(limit.try_acquire(2).is_none());
+        drop(a);
+        let c = limit.try_acquire(2);
+        assert!(c.is_some());
+        assert!(limit.try_acquire(2).is_none());
+        drop((b, c));
+        assert!(limit.try_acquire(1).is_some());
     }
 }
