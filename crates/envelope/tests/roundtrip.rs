@@ -381,3 +381,46 @@ async fn reused_buffers() {
         assert!(buffer.capacity() >= 3 << 20, "the capacity was reused");
     }
 }
+
+/// Large signed one-shot messages into fresh outputs (their first frames are sealed and hashed
+/// in scratch space while the output is allocated, then copied in): around the size where the
+/// scoped hasher starts, and past the largest scratch space. Every one verifies, and a flipped
+/// byte in the copied frames or just after them is caught.
+#[tokio::test]
+async fn fresh_signed_one_shot_outputs() {
+    let keyring = keyring();
+    let writer = Client::builder()
+        .signature_hashing(SignatureHashing::OneShot)
+        .build();
+    let reader = Client::builder()
+        .signature_hashing(SignatureHashing::Inline)
+        .build();
+    let unit = REGULAR_FRAME_HEADER_LEN + 4096 + 16;
+    for len in [(1 << 20) - 100, (1 << 20) + 1, (5 << 20) + 3, 36 << 20] {
+        let pt = plaintext(len);
+        let msg = writer
+            .encrypt(&keyring, &pt)
+            .suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
+            .await
+            .unwrap();
+        let header = msg.header().len();
+        // An exact multiple of the frame length ends in a full final frame.
+        let (regular, last) = ((len - 1) / 4096, (len - 1) % 4096 + 1);
+        let body = regular * unit + FINAL_FRAME_HEADER_LEN + last + 16;
+        let footer = msg.ciphertext().len() - header - body;
+        assert!((2 + 2 + 100..=2 + 2 + 104).contains(&footer), "{len} bytes");
+        let decrypted = reader.decrypt(&keyring, msg.ciphertext()).await.unwrap();
+        assert_eq!(decrypted.plaintext(), pt, "{len} bytes");
+        let message = msg.into_ciphertext();
+        // Where the scratch frames end: a sixteenth of the body, 256 KiB to 2 MiB, whole frames.
+        let head = (body / 16).clamp(256 << 10, 2 << 20) / unit * unit;
+        for at in [header + 20, header + head - 1, header + head + 20] {
+            let mut bad = message.clone();
+            bad[at] ^= 1;
+            assert!(
+                reader.decrypt(&keyring, &bad).await.is_err(),
+                "{len} bytes, flipped at {at}"
+            );
+        }
+    }
+}
