@@ -10,6 +10,7 @@
 //!                       [--budget $] [--max-calls-per-second N] [--max-bytes B] [--burst S/PERIOD]
 //! envelope-bench plan --examples
 //! envelope-bench floor  [--seconds F] [--json]
+//! envelope-bench large  [--mib N] [--rounds N] [--suite 0478,0578] [--json]
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -21,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use envelope::AlgorithmSuite;
 
 use envelope_bench::load::{self, CacheReport, LoadResult, LoadSpec};
-use envelope_bench::{floor, plan, sweep};
+use envelope_bench::{floor, large, plan, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -109,6 +110,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Large messages (one-shot and streaming) against raw AES-GCM and SHA-384, interleaved
+    /// round by round so the ratios hold on a noisy machine.
+    Large {
+        /// Plaintext size in MiB.
+        #[arg(long, default_value_t = 16)]
+        mib: usize,
+        /// Rounds; each runs every case once, and medians are reported.
+        #[arg(long, default_value_t = 15)]
+        rounds: usize,
+        /// Algorithm suite ids in hex, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0478,0578")]
+        suite: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -159,9 +176,7 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn spec(&self) -> Result<LoadSpec, String> {
-        let id = u16::from_str_radix(self.suite.trim_start_matches("0x"), 16)
-            .map_err(|_| format!("--suite {}: not a hex suite id", self.suite))?;
-        let suite = AlgorithmSuite::from_id(id).ok_or(format!("unknown suite {}", self.suite))?;
+        let suite = parse_suite(&self.suite)?;
         Ok(LoadSpec {
             concurrency: self.tasks.unwrap_or(self.threads),
             async_tasks: self.tasks.is_some(),
@@ -352,7 +367,56 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Large {
+            mib,
+            rounds,
+            suite,
+            json: as_json,
+        } => {
+            let suites = suite
+                .iter()
+                .map(|s| parse_suite(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let size = mib
+                .checked_mul(1 << 20)
+                .ok_or("--mib is too large for this machine")?;
+            let cases = large::run(&large::LargeSpec {
+                size,
+                rounds,
+                suites,
+            })?;
+            if as_json {
+                return json(&serde_json::json!({
+                    "backend": envelope::crypto::BACKEND,
+                    "mib": mib,
+                    "rounds": rounds,
+                    "cases": cases,
+                }));
+            }
+            println!(
+                "backend: {}; {mib} MiB, {rounds} rounds, medians; % = the limit's time / this case's time, in the same round",
+                envelope::crypto::BACKEND
+            );
+            for c in cases {
+                let share = match (c.of_limit, c.limit) {
+                    (Some(r), Some(limit)) => format!("{:>6.1} % of {limit}", 100.0 * r),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<54} {:>10.2} ms {:>10.1} MiB/s  {share}",
+                    c.name, c.median_ms, c.mib_per_s
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// A suite from its id in hex (`0478`, `0x0578`).
+fn parse_suite(hex: &str) -> Result<AlgorithmSuite, String> {
+    let id = u16::from_str_radix(hex.trim_start_matches("0x"), 16)
+        .map_err(|_| format!("--suite {hex}: not a hex suite id"))?;
+    AlgorithmSuite::from_id(id).ok_or(format!("unknown suite {hex}"))
 }
 
 fn print_cache(report: &CacheReport) {
