@@ -237,11 +237,11 @@ impl MessageWriter {
         let presized = detached.is_some()
             || (out.capacity() >= total.saturating_add(footer) && total - covered <= total / 16);
         if presized {
-            let head = match detached {
-                Some(_) if out.capacity() < total.saturating_add(footer) => {
-                    self.head_frames(regular, body_len)
-                }
-                _ => 0,
+            // Regular frames to seal into scratch space first, when the output must be allocated.
+            let head = if out.capacity() < total.saturating_add(footer) {
+                self.head_frames(regular, body_len)
+            } else {
+                0
             };
             let digest = match detached {
                 Some(hasher) if head > 0 => {
@@ -334,7 +334,6 @@ impl MessageWriter {
     ) -> Result<(), Error> {
         let unit = Self::regular_unit_len(self.frame_length as usize);
         let head = (scratch.len() / unit) as u64;
-        let short = || Error::InvalidMaterials("internal: message output buffer too small");
         let mut pieces: Vec<&'m [u8]> = Vec::new();
         let (rest, _) = self.seal_batches(plaintext, head, scratch, &mut |piece| {
             pieces.push(piece);
@@ -348,7 +347,7 @@ impl MessageWriter {
         for piece in pieces {
             let (done, tail) = std::mem::take(&mut body)
                 .split_at_mut_checked(piece.len())
-                .ok_or_else(short)?;
+                .ok_or_else(output_too_small)?;
             done.copy_from_slice(piece);
             body = tail;
         }
@@ -367,9 +366,7 @@ impl MessageWriter {
         let (rest, body) = self.seal_batches(plaintext, regular, body, feed)?;
         let written = self.seal_final(rest, body)?;
         let last: &'m [u8] = body;
-        feed(last.get(..written).ok_or(Error::InvalidMaterials(
-            "internal: message output buffer too small",
-        ))?);
+        feed(last.get(..written).ok_or_else(output_too_small)?);
         Ok(())
     }
 
@@ -387,19 +384,18 @@ impl MessageWriter {
         let per_batch = (SCOPED_BATCH / unit).max(1) as u64;
         let mut rest = plaintext;
         let mut left = frames;
-        let short = || Error::InvalidMaterials("internal: message output buffer too small");
         while left > 0 {
             let count = per_batch.min(left);
             let bytes = usize::try_from(count)
                 .ok()
                 .and_then(|n| n.checked_mul(unit))
-                .ok_or_else(short)?;
+                .ok_or_else(output_too_small)?;
             let (batch, tail) = std::mem::take(&mut body)
                 .split_at_mut_checked(bytes)
-                .ok_or_else(short)?;
+                .ok_or_else(output_too_small)?;
             let mut at = 0;
             for _ in 0..count {
-                let (chunk, more) = rest.split_at_checked(frame).ok_or_else(short)?;
+                let (chunk, more) = rest.split_at_checked(frame).ok_or_else(output_too_small)?;
                 at += self.seal_regular(chunk, &mut batch[at..])?;
                 rest = more;
             }
@@ -417,6 +413,11 @@ impl MessageWriter {
     fn final_unit_len(len: usize) -> usize {
         envelope_format::FINAL_FRAME_HEADER_LEN + len + TAG_LEN
     }
+}
+
+/// An output slice shorter than the frames sealed into it (a bug, never bad input).
+fn output_too_small() -> Error {
+    Error::InvalidMaterials("internal: message output buffer too small")
 }
 
 /// `out` resized to `len` bytes with room for `extra` more, without a pass over memory it does
