@@ -130,6 +130,9 @@ pub enum FormatError {
     /// The body would need more frames than sequence numbers exist.
     #[error("the plaintext needs more than 2^32 - 1 frames at this frame length")]
     TooManyFrames,
+    /// A [`HeaderDecoder`](crate::HeaderDecoder) was fed more input after it returned the header.
+    #[error("the header was already decoded: the rest of the input belongs to the message body")]
+    HeaderAlreadyDecoded,
     /// A signature footer was found where none is allowed or a required one is malformed.
     #[error("malformed footer: {0}")]
     MalformedFooter(&'static str),

@@ -3,9 +3,10 @@
 use std::num::NonZeroU32;
 
 use crate::context::EncryptionContext;
+use crate::decoder::HeaderDecoder;
 use crate::edk::EncryptedDataKey;
 use crate::error::FormatError;
-use crate::parse::{Cursor, Parsed, Stop, finish};
+use crate::parse::{Cursor, Parsed, Stop};
 use crate::suite::{AlgorithmSuite, IV_LEN, MessageFormatVersion, TAG_LEN};
 
 /// The v1 message type byte ("customer authenticated encrypted data").
@@ -280,97 +281,133 @@ impl HeaderBody {
         self.serialize_into(&mut out)?;
         Ok(out)
     }
+}
 
-    fn parse_from(cursor: &mut Cursor<'_>, limits: &HeaderLimits) -> Result<Self, Stop> {
-        let version = match cursor.u8()? {
-            1 => MessageFormatVersion::V1,
-            2 => MessageFormatVersion::V2,
-            other => return Err(unknown_version(cursor, other)),
-        };
-        if version == MessageFormatVersion::V1 {
-            let message_type = cursor.u8()?;
-            if message_type != MESSAGE_TYPE {
-                return Err(FormatError::UnsupportedType(message_type).into());
-            }
+/// The fixed fields at the start of a header: version, (v1) type, suite and message id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prefix {
+    pub(crate) suite: AlgorithmSuite,
+    pub(crate) message_id: MessageId,
+}
+
+pub(crate) fn parse_prefix(cursor: &mut Cursor<'_>) -> Result<Prefix, Stop> {
+    let version = match cursor.u8()? {
+        1 => MessageFormatVersion::V1,
+        2 => MessageFormatVersion::V2,
+        other => return Err(unknown_version(cursor, other)),
+    };
+    if version == MessageFormatVersion::V1 {
+        let message_type = cursor.u8()?;
+        if message_type != MESSAGE_TYPE {
+            return Err(FormatError::UnsupportedType(message_type).into());
         }
-        let suite_id = cursor.u16()?;
-        let suite = AlgorithmSuite::from_id(suite_id).ok_or(FormatError::UnknownSuite(suite_id))?;
-        if suite.message_format_version() != version {
-            return Err(FormatError::SuiteVersionMismatch {
-                suite,
-                expected: suite.message_format_version().as_byte(),
-                found: version.as_byte(),
-            }
-            .into());
-        }
-        let message_id = MessageId::from_slice(cursor.take(version.message_id_len())?)?;
-        let ec_bytes = cursor.short_bytes()?;
-        let encryption_context = EncryptionContext::parse(ec_bytes)?;
-        let count = cursor.u16()?;
-        if count == 0 {
-            return Err(FormatError::NoEncryptedDataKeys.into());
-        }
-        if let Some(max) = limits.max_encrypted_data_keys
-            && count > max
-        {
-            return Err(FormatError::TooManyEncryptedDataKeys {
-                count: usize::from(count),
-                max: usize::from(max),
-            }
-            .into());
-        }
-        // Grows as keys arrive: the count alone never sizes an allocation.
-        let mut encrypted_data_keys = Vec::new();
-        for _ in 0..count {
-            encrypted_data_keys.push(EncryptedDataKey::parse_from(cursor)?);
-        }
-        let content_type = cursor.u8()?;
-        if content_type != CONTENT_TYPE_NON_FRAMED && content_type != CONTENT_TYPE_FRAMED {
-            return Err(FormatError::UnknownContentType(content_type).into());
-        }
-        if version == MessageFormatVersion::V1 {
-            if cursor.array::<4>()? != [0, 0, 0, 0] {
-                return Err(FormatError::NonZeroReserved.into());
-            }
-            let iv_len = cursor.u8()?;
-            if iv_len != IV_LEN_BYTE {
-                return Err(FormatError::InvalidIvLength(iv_len).into());
-            }
-        }
-        let frame_length = cursor.u32()?;
-        let framing = match (content_type, NonZeroU32::new(frame_length)) {
-            (CONTENT_TYPE_NON_FRAMED, None) => Framing::NonFramed,
-            (CONTENT_TYPE_FRAMED, Some(n)) => Framing::Framed(n),
-            (CONTENT_TYPE_NON_FRAMED, Some(_)) => {
-                return Err(FormatError::InvalidFrameLength {
-                    content: "non-framed",
-                    frame_length,
-                }
-                .into());
-            }
-            _ => {
-                return Err(FormatError::InvalidFrameLength {
-                    content: "framed",
-                    frame_length,
-                }
-                .into());
-            }
-        };
-        let commit_key = match version {
-            MessageFormatVersion::V1 => None,
-            MessageFormatVersion::V2 => Some(cursor.array::<COMMIT_KEY_LEN>()?),
-        };
-        let canonical = encryption_context.serialize().ok();
-        let context_bytes = (canonical.as_deref() != Some(ec_bytes)).then(|| ec_bytes.to_vec());
-        Ok(Self {
+    }
+    let suite_id = cursor.u16()?;
+    let suite = AlgorithmSuite::from_id(suite_id).ok_or(FormatError::UnknownSuite(suite_id))?;
+    if suite.message_format_version() != version {
+        return Err(FormatError::SuiteVersionMismatch {
             suite,
-            message_id,
+            expected: suite.message_format_version().as_byte(),
+            found: version.as_byte(),
+        }
+        .into());
+    }
+    let message_id = MessageId::from_slice(cursor.take(version.message_id_len())?)?;
+    Ok(Prefix { suite, message_id })
+}
+
+/// The encryption context section (its `u16` length, then the pairs), parsed, with the bytes it
+/// was read from when they are not the canonical serialization.
+pub(crate) fn parse_context(
+    cursor: &mut Cursor<'_>,
+) -> Result<(EncryptionContext, Option<Vec<u8>>), Stop> {
+    let ec_bytes = cursor.short_bytes()?;
+    let encryption_context = EncryptionContext::parse(ec_bytes)?;
+    let canonical = encryption_context.serialize().ok();
+    let context_bytes = (canonical.as_deref() != Some(ec_bytes)).then(|| ec_bytes.to_vec());
+    Ok((encryption_context, context_bytes))
+}
+
+/// The encrypted data key count, checked against the limits before any key is read.
+pub(crate) fn parse_key_count(cursor: &mut Cursor<'_>, limits: &HeaderLimits) -> Result<u16, Stop> {
+    let count = cursor.u16()?;
+    if count == 0 {
+        return Err(FormatError::NoEncryptedDataKeys.into());
+    }
+    if let Some(max) = limits.max_encrypted_data_keys
+        && count > max
+    {
+        return Err(FormatError::TooManyEncryptedDataKeys {
+            count: usize::from(count),
+            max: usize::from(max),
+        }
+        .into());
+    }
+    Ok(count)
+}
+
+/// The fields after the encrypted data keys: content type, (v1) reserved bytes and IV length, frame
+/// length and (v2) the commit key.
+pub(crate) fn parse_trailer(
+    cursor: &mut Cursor<'_>,
+    version: MessageFormatVersion,
+) -> Result<(Framing, Option<[u8; COMMIT_KEY_LEN]>), Stop> {
+    let content_type = cursor.u8()?;
+    if content_type != CONTENT_TYPE_NON_FRAMED && content_type != CONTENT_TYPE_FRAMED {
+        return Err(FormatError::UnknownContentType(content_type).into());
+    }
+    if version == MessageFormatVersion::V1 {
+        if cursor.array::<4>()? != [0, 0, 0, 0] {
+            return Err(FormatError::NonZeroReserved.into());
+        }
+        let iv_len = cursor.u8()?;
+        if iv_len != IV_LEN_BYTE {
+            return Err(FormatError::InvalidIvLength(iv_len).into());
+        }
+    }
+    let frame_length = cursor.u32()?;
+    let framing = match (content_type, NonZeroU32::new(frame_length)) {
+        (CONTENT_TYPE_NON_FRAMED, None) => Framing::NonFramed,
+        (CONTENT_TYPE_FRAMED, Some(n)) => Framing::Framed(n),
+        (CONTENT_TYPE_NON_FRAMED, Some(_)) => {
+            return Err(FormatError::InvalidFrameLength {
+                content: "non-framed",
+                frame_length,
+            }
+            .into());
+        }
+        _ => {
+            return Err(FormatError::InvalidFrameLength {
+                content: "framed",
+                frame_length,
+            }
+            .into());
+        }
+    };
+    let commit_key = match version {
+        MessageFormatVersion::V1 => None,
+        MessageFormatVersion::V2 => Some(cursor.array::<COMMIT_KEY_LEN>()?),
+    };
+    Ok((framing, commit_key))
+}
+
+impl HeaderBody {
+    /// Assemble a parsed header body. The parts were checked as they were read.
+    pub(crate) fn from_parsed(
+        prefix: Prefix,
+        (encryption_context, context_bytes): (EncryptionContext, Option<Vec<u8>>),
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        (framing, commit_key): (Framing, Option<[u8; COMMIT_KEY_LEN]>),
+    ) -> Self {
+        Self {
+            suite: prefix.suite,
+            message_id: prefix.message_id,
             encryption_context,
             encrypted_data_keys,
             framing,
             commit_key,
             context_bytes,
-        })
+        }
     }
 }
 
@@ -432,7 +469,10 @@ impl HeaderAuth {
         out.extend_from_slice(&self.tag);
     }
 
-    fn parse_from(cursor: &mut Cursor<'_>, version: MessageFormatVersion) -> Result<Self, Stop> {
+    pub(crate) fn parse_from(
+        cursor: &mut Cursor<'_>,
+        version: MessageFormatVersion,
+    ) -> Result<Self, Stop> {
         let iv = match version {
             MessageFormatVersion::V1 => cursor.array::<IV_LEN>()?,
             MessageFormatVersion::V2 => [0; IV_LEN],
@@ -456,27 +496,25 @@ impl Header {
     ///
     /// On success returns the header and its length; the body follows. Limits are checked as soon as
     /// the field they concern is read, so an oversized header fails before its bytes are buffered.
+    ///
+    /// Each call parses from the first byte. To parse a header that arrives in pieces, feed them
+    /// to a [`HeaderDecoder`], which resumes where it stopped.
     pub fn parse(input: &[u8], limits: &HeaderLimits) -> Result<Parsed<Self>, FormatError> {
-        let mut cursor = Cursor::new(input);
-        if let Some(max) = limits.max_header_len {
-            cursor = cursor.with_limit(max, FormatError::HeaderTooLarge { max });
+        HeaderDecoder::new(*limits).feed(input)
+    }
+
+    pub(crate) fn from_parsed(
+        body: HeaderBody,
+        auth: HeaderAuth,
+        bytes: Vec<u8>,
+        body_len: usize,
+    ) -> Self {
+        Self {
+            body,
+            auth,
+            bytes,
+            body_len,
         }
-        let result = (|| {
-            let body = HeaderBody::parse_from(&mut cursor, limits)?;
-            let body_len = cursor.position();
-            let auth = HeaderAuth::parse_from(&mut cursor, body.version())?;
-            let len = cursor.position();
-            Ok((
-                Self {
-                    body,
-                    auth,
-                    bytes: input[..len].to_vec(),
-                    body_len,
-                },
-                len,
-            ))
-        })();
-        finish(result)
     }
 
     /// Serialize `body`, let `authenticate` compute the header authentication over the serialized

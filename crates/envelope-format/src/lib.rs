@@ -3,6 +3,7 @@
 
 mod body;
 mod context;
+mod decoder;
 mod edk;
 mod error;
 mod header;
@@ -15,6 +16,7 @@ pub use body::{
     frame_iv, frame_split, framed_body_len,
 };
 pub use context::{EncryptionContext, MAX_SERIALIZED_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
+pub use decoder::HeaderDecoder;
 pub use edk::EncryptedDataKey;
 pub use error::FormatError;
 pub use header::{

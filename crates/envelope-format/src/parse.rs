@@ -67,6 +67,15 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A cursor over `buf` positioned at `pos`.
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self {
+            buf,
+            pos,
+            limit: None,
+        }
+    }
+
     /// Fail with `error` instead of asking for more input once a read would end past `max`.
     pub(crate) fn with_limit(mut self, max: usize, error: FormatError) -> Self {
         self.limit = Some((max, error));
