@@ -44,6 +44,16 @@ impl Client {
         self.inner.commitment_policy()
     }
 
+    /// The maximum number of encrypted data keys, if limited.
+    pub fn max_encrypted_data_keys(&self) -> Option<u16> {
+        self.inner.max_encrypted_data_keys()
+    }
+
+    /// The largest frame length this client encrypts with and streams.
+    pub fn max_frame_length(&self) -> u32 {
+        self.inner.max_frame_length()
+    }
+
     /// The async client with the same configuration.
     pub fn as_async(&self) -> &client::Client {
         &self.inner

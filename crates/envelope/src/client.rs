@@ -21,8 +21,15 @@ pub(crate) struct ClientConfig {
     pub(crate) commitment_policy: CommitmentPolicy,
     pub(crate) max_encrypted_data_keys: Option<u16>,
     pub(crate) max_header_len: Option<usize>,
+    pub(crate) max_frame_length: u32,
     pub(crate) signature_hashing: SignatureHashing,
 }
+
+/// The default [`ClientBuilder::max_frame_length`]: 64 MiB.
+pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
+
+/// The default [`ClientBuilder::max_encrypted_data_keys`]: 10.
+pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
 
 /// Where the SHA-2 hash that a signed message's signature covers is computed.
 ///
@@ -116,6 +123,7 @@ impl fmt::Debug for Client {
                 &self.config.max_encrypted_data_keys,
             )
             .field("max_header_len", &self.config.max_header_len)
+            .field("max_frame_length", &self.config.max_frame_length)
             .finish()
     }
 }
@@ -131,8 +139,9 @@ impl Client {
         ClientBuilder {
             config: ClientConfig {
                 commitment_policy: CommitmentPolicy::default(),
-                max_encrypted_data_keys: None,
+                max_encrypted_data_keys: Some(DEFAULT_MAX_ENCRYPTED_DATA_KEYS),
                 max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
+                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
                 signature_hashing: SignatureHashing::for_this_machine(),
             },
         }
@@ -146,6 +155,11 @@ impl Client {
     /// The maximum number of encrypted data keys, if limited.
     pub fn max_encrypted_data_keys(&self) -> Option<u16> {
         self.config.max_encrypted_data_keys
+    }
+
+    /// The largest frame length this client encrypts with and streams.
+    pub fn max_frame_length(&self) -> u32 {
+        self.config.max_frame_length
     }
 
     /// Encrypt `plaintext` with materials from `cmm` (a keyring or a materials manager).
@@ -181,10 +195,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Refuse to encrypt with, or decrypt, messages with more encrypted data keys than this.
-    /// Decryption stops as soon as the header's count is read. Default: no limit.
-    pub fn max_encrypted_data_keys(mut self, max: u16) -> Self {
-        self.config.max_encrypted_data_keys = Some(max);
+    /// Refuse to encrypt with, or decrypt, messages with more encrypted data keys than this
+    /// (default [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`], 10); `None` removes the limit.
+    ///
+    /// Decryption stops as soon as the header's count is read, before any key is tried. The
+    /// limit bounds the work an unauthenticated message can cause: a keyring tries every
+    /// encrypted data key that names it, each an RSA private-key operation for an RSA keyring
+    /// (milliseconds for RSA-4096), so a 1 MiB header of ~2,000 forged keys would otherwise cost
+    /// seconds per message. Raise it for messages encrypted to more recipients than that.
+    pub fn max_encrypted_data_keys(mut self, max: Option<u16>) -> Self {
+        self.config.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// The largest frame length this client writes, and the largest body unit (a frame, or a
+    /// non-framed body) its streaming decryptors buffer (default [`DEFAULT_MAX_FRAME_LENGTH`],
+    /// 64 MiB).
+    ///
+    /// Encrypting with a longer frame length fails with [`Error::FrameTooLarge`] before any key
+    /// is requested, so everything a default client writes, a default client can stream back.
+    /// Streaming decryption of a message with longer frames fails right after its header, before
+    /// any key is requested (a non-framed body: when its length is read); one-shot decryption,
+    /// which holds the whole message already, reads any frame length.
+    pub fn max_frame_length(mut self, max: u32) -> Self {
+        self.config.max_frame_length = max;
         self
     }
 

@@ -61,16 +61,20 @@ pub enum Error {
     /// More plaintext was written than the declared bound.
     #[error("the plaintext exceeds the declared bound of {0} bytes")]
     PlaintextBoundExceeded(u64),
-    /// A streamed message has a frame (or a non-framed body) larger than the decryptor may buffer.
+    /// A frame is longer than the client's maximum frame length: the frame length asked for on
+    /// encrypt, or a streamed message's frame length (or non-framed body) on decrypt.
     #[error(
-        "a frame of this message needs {needed} bytes of buffer, more than the configured maximum of {max}"
+        "frame length {length} exceeds this client's maximum of {max} bytes (raise it with ClientBuilder::max_frame_length)"
     )]
     FrameTooLarge {
-        /// Bytes the unit needs.
-        needed: usize,
-        /// The configured maximum.
-        max: usize,
+        /// The frame length (or non-framed body length) concerned.
+        length: u64,
+        /// The client's maximum frame length.
+        max: u32,
     },
+    /// An invariant inside Envelope did not hold: a bug, to be reported. No plaintext was released.
+    #[error("internal error (please report it): {0}")]
+    Internal(&'static str),
     /// A primitive failed for a reason other than authentication (e.g. the system RNG).
     #[error("cryptographic failure: {0}")]
     Crypto(#[source] CryptoError),

@@ -8,8 +8,8 @@ mod message;
 pub mod stream;
 
 pub use client::{
-    Async, Blocking, BoxFuture, Client, ClientBuilder, Decrypt, Decrypted, Encrypt, Encrypted,
-    SignatureHashing,
+    Async, Blocking, BoxFuture, Client, ClientBuilder, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+    DEFAULT_MAX_FRAME_LENGTH, Decrypt, Decrypted, Encrypt, Encrypted, SignatureHashing,
 };
 pub use error::Error;
 #[cfg(feature = "tokio")]

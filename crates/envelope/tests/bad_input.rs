@@ -251,7 +251,7 @@ fn too_many_encrypted_data_keys() {
     assert_eq!(msg.header().body().encrypted_data_keys().len(), 2);
     let limited = Client::from(
         envelope::Client::builder()
-            .max_encrypted_data_keys(1)
+            .max_encrypted_data_keys(Some(1))
             .build(),
     );
     let err = limited.encrypt(&two, b"x").run().unwrap_err();
@@ -274,7 +274,7 @@ fn too_many_encrypted_data_keys() {
     ));
     let two_allowed = Client::from(
         envelope::Client::builder()
-            .max_encrypted_data_keys(2)
+            .max_encrypted_data_keys(Some(2))
             .build(),
     );
     two_allowed.decrypt(&two, msg.ciphertext()).run().unwrap();

@@ -357,23 +357,33 @@ fn a_caching_cmm_serves_bounded_streams() {
 }
 
 #[test]
-fn frames_larger_than_the_buffer_limit_are_refused() {
+fn frames_longer_than_the_client_maximum_are_refused_before_any_key_is_used() {
     let message = encrypt_streaming(UNSIGNED, 100_000, &plaintext(150_000), 65_536);
-    let client = Client::new();
+    let small = Client::from(envelope::Client::builder().max_frame_length(65_536).build());
     let kr = keyring();
-    let mut reader = client
-        .decrypt_stream(&kr, &message[..])
-        .max_frame_buffer(64 * 1024)
-        .run()
-        .unwrap();
-    let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    let err = small.decrypt_stream(&kr, &message[..]).run().unwrap_err();
     assert!(
-        err.to_string()
-            .contains("more than the configured maximum of 65536"),
+        matches!(
+            err,
+            Error::FrameTooLarge {
+                length: 100_000,
+                max: 65_536
+            }
+        ),
         "{err}"
     );
+    assert!(
+        err.to_string()
+            .contains("frame length 100000 exceeds this client's maximum of 65536 bytes"),
+        "{err}"
+    );
+    // One-shot decryption holds the whole message already: any frame length is read.
+    assert_eq!(
+        small.decrypt(&kr, &message).run().unwrap().plaintext(),
+        &plaintext(150_000)[..]
+    );
     let mut out = Vec::new();
-    client
+    Client::new()
         .decrypt_stream(&kr, &message[..])
         .run()
         .unwrap()

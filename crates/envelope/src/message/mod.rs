@@ -54,6 +54,12 @@ pub(crate) async fn start_encryption(
     if frame_length == 0 {
         return Err(Error::InvalidFrameLength(0));
     }
+    if frame_length > config.max_frame_length {
+        return Err(Error::FrameTooLarge {
+            length: u64::from(frame_length),
+            max: config.max_frame_length,
+        });
+    }
     let policy = config.commitment_policy;
     if let Some(suite) = suite
         && !policy.allows_encrypt(suite)

@@ -58,6 +58,8 @@ pub(crate) struct MessageReader {
     state: State,
     /// One-shot decryption may hash on a scoped thread (see [`hash_alongside`]).
     parallel_hashing: bool,
+    /// Streaming decryption refuses units with more plaintext than this.
+    max_unit_len: Option<u64>,
 }
 
 impl MessageReader {
@@ -119,7 +121,14 @@ impl MessageReader {
             verifier,
             state: State::Body,
             parallel_hashing: config.signature_hashing.one_shot_parallel(),
+            max_unit_len: None,
         })
+    }
+
+    /// Refuse body units (frames, a non-framed body) longer than `max` bytes as soon as their
+    /// length is read, before their bytes are buffered.
+    pub(crate) fn limit_unit_length(&mut self, max: u32) {
+        self.max_unit_len = Some(u64::from(max));
     }
 
     /// Whether the message is complete.
@@ -290,6 +299,14 @@ impl MessageReader {
             Parsed::Complete(frame, len) => (frame, len),
             Parsed::Incomplete(needed) => return Ok(Step::NeedInput(needed)),
         };
+        if let Some(max) = self.max_unit_len
+            && frame.content_len() > max
+        {
+            return Err(Error::FrameTooLarge {
+                length: frame.content_len(),
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+            });
+        }
         let len = usize::try_from(frame.content_len())
             .map_err(|_| FormatError::NonFramedContentTooLong(frame.content_len()))?;
         let total = header_len + len + TAG_LEN;

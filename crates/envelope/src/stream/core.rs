@@ -1,15 +1,19 @@
 //! The sans-I/O cores of streaming encryption and decryption, shared by the `std::io` and the tokio
 //! adapters. They hold at most about one frame of plaintext and one frame of ciphertext.
 
-use envelope_format::{FINAL_FRAME_HEADER_LEN, FormatError, Header, HeaderLimits, Parsed, TAG_LEN};
+use envelope_format::{
+    FINAL_FRAME_HEADER_LEN, FormatError, Header, HeaderDecoder, HeaderLimits, Parsed, TAG_LEN,
+};
 
 use crate::Error;
 use crate::message::{MAX_FOOTER_LEN, MessageReader, MessageWriter, Step};
 
-/// Default upper bound on the bytes one body unit may make a streaming decryptor buffer.
-pub const DEFAULT_MAX_FRAME_BUFFER: usize = 64 << 20;
+/// Bytes a body unit carries besides its plaintext, at most: a final frame's header and the tag.
+const UNIT_OVERHEAD: usize = FINAL_FRAME_HEADER_LEN + TAG_LEN;
 /// How much to read at a time when more input is needed.
 const READ_CHUNK: usize = 64 << 10;
+/// The smallest read while collecting a header.
+const MIN_READ: usize = 4 << 10;
 
 // ----------------------------------------------------------------------------------- encryption
 
@@ -140,33 +144,29 @@ impl EncryptCore {
 
 // ------------------------------------------------------------------------------------- headers
 
-/// Collects the bytes of a header until it parses.
+/// Reads a header in pieces through a [`HeaderDecoder`], which resumes where each piece ended.
 pub(crate) struct HeaderCollector {
-    buf: Vec<u8>,
-    have: usize,
-    needed: usize,
-    limits: HeaderLimits,
+    decoder: HeaderDecoder,
+    chunk: Vec<u8>,
+    want: usize,
 }
 
 impl HeaderCollector {
     pub(crate) fn new(limits: HeaderLimits) -> Self {
         Self {
-            buf: Vec::new(),
-            have: 0,
-            needed: 1,
-            limits,
+            decoder: HeaderDecoder::new(limits),
+            chunk: Vec::new(),
+            want: MIN_READ,
         }
     }
 
-    /// Space to read into: the bytes still needed, at least one, at most a chunk.
+    /// Space to read into: the header bytes still needed, at least 4 KiB (the bytes after the
+    /// header are the body anyway), at most a chunk.
     pub(crate) fn space(&mut self) -> &mut [u8] {
-        // Read ahead a little: the bytes after the header are the body anyway.
-        let want = self
-            .needed
-            .saturating_sub(self.have)
-            .clamp(4096, READ_CHUNK);
-        self.buf.resize(self.have + want, 0);
-        &mut self.buf[self.have..]
+        if self.chunk.len() < self.want {
+            self.chunk.resize(self.want, 0);
+        }
+        &mut self.chunk[..self.want]
     }
 
     /// `n` bytes were read into [`HeaderCollector::space`] (zero at end of input). Returns the
@@ -175,12 +175,13 @@ impl HeaderCollector {
         if n == 0 {
             return Err(FormatError::Truncated("header").into());
         }
-        self.have += n;
-        self.buf.truncate(self.have);
-        match Header::parse(&self.buf, &self.limits)? {
-            Parsed::Complete(header, len) => Ok(Some((header, self.buf.split_off(len)))),
+        let piece = &self.chunk[..n];
+        match self.decoder.feed(piece)? {
+            Parsed::Complete(header, used) => Ok(Some((header, piece[used..].to_vec()))),
             Parsed::Incomplete(needed) => {
-                self.needed = needed;
+                self.want = needed
+                    .saturating_sub(self.decoder.received())
+                    .clamp(MIN_READ, READ_CHUNK);
                 Ok(None)
             }
         }
@@ -216,8 +217,14 @@ pub(crate) struct DecryptCore {
 }
 
 impl DecryptCore {
-    pub(crate) fn new(reader: MessageReader, leftover: Vec<u8>, max_buffer: usize) -> Self {
+    /// A core over `reader` (which refuses units longer than `max_unit`), starting with the
+    /// input read past the header.
+    pub(crate) fn new(reader: MessageReader, leftover: Vec<u8>, max_unit: u32) -> Self {
         let in_end = leftover.len();
+        // One unit and its framing, or the longest footer the format can express.
+        let max_buffer = (max_unit as usize)
+            .saturating_add(UNIT_OVERHEAD)
+            .max(MAX_FOOTER_LEN.max(2 + usize::from(u16::MAX)));
         Self {
             reader,
             input: leftover,
@@ -326,28 +333,33 @@ impl DecryptCore {
         }
     }
 
+    /// A unit's length was checked against the limit when it was read; this bounds what any
+    /// request for input or output can make the core buffer.
     fn check_size(&self, n: usize) -> Result<(), Error> {
         if n > self.max_buffer {
-            return Err(Error::FrameTooLarge {
-                needed: n,
-                max: self.max_buffer,
-            });
+            return Err(Error::Internal(
+                "a body unit outgrew the streaming buffer limit",
+            ));
         }
         Ok(())
     }
-
     /// Space to read more input into (at least one byte). Called only when the buffered input
     /// does not hold a whole unit, so moving it to the front copies less than one frame.
+    /// The buffer never grows past twice the bytes buffered or one read chunk, whichever is more.
     pub(crate) fn input_space(&mut self) -> &mut [u8] {
         if self.in_start > 0 {
             self.input.copy_within(self.in_start..self.in_end, 0);
             self.in_end -= self.in_start;
             self.in_start = 0;
         }
+        // Grow with the input actually received: to at most twice what is buffered (or one
+        // chunk), so a length field announcing a huge unit costs memory only as its bytes arrive.
+        let grown = self.in_end.saturating_mul(2).max(READ_CHUNK);
         let want = self
             .needed
-            .max(self.in_end + 1)
-            .max(READ_CHUNK.min(self.max_buffer));
+            .min(grown)
+            .max(READ_CHUNK.min(self.max_buffer))
+            .max(self.in_end + 1);
         if self.input.len() < want {
             self.input.resize(want, 0);
         }

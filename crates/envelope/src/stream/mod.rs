@@ -44,10 +44,11 @@ use std::future::IntoFuture;
 use std::io::{Read, Write};
 use std::marker::PhantomData;
 
-use envelope_format::{AlgorithmSuite, DEFAULT_FRAME_LENGTH, EncryptionContext, MessageId};
+use envelope_format::{
+    AlgorithmSuite, DEFAULT_FRAME_LENGTH, EncryptionContext, Framing, MessageId,
+};
 use envelope_keyring::MaterialsManager;
 
-pub use self::core::DEFAULT_MAX_FRAME_BUFFER;
 use self::core::{DecryptCore, EncryptCore, HeaderCollector};
 pub use self::io::{DecryptingReader, EncryptingWriter};
 #[cfg(feature = "tokio")]
@@ -106,7 +107,6 @@ impl EncryptSettings {
 pub(crate) struct DecryptSettings {
     pub(crate) reproduced_encryption_context: Option<EncryptionContext>,
     pub(crate) unsigned_only: bool,
-    pub(crate) max_frame_buffer: Option<usize>,
 }
 
 impl DecryptSettings {
@@ -122,14 +122,23 @@ impl DecryptSettings {
         if self.unsigned_only && suite.is_signed() {
             return Err(Error::SignedMessageRejected(suite));
         }
-        let (reader, materials) = message::start_decryption(
+        let max = client.config.max_frame_length;
+        if let Framing::Framed(length) = header.body().framing()
+            && length.get() > max
+        {
+            return Err(Error::FrameTooLarge {
+                length: u64::from(length.get()),
+                max,
+            });
+        }
+        let (mut reader, materials) = message::start_decryption(
             &client.config,
             cmm,
             header,
             self.reproduced_encryption_context,
         )
         .await?;
-        let max = self.max_frame_buffer.unwrap_or(DEFAULT_MAX_FRAME_BUFFER);
+        reader.limit_unit_length(max);
         Ok((
             DecryptCore::new(reader, leftover, max),
             materials.encryption_context().clone(),
@@ -196,13 +205,6 @@ macro_rules! decrypt_setters {
         /// every released byte is final.
         pub fn unsigned_only(mut self) -> Self {
             self.settings.unsigned_only = true;
-            self
-        }
-
-        /// The most bytes one frame (or a non-framed body) may make the decryptor buffer
-        /// (default 64 MiB). Messages with larger frames fail before they are buffered.
-        pub fn max_frame_buffer(mut self, bytes: usize) -> Self {
-            self.settings.max_frame_buffer = Some(bytes);
             self
         }
     };
