@@ -1,7 +1,9 @@
 //! `envelope`: encrypt and decrypt files and pipes in the AWS Encryption SDK message format.
 //!
 //! Everything streams: memory stays around twice the frame length whatever the input size.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
+
+mod output;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use envelope::blocking::Client;
-use envelope::format::{Header, HeaderLimits, Parsed};
+use envelope::format::{Header, HeaderDecoder, HeaderLimits, Parsed};
 use envelope::{
     AlgorithmSuite, CommitmentPolicy, EncryptionContext, Keyring, MultiKeyring, RawAesKeyring,
     RawRsaKeyring, RsaPadding, SecretBytes,
@@ -86,6 +88,10 @@ struct Io {
     /// Commitment policy: require (default), require-encrypt-allow-decrypt, or forbid.
     #[arg(long, default_value = "require")]
     commitment_policy: String,
+    /// The largest frame length to write or to stream (default 64 MiB): encrypting with longer
+    /// frames, or decrypting a message that has them, fails before any key is used.
+    #[arg(long, value_name = "BYTES", default_value_t = envelope::DEFAULT_MAX_FRAME_LENGTH)]
+    max_frame_length: u32,
     /// Hash signed messages on the calling thread only (by default large signed messages hash on
     /// a second core while the first encrypts).
     #[arg(long)]
@@ -129,7 +135,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("envelope: {e}");
+            // Never panics, whatever standard error is (closed, full).
+            let _ = writeln!(io::stderr(), "envelope: {e}");
             ExitCode::FAILURE
         }
     }
@@ -176,7 +183,10 @@ fn padding(name: &str) -> Result<RsaPadding, Failure> {
 fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
     let mut rings: Vec<Arc<dyn Keyring>> = Vec::new();
     if keys.demo_key {
-        eprintln!("envelope: using the public demo key: never protect real data with it");
+        let _ = writeln!(
+            io::stderr(),
+            "envelope: using the public demo key: never protect real data with it"
+        );
         let ns = keys.key_namespace.clone();
         rings.push(Arc::new(RawAesKeyring::new(
             ns,
@@ -236,7 +246,8 @@ fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
     Ok(ec)
 }
 
-fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
+fn client(io_args: &Io) -> Result<Client, Failure> {
+    let (policy, single_core) = (io_args.commitment_policy.as_str(), io_args.single_core);
     let policy = match policy {
         "require" => CommitmentPolicy::RequireEncryptRequireDecrypt,
         "require-encrypt-allow-decrypt" => CommitmentPolicy::RequireEncryptAllowDecrypt,
@@ -245,6 +256,7 @@ fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
     };
     let builder = envelope::Client::builder()
         .commitment_policy(policy)
+        .max_frame_length(io_args.max_frame_length)
         .signature_hashing(if single_core {
             envelope::SignatureHashing::Inline
         } else {
@@ -254,7 +266,7 @@ fn client(policy: &str, single_core: bool) -> Result<Client, Failure> {
 }
 
 fn input(path: Option<&PathBuf>) -> Result<Box<dyn Read>, Failure> {
-    Ok(match path {
+    Ok(match path.filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(BufReader::new(
             File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
         )),
@@ -262,133 +274,119 @@ fn input(path: Option<&PathBuf>) -> Result<Box<dyn Read>, Failure> {
     })
 }
 
-/// Where output goes: stdout, or a temporary file renamed into place only on success.
-struct Output {
-    target: Option<(PathBuf, PathBuf)>,
-}
-
-impl Output {
-    fn open(path: Option<&PathBuf>) -> Result<(Self, Box<dyn Write>), Failure> {
-        match path {
-            None => Ok((
-                Self { target: None },
-                Box::new(BufWriter::new(io::stdout().lock())),
-            )),
-            Some(p) => {
-                let mut tmp = p.clone().into_os_string();
-                tmp.push(".envelope-partial");
-                let tmp = PathBuf::from(tmp);
-                let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-                Ok((
-                    Self {
-                        target: Some((tmp, p.clone())),
-                    },
-                    Box::new(BufWriter::new(file)),
-                ))
-            }
-        }
-    }
-
-    fn commit(self) -> Result<(), Failure> {
-        if let Some((tmp, path)) = &self.target {
-            std::fs::rename(tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        Ok(())
-    }
-
-    fn abandon(self) {
-        if let Some((tmp, _)) = &self.target {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-}
-
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
+    // Every argument is checked, and the input opened, before any output file is created.
     let keyring = keyring(&args.keys)?;
-    let client = client(&args.io.commitment_policy, args.io.single_core)?;
+    let client = client(&args.io)?;
+    let encryption_context = context(&args.io.context)?;
+    let suite = args.suite.as_deref().map(parse_suite).transpose()?;
     let source = input(args.io.input.as_ref())?;
-    let (output, sink) = Output::open(args.io.output.as_ref())?;
+    let destination = output::Destination::check(args.io.output.as_deref())?;
+    let (output, sink) = destination.open()?;
     let mut request = client
         .encrypt_stream(&keyring, sink)
-        .encryption_context(context(&args.io.context)?)
+        .encryption_context(encryption_context)
         .frame_length(args.frame_length);
-    if let Some(suite) = &args.suite {
-        let id =
-            u16::from_str_radix(suite, 16).map_err(|_| format!("suite {suite:?} is not hex"))?;
-        request = request
-            .suite(AlgorithmSuite::from_id(id).ok_or_else(|| format!("unknown suite {suite}"))?);
+    if let Some(suite) = suite {
+        request = request.suite(suite);
     }
-    let result = request
+    let written = request
         .run()
         .and_then(|writer| writer.encrypt_from(source))
-        .and_then(|mut sink| {
-            sink.flush()?;
-            Ok(())
-        });
-    match result {
-        Ok(()) => output.commit(),
-        Err(e) => {
-            output.abandon();
-            Err(e.into())
+        .and_then(|mut sink| Ok(sink.flush()?));
+    // Dropping `output` on the error path removes the temporary file.
+    written.map_err(|e| stream_error(e, &args.io))?;
+    Ok(output.commit()?)
+}
+
+fn parse_suite(suite: &str) -> Result<AlgorithmSuite, Failure> {
+    let id = u16::from_str_radix(suite, 16).map_err(|_| format!("suite {suite:?} is not hex"))?;
+    Ok(AlgorithmSuite::from_id(id).ok_or_else(|| format!("unknown suite {suite}"))?)
+}
+
+/// Name what failed: writing to a closed standard output is said plainly.
+fn stream_error(e: envelope::Error, io_args: &Io) -> Failure {
+    match &e {
+        envelope::Error::Io(io)
+            if io.kind() == io::ErrorKind::BrokenPipe && io_args.output.is_none() =>
+        {
+            "standard output was closed before the output was complete".into()
         }
+        _ => e.into(),
     }
 }
 
 fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let keyring = keyring(&args.keys)?;
-    let client = client(&args.io.commitment_policy, args.io.single_core)?;
+    let client = client(&args.io)?;
+    let expected = if args.io.context.is_empty() {
+        None
+    } else {
+        Some(context(&args.io.context)?)
+    };
     let source = input(args.io.input.as_ref())?;
-    let (output, sink) = Output::open(args.io.output.as_ref())?;
+    let destination = output::Destination::check(args.io.output.as_deref())?;
+    let (output, sink) = destination.open()?;
     let mut request = client.decrypt_stream(&keyring, source);
-    if !args.io.context.is_empty() {
-        request = request.encryption_context(context(&args.io.context)?);
+    if let Some(expected) = expected {
+        request = request.encryption_context(expected);
     }
     if args.unsigned_only {
         request = request.unsigned_only();
     }
-    match request.run().and_then(|reader| reader.decrypt_into(sink)) {
-        Ok(_) => output.commit(),
-        Err(e) => {
-            output.abandon();
-            Err(e.into())
-        }
-    }
+    let written = request.run().and_then(|reader| reader.decrypt_into(sink));
+    // Dropping `output` on the error path removes the temporary file and its plaintext.
+    written.map_err(|e| stream_error(e, &args.io))?;
+    Ok(output.commit()?)
 }
 
 fn info(path: Option<PathBuf>) -> Result<(), Failure> {
     let mut source = input(path.as_ref())?;
-    let mut buf = Vec::new();
-    let mut needed = 1;
-    let limits = HeaderLimits::default();
+    let mut decoder = HeaderDecoder::new(HeaderLimits::default());
+    let mut chunk = vec![0u8; 64 << 10];
     let header: Header = loop {
-        let have = buf.len();
-        buf.resize(needed.max(have + 1), 0);
-        let n = source.read(&mut buf[have..])?;
-        buf.truncate(have + n);
-        match Header::parse(&buf, &limits)? {
-            Parsed::Complete(header, _) => break header,
-            Parsed::Incomplete(_) if n == 0 => {
-                return Err("the input ends inside the header".into());
+        let n = loop {
+            match source.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
             }
-            Parsed::Incomplete(n) => needed = n,
+        };
+        if n == 0 {
+            return Err("the input ends inside the header".into());
+        }
+        if let Parsed::Complete(header, _) = decoder.feed(&chunk[..n])? {
+            break header;
         }
     };
+    match print_header(&header, &mut BufWriter::new(io::stdout().lock())) {
+        // The reader stopped reading (`| head`): not a failure of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing to standard output: {e}").into()),
+        Ok(()) => Ok(()),
+    }
+}
+
+fn print_header(header: &Header, out: &mut impl Write) -> io::Result<()> {
     let body = header.body();
-    println!("suite:              {}", body.suite());
-    println!("message id:         {:?}", body.message_id());
-    println!("frame length:       {}", body.framing().frame_length());
-    println!("header length:      {} bytes", header.len());
+    writeln!(out, "suite:              {}", body.suite())?;
+    writeln!(out, "message id:         {:?}", body.message_id())?;
+    writeln!(out, "frame length:       {}", body.framing().frame_length())?;
+    writeln!(out, "header length:      {} bytes", header.len())?;
     for (k, v) in body.encryption_context().iter() {
-        println!("encryption context: {k:?} = {v:?}");
+        writeln!(out, "encryption context: {k:?} = {v:?}")?;
     }
     for edk in body.encrypted_data_keys() {
-        println!(
+        writeln!(
+            out,
             "encrypted data key: provider {:?}, info {:?}, {} bytes",
             edk.provider_id(),
             String::from_utf8_lossy(edk.provider_info()),
             edk.ciphertext().len()
-        );
+        )?;
     }
-    println!("(the header is not authenticated until a key decrypts the message)");
-    Ok(())
+    writeln!(
+        out,
+        "(the header is not authenticated until a key decrypts the message)"
+    )?;
+    out.flush()
 }
