@@ -8,6 +8,7 @@ use envelope::crypto::aead::AeadKey;
 use envelope::crypto::digest::{HashAlgorithm, Hasher};
 use envelope::crypto::ecdsa::{Curve, SigningKey};
 use envelope::crypto::hkdf::hkdf;
+use envelope::crypto::rsa::{RsaPadding, RsaPrivateKey, RsaPublicKey};
 use serde::Serialize;
 
 /// One primitive's cost.
@@ -69,6 +70,13 @@ pub fn run(budget: Duration) -> Result<Vec<Floor>, String> {
     let digest = hasher.finish();
     let signature = signer.sign_digest(&digest).map_err(e)?;
     let mut out = [0u8; 32];
+    let rsa_private =
+        RsaPrivateKey::from_pem(include_str!("../data/rsa-4096-private.pem")).map_err(e)?;
+    let rsa_public =
+        RsaPublicKey::from_pem(include_str!("../data/rsa-4096-public.pem")).map_err(e)?;
+    let wrapped = rsa_public
+        .encrypt(RsaPadding::OaepSha256, &key)
+        .map_err(e)?;
 
     Ok(vec![
         measure("AES-256-GCM seal, 4 KiB frame", Some(4096), budget, || {
@@ -108,6 +116,18 @@ pub fn run(budget: Duration) -> Result<Vec<Floor>, String> {
                 .verify_digest(black_box(&digest), &signature)
                 .map_err(e)
         })?,
+        // What a keyring pays per encrypted data key it tries: `max_encrypted_data_keys` bounds it.
+        measure(
+            "RSA-4096 OAEP-SHA256 decrypt (unwrap)",
+            None,
+            budget,
+            || {
+                rsa_private
+                    .decrypt(RsaPadding::OaepSha256, black_box(&wrapped))
+                    .map(drop)
+                    .map_err(e)
+            },
+        )?,
         measure("SHA-384, 1 MiB", Some(1 << 20), budget, || {
             let mut h = Hasher::new(HashAlgorithm::Sha384);
             h.update(black_box(&mb));
