@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .encrypt(&keyring, invoice)
         .encryption_context(context.clone())
         .suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey) // unsigned: smaller, faster
-        .frame_length(4096)
+        .frame_length(envelope::DEFAULT_FRAME) // 4096 bytes
         .run()?;
     println!(
         "encrypted {} bytes into {} with {}",

@@ -186,7 +186,7 @@ async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Err
             .keyring(keyring.clone())
             .encryption_context(context.clone())
             .algorithm_suite_id(suite.clone())
-            .frame_length(4096)
+            .frame_length(envelope::DEFAULT_FRAME)
             .send()
     };
     if workload.starts_with("mem-") {

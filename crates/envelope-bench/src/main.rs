@@ -119,9 +119,9 @@ enum Command {
         /// Rounds; each runs every case once, and medians are reported.
         #[arg(long, default_value_t = 15)]
         rounds: usize,
-        /// Algorithm suite ids in hex, comma-separated.
+        /// Algorithm suites (ids in hex or ESDK names), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "0478,0578")]
-        suite: Vec<String>,
+        suite: Vec<AlgorithmSuite>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -139,9 +139,10 @@ struct LoadArgs {
     /// Plaintext bytes per message.
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Algorithm suite id in hex (0478 = AES-256 committing, unsigned; 0578 = signed).
+    /// Algorithm suite: id in hex or ESDK name (0478 = AES-256 committing, unsigned; 0578 =
+    /// signed).
     #[arg(long, default_value = "0478")]
-    suite: String,
+    suite: AlgorithmSuite,
     /// Distinct encryption contexts, used round-robin (each has its own cache entries).
     #[arg(long, default_value_t = 1)]
     contexts: usize,
@@ -176,7 +177,7 @@ struct LoadArgs {
 
 impl LoadArgs {
     fn spec(&self) -> Result<LoadSpec, String> {
-        let suite = parse_suite(&self.suite)?;
+        let suite = self.suite;
         Ok(LoadSpec {
             concurrency: self.tasks.unwrap_or(self.threads),
             async_tasks: self.tasks.is_some(),
@@ -373,10 +374,7 @@ fn run(cli: Cli) -> Result<(), String> {
             suite,
             json: as_json,
         } => {
-            let suites = suite
-                .iter()
-                .map(|s| parse_suite(s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let suites = suite;
             let size = mib
                 .checked_mul(1 << 20)
                 .ok_or("--mib is too large for this machine")?;
@@ -410,13 +408,6 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// A suite from its id in hex (`0478`, `0x0578`).
-fn parse_suite(hex: &str) -> Result<AlgorithmSuite, String> {
-    let id = u16::from_str_radix(hex.trim_start_matches("0x"), 16)
-        .map_err(|_| format!("--suite {hex}: not a hex suite id"))?;
-    AlgorithmSuite::from_id(id).ok_or(format!("unknown suite {hex}"))
 }
 
 fn print_cache(report: &CacheReport) {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials};
+use envelope_keyring::{CompleteDecryptionMaterials, CompleteEncryptionMaterials};
 
 use crate::id::CacheId;
 
@@ -49,7 +49,7 @@ impl UsageLimits {
 #[derive(Clone, Debug)]
 pub struct EncryptionEntry {
     /// The materials (their data key is wiped when the last reference drops).
-    pub materials: Arc<EncryptionMaterials>,
+    pub materials: Arc<CompleteEncryptionMaterials>,
     /// When the materials were made.
     pub created: Instant,
     /// From this instant on the entry is never served.
@@ -62,7 +62,7 @@ pub struct EncryptionEntry {
 #[derive(Clone, Debug)]
 pub struct DecryptionEntry {
     /// The materials.
-    pub materials: Arc<DecryptionMaterials>,
+    pub materials: Arc<CompleteDecryptionMaterials>,
     /// When the materials were made.
     pub created: Instant,
     /// From this instant on the entry is never served.
@@ -104,7 +104,7 @@ pub trait MaterialsCache: Send + Sync {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<EncryptionMaterials>>;
+    ) -> Option<Arc<CompleteEncryptionMaterials>>;
 
     /// Store encryption materials, replacing any entry under `id`.
     async fn put_encryption_materials(&self, id: CacheId, entry: EncryptionEntry);
@@ -114,7 +114,7 @@ pub trait MaterialsCache: Send + Sync {
         &self,
         id: &CacheId,
         now: Instant,
-    ) -> Option<Arc<DecryptionMaterials>>;
+    ) -> Option<Arc<CompleteDecryptionMaterials>>;
 
     /// Store decryption materials, replacing any entry under `id`.
     async fn put_decryption_materials(&self, id: CacheId, entry: DecryptionEntry);
@@ -136,7 +136,7 @@ impl<C: MaterialsCache + ?Sized> MaterialsCache for Arc<C> {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<EncryptionMaterials>> {
+    ) -> Option<Arc<CompleteEncryptionMaterials>> {
         (**self)
             .get_encryption_materials(id, usage, limits, now)
             .await
@@ -150,7 +150,7 @@ impl<C: MaterialsCache + ?Sized> MaterialsCache for Arc<C> {
         &self,
         id: &CacheId,
         now: Instant,
-    ) -> Option<Arc<DecryptionMaterials>> {
+    ) -> Option<Arc<CompleteDecryptionMaterials>> {
         (**self).get_decryption_materials(id, now).await
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use envelope_keyring::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, Error,
-    MaterialsManager,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, EncryptionRequest,
+    Error, MaterialsManager,
 };
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either, Shared};
@@ -33,11 +33,11 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 enum Landed {
     /// Encryption materials; `cached` says whether the other waiters may draw on them.
     Encryption {
-        materials: Arc<EncryptionMaterials>,
+        materials: Arc<CompleteEncryptionMaterials>,
         cached: bool,
     },
     /// Decryption materials (shareable as they are).
-    Decryption(Arc<DecryptionMaterials>),
+    Decryption(Arc<CompleteDecryptionMaterials>),
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Landed, Error>>>;
@@ -396,13 +396,16 @@ impl Inner {
     async fn bypass_encrypt(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error> {
+    ) -> Result<CompleteEncryptionMaterials, Error> {
         self.count(&self.counters.bypasses);
         self.count(&self.counters.underlying_calls);
         self.underlying.get_encryption_materials(request).await
     }
 
-    async fn bypass_decrypt(&self, request: DecryptRequest) -> Result<DecryptionMaterials, Error> {
+    async fn bypass_decrypt(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         self.count(&self.counters.bypasses);
         self.count(&self.counters.underlying_calls);
         self.underlying.decrypt_materials(request).await
@@ -522,7 +525,7 @@ impl MaterialsManager for CachingCmm {
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error> {
+    ) -> Result<CompleteEncryptionMaterials, Error> {
         let inner = &self.inner;
         let Some(len) = request.max_plaintext_length else {
             return inner.bypass_encrypt(request).await;
@@ -531,14 +534,8 @@ impl MaterialsManager for CachingCmm {
             return inner.bypass_encrypt(request).await;
         }
         let policy = request.commitment_policy;
-        if let Some(suite) = request.suite
-            && !policy.allows_encrypt(suite)
-        {
-            return Err(Error::CommitmentPolicy {
-                suite,
-                policy,
-                operation: "encrypt",
-            });
+        if let Some(suite) = request.suite {
+            policy.check_encrypt(suite)?;
         }
         let id = inner.encryption_id(&request)?;
         let usage = Usage::message(len);
@@ -585,16 +582,10 @@ impl MaterialsManager for CachingCmm {
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let inner = &self.inner;
         let policy = request.commitment_policy;
-        if !policy.allows_decrypt(request.suite) {
-            return Err(Error::CommitmentPolicy {
-                suite: request.suite,
-                policy,
-                operation: "decrypt",
-            });
-        }
+        policy.check_decrypt(request.suite)?;
         if !request.suite.has_kdf() {
             return inner.bypass_decrypt(request).await;
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials};
+use envelope_keyring::{CompleteDecryptionMaterials, CompleteEncryptionMaterials};
 use lru::LruCache;
 use parking_lot::Mutex;
 
@@ -179,7 +179,7 @@ impl MaterialsCache for LocalCache {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<EncryptionMaterials>> {
+    ) -> Option<Arc<CompleteEncryptionMaterials>> {
         let mut shard = self.shard(id).lock();
         self.prune_tail(&mut shard, now);
         let Some(Entry::Encryption(entry)) = shard.get_mut(id) else {
@@ -219,7 +219,7 @@ impl MaterialsCache for LocalCache {
         &self,
         id: &CacheId,
         now: Instant,
-    ) -> Option<Arc<DecryptionMaterials>> {
+    ) -> Option<Arc<CompleteDecryptionMaterials>> {
         let mut shard = self.shard(id).lock();
         self.prune_tail(&mut shard, now);
         let Some(Entry::Decryption(entry)) = shard.get(id) else {

@@ -1,11 +1,5 @@
 //! `LocalCache` on its own: capacity, LRU order, expiry, atomic charging, eviction counters.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -15,8 +9,10 @@ use std::time::{Duration, Instant};
 use envelope_cache::{
     CacheId, DecryptionEntry, EncryptionEntry, LocalCache, MaterialsCache, Usage, UsageLimits,
 };
-use envelope_format::{AlgorithmSuite, EncryptionContext};
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, SecretBytes};
+use envelope_format::{AlgorithmSuite, EncryptedDataKey, EncryptionContext};
+use envelope_keyring::{
+    CompleteEncryptionMaterials, DecryptionMaterials, EncryptionMaterials, SecretBytes,
+};
 use futures::executor::block_on;
 
 fn id(n: u64) -> CacheId {
@@ -29,7 +25,8 @@ fn id(n: u64) -> CacheId {
     CacheId::from_bytes(b)
 }
 
-fn materials() -> Arc<EncryptionMaterials> {
+fn materials() -> Arc<CompleteEncryptionMaterials> {
+    let edk = EncryptedDataKey::new("test", b"key".to_vec(), vec![0; 48]).unwrap();
     let m = EncryptionMaterials::new(
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
         EncryptionContext::new(),
@@ -38,6 +35,9 @@ fn materials() -> Arc<EncryptionMaterials> {
     )
     .unwrap()
     .with_data_key(SecretBytes::from_slice(&[1; 32]))
+    .unwrap()
+    .with_encrypted_data_key(edk)
+    .complete()
     .unwrap();
     Arc::new(m)
 }
@@ -123,6 +123,10 @@ fn expired_entries_are_never_served() {
                 Default::default(),
                 None,
             )
+            .unwrap()
+            .with_data_key(SecretBytes::from_slice(&[1; 32]))
+            .unwrap()
+            .complete()
             .unwrap(),
         ),
         created: now,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use base64::Engine;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use envelope::blocking::Client;
 use envelope::format::{Header, HeaderDecoder, HeaderLimits, Parsed};
 use envelope::{
@@ -63,9 +63,9 @@ struct Keys {
     /// An RSA private key (PEM, PKCS#8) to unwrap data keys with.
     #[arg(long, value_name = "FILE")]
     rsa_private_key: Vec<PathBuf>,
-    /// RSA padding: pkcs1, oaep-sha1, oaep-sha256, oaep-sha384 or oaep-sha512.
-    #[arg(long, default_value = "oaep-sha256")]
-    rsa_padding: String,
+    /// RSA padding.
+    #[arg(long, value_enum, default_value_t = Padding::OaepSha256)]
+    rsa_padding: Padding,
     /// The key namespace written into messages (the provider id).
     #[arg(long, default_value = "envelope-cli")]
     key_namespace: String,
@@ -85,9 +85,9 @@ struct Io {
     /// An encryption context pair KEY=VALUE (repeatable).
     #[arg(short = 'c', long = "context", value_name = "KEY=VALUE")]
     context: Vec<String>,
-    /// Commitment policy: require (default), require-encrypt-allow-decrypt, or forbid.
-    #[arg(long, default_value = "require")]
-    commitment_policy: String,
+    /// Commitment policy.
+    #[arg(long, value_enum, default_value_t = Policy::RequireEncryptRequireDecrypt)]
+    commitment_policy: Policy,
     /// The largest frame length to write or to stream (default 64 MiB): encrypting with longer
     /// frames, or decrypting a message that has them, fails before any key is used.
     #[arg(long, value_name = "BYTES", default_value_t = envelope::DEFAULT_MAX_FRAME_LENGTH)]
@@ -104,12 +104,13 @@ struct EncryptArgs {
     keys: Keys,
     #[command(flatten)]
     io: Io,
-    /// Algorithm suite id in hex, e.g. 0578 (default: the commitment policy's).
+    /// Algorithm suite: its id in hex (e.g. 0578) or ESDK name (default: the commitment
+    /// policy's).
     #[arg(long)]
-    suite: Option<String>,
-    /// Frame length in bytes.
-    #[arg(long, default_value_t = 4096)]
-    frame_length: u32,
+    suite: Option<AlgorithmSuite>,
+    /// Frame length in bytes (1 to the maximum frame length).
+    #[arg(long, default_value_t = envelope::DEFAULT_FRAME)]
+    frame_length: std::num::NonZeroU32,
 }
 
 #[derive(Args)]
@@ -168,15 +169,48 @@ fn read_aes_key(path: &Path) -> Result<SecretBytes, Failure> {
     Ok(SecretBytes::new(decoded))
 }
 
-fn padding(name: &str) -> Result<RsaPadding, Failure> {
-    Ok(match name {
-        "pkcs1" => RsaPadding::Pkcs1v15,
-        "oaep-sha1" => RsaPadding::OaepSha1,
-        "oaep-sha256" => RsaPadding::OaepSha256,
-        "oaep-sha384" => RsaPadding::OaepSha384,
-        "oaep-sha512" => RsaPadding::OaepSha512,
-        other => return Err(format!("unknown RSA padding {other:?}").into()),
-    })
+/// RSA paddings, as `--rsa-padding` names them.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Padding {
+    Pkcs1,
+    OaepSha1,
+    OaepSha256,
+    OaepSha384,
+    OaepSha512,
+}
+
+impl From<Padding> for RsaPadding {
+    fn from(padding: Padding) -> Self {
+        match padding {
+            Padding::Pkcs1 => Self::Pkcs1v15,
+            Padding::OaepSha1 => Self::OaepSha1,
+            Padding::OaepSha256 => Self::OaepSha256,
+            Padding::OaepSha384 => Self::OaepSha384,
+            Padding::OaepSha512 => Self::OaepSha512,
+        }
+    }
+}
+
+/// Commitment policies, as `--commitment-policy` names them (the aws-encryption-sdk-cli's names;
+/// `require` and `forbid` for short).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the ESDK's names
+enum Policy {
+    #[value(alias = "require")]
+    RequireEncryptRequireDecrypt,
+    RequireEncryptAllowDecrypt,
+    #[value(alias = "forbid")]
+    ForbidEncryptAllowDecrypt,
+}
+
+impl From<Policy> for CommitmentPolicy {
+    fn from(policy: Policy) -> Self {
+        match policy {
+            Policy::RequireEncryptRequireDecrypt => Self::RequireEncryptRequireDecrypt,
+            Policy::RequireEncryptAllowDecrypt => Self::RequireEncryptAllowDecrypt,
+            Policy::ForbidEncryptAllowDecrypt => Self::ForbidEncryptAllowDecrypt,
+        }
+    }
 }
 
 /// One keyring per key given; several make a multi-keyring (the first one generates).
@@ -202,7 +236,7 @@ fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
             key,
         )?));
     }
-    let padding = padding(&keys.rsa_padding)?;
+    let padding = RsaPadding::from(keys.rsa_padding);
     for path in &keys.rsa_public_key {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = key_name(keys, path);
@@ -247,13 +281,8 @@ fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
 }
 
 fn client(io_args: &Io) -> Result<Client, Failure> {
-    let (policy, single_core) = (io_args.commitment_policy.as_str(), io_args.single_core);
-    let policy = match policy {
-        "require" => CommitmentPolicy::RequireEncryptRequireDecrypt,
-        "require-encrypt-allow-decrypt" => CommitmentPolicy::RequireEncryptAllowDecrypt,
-        "forbid" => CommitmentPolicy::ForbidEncryptAllowDecrypt,
-        other => return Err(format!("unknown commitment policy {other:?}").into()),
-    };
+    let policy = CommitmentPolicy::from(io_args.commitment_policy);
+    let single_core = io_args.single_core;
     let builder = envelope::Client::builder()
         .commitment_policy(policy)
         .max_frame_length(io_args.max_frame_length)
@@ -279,7 +308,7 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     let keyring = keyring(&args.keys)?;
     let client = client(&args.io)?;
     let encryption_context = context(&args.io.context)?;
-    let suite = args.suite.as_deref().map(parse_suite).transpose()?;
+    let suite = args.suite;
     let source = input(args.io.input.as_ref())?;
     let destination = output::Destination::check(args.io.output.as_deref())?;
     let (output, sink) = destination.open()?;
@@ -297,11 +326,6 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     // Dropping `output` on the error path removes the temporary file.
     written.map_err(|e| stream_error(e, &args.io))?;
     Ok(output.commit()?)
-}
-
-fn parse_suite(suite: &str) -> Result<AlgorithmSuite, Failure> {
-    let id = u16::from_str_radix(suite, 16).map_err(|_| format!("suite {suite:?} is not hex"))?;
-    Ok(AlgorithmSuite::from_id(id).ok_or_else(|| format!("unknown suite {suite}"))?)
 }
 
 /// Name what failed: writing to a closed standard output is said plainly.

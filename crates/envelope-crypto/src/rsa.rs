@@ -32,6 +32,55 @@ pub enum RsaPadding {
     OaepSha512,
 }
 
+impl RsaPadding {
+    /// Every padding.
+    pub const ALL: [Self; 5] = [
+        Self::Pkcs1v15,
+        Self::OaepSha1,
+        Self::OaepSha256,
+        Self::OaepSha384,
+        Self::OaepSha512,
+    ];
+
+    /// The short name: `pkcs1`, `oaep-sha1`, `oaep-sha256`, `oaep-sha384` or `oaep-sha512`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Pkcs1v15 => "pkcs1",
+            Self::OaepSha1 => "oaep-sha1",
+            Self::OaepSha256 => "oaep-sha256",
+            Self::OaepSha384 => "oaep-sha384",
+            Self::OaepSha512 => "oaep-sha512",
+        }
+    }
+}
+
+impl fmt::Display for RsaPadding {
+    /// The short name ([`RsaPadding::name`]); [`str::parse`] reads it back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not an RSA padding.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an RSA padding: expected pkcs1, oaep-sha1, oaep-sha256, oaep-sha384 or oaep-sha512"
+)]
+pub struct UnknownPadding(pub String);
+
+impl std::str::FromStr for RsaPadding {
+    type Err = UnknownPadding;
+
+    /// A padding from its short name, in any case (`_` or `-` between the words).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let normalized = text.trim().replace('_', "-");
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(&normalized))
+            .ok_or_else(|| UnknownPadding(text.to_owned()))
+    }
+}
+
 /// An RSA public key, for encryption.
 #[derive(Clone)]
 pub struct RsaPublicKey {
@@ -108,5 +157,25 @@ impl fmt::Debug for RsaPrivateKey {
             "RsaPrivateKey({} bits, [REDACTED])",
             self.size_bytes() * 8
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paddings_parse_their_display() {
+        for padding in RsaPadding::ALL {
+            assert_eq!(padding.to_string().parse(), Ok(padding));
+            assert_eq!(
+                padding.name().to_uppercase().replace('-', "_").parse(),
+                Ok(padding)
+            );
+        }
+        assert_eq!(
+            "oaep".parse::<RsaPadding>(),
+            Err(UnknownPadding("oaep".into()))
+        );
     }
 }

@@ -1,11 +1,5 @@
 //! Known-answer and behaviour tests for every primitive; the same file runs on both backends.
-#![allow(
-    clippy::cast_possible_truncation,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envelope_crypto::aead::AeadKey;
 use envelope_crypto::digest::{HashAlgorithm, Hasher, digest};

@@ -225,6 +225,19 @@ impl HeaderDecoder {
     }
 }
 
+impl Header {
+    /// Parse a header from the start of `input`, which may hold only part of it.
+    ///
+    /// On success returns the header and its length; the body follows. Limits are checked as soon as
+    /// the field they concern is read, so an oversized header fails before its bytes are buffered.
+    ///
+    /// Each call parses from the first byte. To parse a header that arrives in pieces, feed them
+    /// to a [`HeaderDecoder`], which resumes where it stopped.
+    pub fn parse(input: &[u8], limits: &HeaderLimits) -> Result<Parsed<Self>, FormatError> {
+        HeaderDecoder::new(*limits).feed(input)
+    }
+}
+
 impl fmt::Debug for HeaderDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeaderDecoder")

@@ -3,10 +3,9 @@
 use std::num::NonZeroU32;
 
 use crate::context::EncryptionContext;
-use crate::decoder::HeaderDecoder;
 use crate::edk::EncryptedDataKey;
 use crate::error::FormatError;
-use crate::parse::{Cursor, Parsed, Stop};
+use crate::parse::{Cursor, Stop};
 use crate::suite::{AlgorithmSuite, IV_LEN, MessageFormatVersion, TAG_LEN};
 
 /// The v1 message type byte ("customer authenticated encrypted data").
@@ -492,17 +491,6 @@ pub struct Header {
 }
 
 impl Header {
-    /// Parse a header from the start of `input`, which may hold only part of it.
-    ///
-    /// On success returns the header and its length; the body follows. Limits are checked as soon as
-    /// the field they concern is read, so an oversized header fails before its bytes are buffered.
-    ///
-    /// Each call parses from the first byte. To parse a header that arrives in pieces, feed them
-    /// to a [`HeaderDecoder`], which resumes where it stopped.
-    pub fn parse(input: &[u8], limits: &HeaderLimits) -> Result<Parsed<Self>, FormatError> {
-        HeaderDecoder::new(*limits).feed(input)
-    }
-
     pub(crate) fn from_parsed(
         body: HeaderBody,
         auth: HeaderAuth,

@@ -25,6 +25,6 @@ pub use header::{
 };
 pub use parse::Parsed;
 pub use suite::{
-    AlgorithmSuite, CommitmentPolicy, IV_LEN, Kdf, MessageFormatVersion, SignatureAlgorithm,
-    TAG_LEN,
+    AlgorithmSuite, CommitmentPolicy, IV_LEN, Kdf, MessageFormatVersion, Operation, ParseError,
+    PolicyViolation, SignatureAlgorithm, TAG_LEN,
 };

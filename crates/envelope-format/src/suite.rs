@@ -183,8 +183,63 @@ impl AlgorithmSuite {
 }
 
 impl fmt::Display for AlgorithmSuite {
+    /// `0x0578 (ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)`; [`str::parse`] reads it back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:04x} ({})", self.id(), self.name())
+    }
+}
+
+/// A name that is not one of the values of a type parsed from text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not {what}: expected {expected}")]
+pub struct ParseError {
+    /// What was being parsed.
+    pub what: &'static str,
+    /// The text given.
+    pub input: String,
+    /// What is accepted.
+    pub expected: &'static str,
+}
+
+impl std::str::FromStr for AlgorithmSuite {
+    type Err = ParseError;
+
+    /// A suite from its id in hex (`0578` or `0x0578`), its ESDK name
+    /// (`ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`, any case) or its [`Display`](fmt::Display)
+    /// form (both, agreeing).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ParseError {
+            what: "an algorithm suite",
+            input: text.to_owned(),
+            expected: "a suite id in hex such as 0578, or an ESDK name such as ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+        };
+        let trimmed = text.trim();
+        if let Some((id, rest)) = trimmed.split_once(' ') {
+            let name = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(error)?;
+            let by_id: Self = id.parse().map_err(|_| error())?;
+            let by_name: Self = name.parse().map_err(|_| error())?;
+            return if by_id == by_name {
+                Ok(by_id)
+            } else {
+                Err(error())
+            };
+        }
+        let digits = trimmed
+            .strip_prefix("0x")
+            .or_else(|| trimmed.strip_prefix("0X"))
+            .unwrap_or(trimmed);
+        if digits.len() == 4
+            && let Some(suite) = u16::from_str_radix(digits, 16).ok().and_then(Self::from_id)
+        {
+            return Ok(suite);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(trimmed))
+            .ok_or_else(error)
     }
 }
 
@@ -238,6 +293,34 @@ impl CommitmentPolicy {
         }
     }
 
+    /// Check that this policy lets a client encrypt with `suite`: the one place every layer
+    /// (client, default and caching CMMs) asks.
+    pub const fn check_encrypt(self, suite: AlgorithmSuite) -> Result<(), PolicyViolation> {
+        self.verdict(Operation::Encrypt, suite, self.allows_encrypt(suite))
+    }
+
+    /// Check that this policy lets a client decrypt messages written with `suite`.
+    pub const fn check_decrypt(self, suite: AlgorithmSuite) -> Result<(), PolicyViolation> {
+        self.verdict(Operation::Decrypt, suite, self.allows_decrypt(suite))
+    }
+
+    const fn verdict(
+        self,
+        operation: Operation,
+        suite: AlgorithmSuite,
+        allowed: bool,
+    ) -> Result<(), PolicyViolation> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(PolicyViolation {
+                suite,
+                policy: self,
+                operation,
+            })
+        }
+    }
+
     /// The ESDK name of the policy, e.g. `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -248,9 +331,62 @@ impl CommitmentPolicy {
     }
 }
 
+/// Encrypting or decrypting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Writing a message.
+    Encrypt,
+    /// Reading a message.
+    Decrypt,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Encrypt => "encrypt",
+            Self::Decrypt => "decrypt",
+        })
+    }
+}
+
+/// A commitment policy does not allow a suite for an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("commitment policy {policy} does not allow {operation} with suite {suite}")]
+pub struct PolicyViolation {
+    /// The suite.
+    pub suite: AlgorithmSuite,
+    /// The policy.
+    pub policy: CommitmentPolicy,
+    /// What was refused.
+    pub operation: Operation,
+}
+
 impl fmt::Display for CommitmentPolicy {
+    /// The ESDK name, e.g. `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`; [`str::parse`] reads it back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CommitmentPolicy {
+    type Err = ParseError;
+
+    /// A policy from its ESDK name, in any case and with `-` or `_` between the words:
+    /// `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`, `require-encrypt-allow-decrypt`, ...
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let normalized = text.trim().replace('-', "_");
+        [
+            Self::ForbidEncryptAllowDecrypt,
+            Self::RequireEncryptAllowDecrypt,
+            Self::RequireEncryptRequireDecrypt,
+        ]
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(&normalized))
+        .ok_or_else(|| ParseError {
+            what: "a commitment policy",
+            input: text.to_owned(),
+            expected: "REQUIRE_ENCRYPT_REQUIRE_DECRYPT, REQUIRE_ENCRYPT_ALLOW_DECRYPT or FORBID_ENCRYPT_ALLOW_DECRYPT",
+        })
     }
 }
 
@@ -292,6 +428,45 @@ mod tests {
             AlgorithmSuite::from_id(0x6700),
             None,
             "DBE suites are not ESDK suites"
+        );
+    }
+
+    #[test]
+    fn suites_and_policies_parse_their_display_and_their_names() {
+        for suite in AlgorithmSuite::ALL {
+            assert_eq!(suite.to_string().parse::<AlgorithmSuite>(), Ok(suite));
+            assert_eq!(format!("{:04x}", suite.id()).parse(), Ok(suite));
+            assert_eq!(format!("0x{:04X}", suite.id()).parse(), Ok(suite));
+            assert_eq!(suite.name().parse(), Ok(suite));
+            assert_eq!(suite.name().to_lowercase().parse(), Ok(suite));
+        }
+        for bad in [
+            "",
+            "578",
+            "0x0579",
+            "05780",
+            "ALG_NOPE",
+            "0x0578 (ALG_AES_128_GCM_IV12_TAG16_NO_KDF)",
+            "0x0578 ALG",
+        ] {
+            assert!(bad.parse::<AlgorithmSuite>().is_err(), "{bad:?}");
+        }
+        for policy in [
+            CommitmentPolicy::ForbidEncryptAllowDecrypt,
+            CommitmentPolicy::RequireEncryptAllowDecrypt,
+            CommitmentPolicy::RequireEncryptRequireDecrypt,
+        ] {
+            assert_eq!(policy.to_string().parse(), Ok(policy));
+            assert_eq!(
+                policy.name().to_lowercase().replace('_', "-").parse(),
+                Ok(policy)
+            );
+        }
+        let err = "sometimes".parse::<CommitmentPolicy>().unwrap_err();
+        assert_eq!(err.input, "sometimes");
+        assert!(
+            err.to_string().contains("REQUIRE_ENCRYPT_REQUIRE_DECRYPT"),
+            "{err}"
         );
     }
 

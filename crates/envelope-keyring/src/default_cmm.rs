@@ -10,7 +10,8 @@ use envelope_crypto::ecdsa::{SigningKey, VerifyingKey};
 use envelope_format::PUBLIC_KEY_FIELD;
 
 use crate::materials::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, signature_curve,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials,
+    EncryptionMaterials, EncryptionRequest, signature_curve,
 };
 use crate::{Error, Keyring, MaterialsManager};
 
@@ -54,14 +55,14 @@ impl MaterialsManager for DefaultCmm {
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error> {
+    ) -> Result<CompleteEncryptionMaterials, Error> {
         get_encryption_materials(&*self.keyring, request).await
     }
 
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         decrypt_materials(&*self.keyring, request).await
     }
 }
@@ -69,16 +70,10 @@ impl MaterialsManager for DefaultCmm {
 pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
     keyring: &K,
     request: EncryptionRequest,
-) -> Result<EncryptionMaterials, Error> {
+) -> Result<CompleteEncryptionMaterials, Error> {
     let policy = request.commitment_policy;
     let suite = request.suite.unwrap_or(policy.default_suite());
-    if !policy.allows_encrypt(suite) {
-        return Err(Error::CommitmentPolicy {
-            suite,
-            policy,
-            operation: "encrypt",
-        });
-    }
+    policy.check_encrypt(suite)?;
     let mut encryption_context = request.encryption_context;
     let signing_key = match suite.signature() {
         None => None,
@@ -100,8 +95,7 @@ pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
         request.required_encryption_context_keys,
         signing_key,
     )?;
-    let materials = keyring.on_encrypt(materials).await?;
-    materials.validate_complete()?;
+    let materials = keyring.on_encrypt(materials).await?.complete()?;
     if materials.suite() != suite {
         return Err(Error::IncompleteMaterials(
             "the keyring changed the algorithm suite",
@@ -113,7 +107,7 @@ pub(crate) async fn get_encryption_materials<K: Keyring + ?Sized>(
 pub(crate) async fn decrypt_materials<K: Keyring + ?Sized>(
     keyring: &K,
     request: DecryptRequest,
-) -> Result<DecryptionMaterials, Error> {
+) -> Result<CompleteDecryptionMaterials, Error> {
     let DecryptRequest {
         suite,
         commitment_policy: policy,
@@ -121,13 +115,7 @@ pub(crate) async fn decrypt_materials<K: Keyring + ?Sized>(
         mut encryption_context,
         reproduced_encryption_context,
     } = request;
-    if !policy.allows_decrypt(suite) {
-        return Err(Error::CommitmentPolicy {
-            suite,
-            policy,
-            operation: "decrypt",
-        });
-    }
+    policy.check_decrypt(suite)?;
     let mut required = BTreeSet::new();
     if let Some(reproduced) = reproduced_encryption_context {
         for (key, value) in &reproduced {
@@ -144,9 +132,10 @@ pub(crate) async fn decrypt_materials<K: Keyring + ?Sized>(
     let verification_key = verification_key(suite, &encryption_context)?;
     let materials =
         DecryptionMaterials::new(suite, encryption_context, required, verification_key)?;
-    let materials = keyring.on_decrypt(materials, &encrypted_data_keys).await?;
-    materials.validate_complete()?;
-    Ok(materials)
+    keyring
+        .on_decrypt(materials, &encrypted_data_keys)
+        .await?
+        .complete()
 }
 
 fn verification_key(

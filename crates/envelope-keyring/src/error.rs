@@ -3,7 +3,7 @@
 use std::fmt;
 
 use envelope_crypto::CryptoError;
-use envelope_format::{AlgorithmSuite, CommitmentPolicy, FormatError};
+use envelope_format::{FormatError, PolicyViolation};
 
 /// Why a keyring or materials manager could not produce materials.
 ///
@@ -13,15 +13,8 @@ use envelope_format::{AlgorithmSuite, CommitmentPolicy, FormatError};
 #[non_exhaustive]
 pub enum Error {
     /// The commitment policy does not allow this suite for this operation.
-    #[error("commitment policy {policy} does not allow {operation} with suite {suite}")]
-    CommitmentPolicy {
-        /// The suite.
-        suite: AlgorithmSuite,
-        /// The policy.
-        policy: CommitmentPolicy,
-        /// `"encrypt"` or `"decrypt"`.
-        operation: &'static str,
-    },
+    #[error(transparent)]
+    CommitmentPolicy(#[from] PolicyViolation),
     /// A keyring or CMM was configured with invalid settings.
     #[error("invalid configuration: {0}")]
     InvalidConfiguration(String),

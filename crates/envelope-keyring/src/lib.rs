@@ -16,7 +16,9 @@ pub use envelope_crypto::SecretBytes;
 pub use envelope_crypto::rsa::RsaPadding;
 pub use error::{Error, ProviderError};
 pub use materials::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, signature_curve,
+    Complete, CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest,
+    DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsState, Pending,
+    signature_curve,
 };
 pub use multi::{MultiKeyring, MultiKeyringBuilder};
 pub use raw_aes::RawAesKeyring;

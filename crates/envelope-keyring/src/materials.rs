@@ -1,6 +1,7 @@
 //! Encryption and decryption materials, and the requests that ask a CMM for them.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::sync::Arc;
 
 use envelope_crypto::SecretBytes;
@@ -37,17 +38,55 @@ fn check_required_keys(ec: &EncryptionContext, required: &BTreeSet<String>) -> R
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Whether materials are still being filled in by keyrings ([`Pending`]) or proved complete
+/// ([`Complete`]). Sealed: these two are the only states.
+pub trait MaterialsState: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
+    /// How the plaintext data key is held in this state.
+    type DataKey: Clone + fmt::Debug + Send + Sync;
+}
+
+/// Materials that keyrings are filling in: the data key may not be set yet.
+#[derive(Clone, Copy, Debug)]
+pub enum Pending {}
+
+/// Materials proved complete: a data key of the suite's length, at least one encrypted data key
+/// (on encrypt), and a signing or verification key exactly when the suite signs.
+#[derive(Clone, Copy, Debug)]
+pub enum Complete {}
+
+impl sealed::Sealed for Pending {}
+impl sealed::Sealed for Complete {}
+
+impl MaterialsState for Pending {
+    type DataKey = Option<SecretBytes>;
+}
+
+impl MaterialsState for Complete {
+    type DataKey = SecretBytes;
+}
+
+/// Complete encryption materials, as every [`MaterialsManager`](crate::MaterialsManager) returns.
+pub type CompleteEncryptionMaterials = EncryptionMaterials<Complete>;
+
+/// Complete decryption materials, as every [`MaterialsManager`](crate::MaterialsManager) returns.
+pub type CompleteDecryptionMaterials = DecryptionMaterials<Complete>;
+
 /// Everything needed to encrypt one message: the suite, the data key in plaintext and wrapped under
 /// each master key, the encryption context and, for signed suites, the signing key.
 ///
-/// A CMM creates them, keyrings fill in the data key and append encrypted data keys, and the client
-/// checks that they are complete before it encrypts.
+/// A CMM creates them ([`EncryptionMaterials::new`], state [`Pending`]), keyrings set the data key
+/// and append encrypted data keys, and [`EncryptionMaterials::complete`] proves them complete once:
+/// only [`CompleteEncryptionMaterials`] leave a CMM, and only they can encrypt.
 #[derive(Clone, Debug)]
-pub struct EncryptionMaterials {
+pub struct EncryptionMaterials<S: MaterialsState = Pending> {
     suite: AlgorithmSuite,
     encryption_context: EncryptionContext,
     required_encryption_context_keys: BTreeSet<String>,
-    data_key: Option<SecretBytes>,
+    data_key: S::DataKey,
     encrypted_data_keys: Vec<EncryptedDataKey>,
     signing_key: Option<Arc<SigningKey>>,
 }
@@ -88,34 +127,19 @@ impl EncryptionMaterials {
         })
     }
 
-    /// The algorithm suite.
-    pub fn suite(&self) -> AlgorithmSuite {
-        self.suite
-    }
-
-    /// The full encryption context (including `aws-crypto-public-key` and required keys).
-    pub fn encryption_context(&self) -> &EncryptionContext {
-        &self.encryption_context
-    }
-
-    /// Keys that are authenticated but not stored in the message header.
-    pub fn required_encryption_context_keys(&self) -> &BTreeSet<String> {
-        &self.required_encryption_context_keys
-    }
-
     /// The plaintext data key, once a keyring has set it.
     pub fn data_key(&self) -> Option<&SecretBytes> {
         self.data_key.as_ref()
     }
 
-    /// The wrapped copies of the data key.
-    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
-        &self.encrypted_data_keys
-    }
-
-    /// The signing key of a signed suite.
-    pub fn signing_key(&self) -> Option<&Arc<SigningKey>> {
-        self.signing_key.as_ref()
+    /// The plaintext data key, generated from the system CSPRNG first if none is set: what a
+    /// keyring that can wrap, but not generate, a data key does on encrypt.
+    pub fn data_key_or_generate(&mut self) -> Result<&SecretBytes, Error> {
+        let key = match self.data_key.take() {
+            Some(key) => key,
+            None => SecretBytes::random(self.suite.key_len())?,
+        };
+        Ok(self.data_key.insert(key))
     }
 
     /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
@@ -139,26 +163,70 @@ impl EncryptionMaterials {
         self.encrypted_data_keys.push(edk);
     }
 
-    /// Check that the materials can encrypt: a data key and at least one encrypted data key.
-    pub fn validate_complete(&self) -> Result<(), Error> {
-        if self.data_key.is_none() {
+    /// Prove the materials can encrypt: a data key and at least one encrypted data key.
+    pub fn complete(self) -> Result<CompleteEncryptionMaterials, Error> {
+        let Some(data_key) = self.data_key else {
             return Err(Error::IncompleteMaterials("no plaintext data key"));
-        }
+        };
         if self.encrypted_data_keys.is_empty() {
             return Err(Error::IncompleteMaterials("no encrypted data key"));
         }
-        Ok(())
+        Ok(EncryptionMaterials {
+            suite: self.suite,
+            encryption_context: self.encryption_context,
+            required_encryption_context_keys: self.required_encryption_context_keys,
+            data_key,
+            encrypted_data_keys: self.encrypted_data_keys,
+            signing_key: self.signing_key,
+        })
+    }
+}
+
+impl CompleteEncryptionMaterials {
+    /// The plaintext data key.
+    pub fn data_key(&self) -> &SecretBytes {
+        &self.data_key
+    }
+}
+
+impl<S: MaterialsState> EncryptionMaterials<S> {
+    /// The algorithm suite.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+
+    /// The full encryption context (including `aws-crypto-public-key` and required keys).
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.encryption_context
+    }
+
+    /// Keys that are authenticated but not stored in the message header.
+    pub fn required_encryption_context_keys(&self) -> &BTreeSet<String> {
+        &self.required_encryption_context_keys
+    }
+
+    /// The wrapped copies of the data key (at least one once complete).
+    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
+        &self.encrypted_data_keys
+    }
+
+    /// The signing key: present exactly when the suite signs.
+    pub fn signing_key(&self) -> Option<&Arc<SigningKey>> {
+        self.signing_key.as_ref()
     }
 }
 
 /// Everything needed to decrypt one message: the suite, the plaintext data key, the encryption
 /// context and, for signed suites, the verification key.
+///
+/// Created [`Pending`] by a CMM, given a data key by a keyring, and proved complete by
+/// [`DecryptionMaterials::complete`]: only [`CompleteDecryptionMaterials`] leave a CMM.
 #[derive(Clone, Debug)]
-pub struct DecryptionMaterials {
+pub struct DecryptionMaterials<S: MaterialsState = Pending> {
     suite: AlgorithmSuite,
     encryption_context: EncryptionContext,
     required_encryption_context_keys: BTreeSet<String>,
-    data_key: Option<SecretBytes>,
+    data_key: S::DataKey,
     verification_key: Option<VerifyingKey>,
 }
 
@@ -187,6 +255,53 @@ impl DecryptionMaterials {
         })
     }
 
+    /// The plaintext data key, once a keyring has set it.
+    pub fn data_key(&self) -> Option<&SecretBytes> {
+        self.data_key.as_ref()
+    }
+
+    /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
+    pub fn with_data_key(mut self, data_key: SecretBytes) -> Result<Self, Error> {
+        if self.data_key.is_some() {
+            return Err(Error::DataKeyAlreadySet);
+        }
+        check_data_key(self.suite, &data_key)?;
+        self.data_key = Some(data_key);
+        Ok(self)
+    }
+
+    /// Fail with [`Error::DataKeyAlreadySet`] if a data key is set: what a keyring's `on_decrypt`
+    /// checks first (a keyring never replaces a data key another one found).
+    pub fn expect_no_data_key(&self) -> Result<(), Error> {
+        match self.data_key {
+            Some(_) => Err(Error::DataKeyAlreadySet),
+            None => Ok(()),
+        }
+    }
+
+    /// Prove the materials can decrypt: a plaintext data key is present.
+    pub fn complete(self) -> Result<CompleteDecryptionMaterials, Error> {
+        let Some(data_key) = self.data_key else {
+            return Err(Error::IncompleteMaterials("no plaintext data key"));
+        };
+        Ok(DecryptionMaterials {
+            suite: self.suite,
+            encryption_context: self.encryption_context,
+            required_encryption_context_keys: self.required_encryption_context_keys,
+            data_key,
+            verification_key: self.verification_key,
+        })
+    }
+}
+
+impl CompleteDecryptionMaterials {
+    /// The plaintext data key.
+    pub fn data_key(&self) -> &SecretBytes {
+        &self.data_key
+    }
+}
+
+impl<S: MaterialsState> DecryptionMaterials<S> {
     /// The algorithm suite.
     pub fn suite(&self) -> AlgorithmSuite {
         self.suite
@@ -202,32 +317,9 @@ impl DecryptionMaterials {
         &self.required_encryption_context_keys
     }
 
-    /// The plaintext data key, once a keyring has set it.
-    pub fn data_key(&self) -> Option<&SecretBytes> {
-        self.data_key.as_ref()
-    }
-
-    /// The verification key of a signed suite.
+    /// The verification key: present exactly when the suite signs.
     pub fn verification_key(&self) -> Option<&VerifyingKey> {
         self.verification_key.as_ref()
-    }
-
-    /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
-    pub fn with_data_key(mut self, data_key: SecretBytes) -> Result<Self, Error> {
-        if self.data_key.is_some() {
-            return Err(Error::DataKeyAlreadySet);
-        }
-        check_data_key(self.suite, &data_key)?;
-        self.data_key = Some(data_key);
-        Ok(self)
-    }
-
-    /// Check that the materials can decrypt: a plaintext data key is present.
-    pub fn validate_complete(&self) -> Result<(), Error> {
-        if self.data_key.is_none() {
-            return Err(Error::IncompleteMaterials("no plaintext data key"));
-        }
-        Ok(())
     }
 }
 

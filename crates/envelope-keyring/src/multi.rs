@@ -152,9 +152,7 @@ impl Keyring for MultiKeyring {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, Error> {
-        if materials.data_key().is_some() {
-            return Err(Error::DataKeyAlreadySet);
-        }
+        materials.expect_no_data_key()?;
         let mut errors = Vec::new();
         for keyring in self.generator.iter().chain(&self.children) {
             match keyring

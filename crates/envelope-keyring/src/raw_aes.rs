@@ -146,17 +146,9 @@ impl Keyring for RawAesKeyring {
         &self,
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error> {
-        let materials = match materials.data_key() {
-            Some(_) => materials,
-            None => {
-                let key = SecretBytes::random(materials.suite().key_len())?;
-                materials.with_data_key(key)?
-            }
-        };
-        let data_key = materials
-            .data_key()
-            .ok_or(Error::IncompleteMaterials("no plaintext data key"))?;
+        let mut materials = materials;
         let aad = materials.encryption_context().serialize()?;
+        let data_key = materials.data_key_or_generate()?;
         let iv = self.wrapping_iv()?;
         let mut ciphertext = vec![0u8; data_key.len() + TAG_LEN];
         self.wrapping_key
@@ -176,9 +168,7 @@ impl Keyring for RawAesKeyring {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, Error> {
-        if materials.data_key().is_some() {
-            return Err(Error::DataKeyAlreadySet);
-        }
+        materials.expect_no_data_key()?;
         let aad = materials.encryption_context().serialize()?;
         let key_len = materials.suite().key_len();
         let mut attempts = 0;

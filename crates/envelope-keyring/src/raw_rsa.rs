@@ -3,7 +3,6 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use envelope_crypto::SecretBytes;
 use envelope_crypto::rsa::{RsaPadding, RsaPrivateKey, RsaPublicKey};
 use envelope_format::EncryptedDataKey;
 
@@ -163,16 +162,8 @@ impl Keyring for RawRsaKeyring {
                 reason: "it has no public key (a public key is never derived from the private key)",
             });
         };
-        let materials = match materials.data_key() {
-            Some(_) => materials,
-            None => {
-                let key = SecretBytes::random(materials.suite().key_len())?;
-                materials.with_data_key(key)?
-            }
-        };
-        let data_key = materials
-            .data_key()
-            .ok_or(Error::IncompleteMaterials("no plaintext data key"))?;
+        let mut materials = materials;
+        let data_key = materials.data_key_or_generate()?;
         let ciphertext = public_key.encrypt(self.padding, data_key.expose_secret())?;
         let edk = EncryptedDataKey::new(
             self.namespace.clone(),
@@ -187,9 +178,7 @@ impl Keyring for RawRsaKeyring {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, Error> {
-        if materials.data_key().is_some() {
-            return Err(Error::DataKeyAlreadySet);
-        }
+        materials.expect_no_data_key()?;
         let Some(private_key) = &self.private_key else {
             return Err(Error::Unsupported {
                 keyring: self.describe(),

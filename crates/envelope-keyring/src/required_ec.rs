@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::materials::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, EncryptionRequest,
 };
 use crate::{Error, MaterialsManager};
 
@@ -80,7 +80,7 @@ impl MaterialsManager for RequiredEncryptionContextCmm {
     async fn get_encryption_materials(
         &self,
         mut request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error> {
+    ) -> Result<CompleteEncryptionMaterials, Error> {
         if let Some(missing) = self.first_missing(|k| request.encryption_context.contains_key(k)) {
             return Err(Error::MissingRequiredEncryptionContextKey(missing));
         }
@@ -99,7 +99,7 @@ impl MaterialsManager for RequiredEncryptionContextCmm {
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let reproduced = request.reproduced_encryption_context.as_ref();
         if let Some(missing) =
             self.first_missing(|k| reproduced.is_some_and(|ec| ec.contains_key(k)))

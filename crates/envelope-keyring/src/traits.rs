@@ -1,12 +1,13 @@
 //! The `Keyring` and `MaterialsManager` traits.
 
-use std::sync::Arc;
+use std::ops::Deref;
 
 use async_trait::async_trait;
 use envelope_format::EncryptedDataKey;
 
 use crate::materials::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials,
+    EncryptionMaterials, EncryptionRequest,
 };
 use crate::{Error, default_cmm};
 
@@ -51,35 +52,22 @@ pub trait MaterialsManager: Send + Sync {
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error>;
+    ) -> Result<CompleteEncryptionMaterials, Error>;
 
     /// Materials to decrypt one message.
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, Error>;
+    ) -> Result<CompleteDecryptionMaterials, Error>;
 }
 
+/// Anything that points to a keyring is one: `Arc<dyn Keyring>`, `Box<K>`, `&K`.
 #[async_trait]
-impl<K: Keyring + ?Sized> Keyring for Arc<K> {
-    async fn on_encrypt(
-        &self,
-        materials: EncryptionMaterials,
-    ) -> Result<EncryptionMaterials, Error> {
-        (**self).on_encrypt(materials).await
-    }
-
-    async fn on_decrypt(
-        &self,
-        materials: DecryptionMaterials,
-        encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        (**self).on_decrypt(materials, encrypted_data_keys).await
-    }
-}
-
-#[async_trait]
-impl<K: Keyring + ?Sized> Keyring for Box<K> {
+impl<P> Keyring for P
+where
+    P: Deref + Send + Sync,
+    P::Target: Keyring,
+{
     async fn on_encrypt(
         &self,
         materials: EncryptionMaterials,
@@ -102,14 +90,14 @@ impl<K: Keyring + ?Sized> MaterialsManager for K {
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, Error> {
+    ) -> Result<CompleteEncryptionMaterials, Error> {
         default_cmm::get_encryption_materials(self, request).await
     }
 
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         default_cmm::decrypt_materials(self, request).await
     }
 }

@@ -1,15 +1,12 @@
 //! Behaviour of the raw AES keyring and the default CMM.
-#![allow(
-    clippy::cast_possible_truncation,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 
-use envelope_format::{AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext};
+use envelope_format::{
+    AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext, Operation,
+    PolicyViolation,
+};
 use envelope_keyring::{
     DecryptRequest, DecryptionMaterials, DefaultCmm, EncryptionMaterials, EncryptionRequest, Error,
     Keyring, MaterialsManager, RawAesKeyring, SecretBytes, async_trait,
@@ -39,7 +36,7 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
             let req = EncryptionRequest::new(ec(), policy).with_suite(suite);
             let enc = kr.get_encryption_materials(req).await.unwrap();
             assert_eq!(enc.suite(), suite);
-            assert_eq!(enc.data_key().unwrap().len(), suite.key_len());
+            assert_eq!(enc.data_key().len(), suite.key_len());
             assert_eq!(enc.signing_key().is_some(), suite.is_signed());
             assert_eq!(
                 enc.encryption_context()
@@ -63,11 +60,7 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
                 enc.encryption_context().clone(),
             );
             let dec = kr.decrypt_materials(req).await.unwrap();
-            assert!(
-                dec.data_key()
-                    .unwrap()
-                    .ct_eq(enc.data_key().unwrap().expose_secret())
-            );
+            assert!(dec.data_key().ct_eq(enc.data_key().expose_secret()));
             assert_eq!(dec.verification_key().is_some(), suite.is_signed());
         }
     }
@@ -143,11 +136,7 @@ async fn raw_aes_tries_every_matching_key_in_order() {
         ))
         .await
         .unwrap();
-    assert!(
-        dec.data_key()
-            .unwrap()
-            .ct_eq(enc.data_key().unwrap().expose_secret())
-    );
+    assert!(dec.data_key().ct_eq(enc.data_key().expose_secret()));
 }
 
 #[test]
@@ -177,10 +166,10 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::CommitmentPolicy {
-            operation: "encrypt",
+        Error::CommitmentPolicy(PolicyViolation {
+            operation: Operation::Encrypt,
             ..
-        }
+        })
     ));
     let err = kr
         .get_encryption_materials(
@@ -189,7 +178,7 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::CommitmentPolicy { .. }));
+    assert!(matches!(err, Error::CommitmentPolicy(_)));
 
     // Default suites.
     let m = kr
@@ -256,10 +245,10 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::CommitmentPolicy {
-            operation: "decrypt",
+        Error::CommitmentPolicy(PolicyViolation {
+            operation: Operation::Decrypt,
             ..
-        }
+        })
     ));
 }
 

@@ -6,7 +6,7 @@ use envelope_keyring::{Error, Keyring, MultiKeyring};
 
 use crate::arn::{KeyIdentifier, ensure_mrks_unique};
 use crate::client::ClientSupplier;
-use crate::keyring::{
+use crate::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
     DiscoveryFilter,
 };

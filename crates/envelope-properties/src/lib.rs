@@ -28,9 +28,12 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
+/// A property over fuzz input.
+pub type Property = fn(&[u8]) -> Result<(), Violation>;
+
 /// Every target: its name (the directory under `fuzz/regressions/` and `fuzz/corpus/`) and its
 /// property.
-pub const TARGETS: [(&str, fn(&[u8]) -> Result<(), Violation>); 6] = [
+pub const TARGETS: [(&str, Property); 6] = [
     ("header_round_trip", header_round_trip),
     ("frames_and_footer", frames_and_footer_round_trip),
     ("encryption_context", encryption_context_round_trip),

@@ -4,50 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use envelope::{CommitmentPolicy, EncryptionContext};
+use envelope::CommitmentPolicy;
 use serde_json::Value;
 
 use crate::describe::KeyDescription;
 use crate::error::{Result, tool_error};
-use crate::json::{b64, encryption_context, opt_str, read_file, read_json, resolve_uri, str_field};
+use crate::json::{encryption_context, opt_str, read_file, read_json, resolve_uri, str_field};
 use crate::keys::Keys;
-
-/// Where a test's bytes come from.
-#[derive(Clone, Debug)]
-pub enum Bytes {
-    /// A file (read when the test runs).
-    File(PathBuf),
-    /// Inline.
-    Inline(Vec<u8>),
-}
-
-/// What a decrypt test expects.
-#[derive(Clone, Debug)]
-pub enum Expected {
-    /// Decryption succeeds with this plaintext.
-    Plaintext(Bytes),
-    /// Decryption fails (the description is informational).
-    Error(String),
-}
-
-/// One decryption test.
-#[derive(Clone, Debug)]
-pub struct DecryptTest {
-    /// The test id within its file.
-    pub id: String,
-    /// The message.
-    pub ciphertext: Bytes,
-    /// The keyring or CMM to decrypt with.
-    pub keys: KeyDescription,
-    /// The expected outcome.
-    pub expected: Expected,
-    /// The encryption context to pass to decrypt, if any.
-    pub encryption_context: Option<EncryptionContext>,
-    /// Decrypt in "unsigned only" mode.
-    pub unsigned_only: bool,
-    /// The commitment policy to decrypt with.
-    pub policy: CommitmentPolicy,
-}
+pub use crate::test_case::{Bytes, DecryptTest, Expected};
 
 /// Load the tests of a decrypt manifest or known-answer file.
 pub fn load(path: &Path) -> Result<Vec<DecryptTest>> {
@@ -306,13 +270,9 @@ pub fn run_one(
     let result = match method {
         Method::OneShot => {
             let client = envelope::blocking::Client::from(client);
-            let mut request = client.decrypt(&*cmm, &ciphertext);
-            if let Some(ec) = &test.encryption_context {
-                request = request.encryption_context(ec.clone());
-            }
-            if test.unsigned_only {
-                request = request.unsigned_only();
-            }
+            let request = client
+                .decrypt(&*cmm, &ciphertext)
+                .options(test.decrypt_options());
             request.run().map(envelope::Decrypted::into_plaintext)
         }
         Method::Stream(chunk) => stream_sync(&client, &*cmm, &ciphertext, chunk, test),
@@ -369,19 +329,15 @@ fn stream_sync(
 ) -> Result<Vec<u8>, envelope::Error> {
     use std::io::Read;
     let client = envelope::blocking::Client::from(client.clone());
-    let mut request = client.decrypt_stream(
-        cmm,
-        Chunked {
-            data: ciphertext,
-            chunk,
-        },
-    );
-    if let Some(ec) = &test.encryption_context {
-        request = request.encryption_context(ec.clone());
-    }
-    if test.unsigned_only {
-        request = request.unsigned_only();
-    }
+    let request = client
+        .decrypt_stream(
+            cmm,
+            Chunked {
+                data: ciphertext,
+                chunk,
+            },
+        )
+        .options(test.decrypt_options());
     let mut reader = request.run()?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; chunk.max(1)];
@@ -403,19 +359,15 @@ fn stream_async(
     use tokio::io::AsyncReadExt;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     runtime.block_on(async {
-        let mut request = client.decrypt_async_stream(
-            cmm,
-            Chunked {
-                data: ciphertext,
-                chunk,
-            },
-        );
-        if let Some(ec) = &test.encryption_context {
-            request = request.encryption_context(ec.clone());
-        }
-        if test.unsigned_only {
-            request = request.unsigned_only();
-        }
+        let request = client
+            .decrypt_async_stream(
+                cmm,
+                Chunked {
+                    data: ciphertext,
+                    chunk,
+                },
+            )
+            .options(test.decrypt_options());
         let mut reader = request.await?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; chunk.max(1)];
@@ -426,9 +378,4 @@ fn stream_async(
             }
         }
     })
-}
-
-/// Decode base64 test input.
-pub(crate) fn inline_b64(s: &str) -> Result<Bytes> {
-    Ok(Bytes::Inline(b64(s)?))
 }

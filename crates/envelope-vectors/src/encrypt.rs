@@ -229,10 +229,7 @@ fn parse_tests(doc: &Value, keys: &Keys) -> Result<Vec<EncryptTest>> {
     for (id, t) in tests {
         let parse = || -> Result<EncryptTest> {
             let algorithm = str_field(t, "algorithm")?;
-            let suite = u16::from_str_radix(algorithm, 16)
-                .ok()
-                .and_then(AlgorithmSuite::from_id)
-                .ok_or_else(|| tool_error!("unknown algorithm {algorithm}"))?;
+            let suite: AlgorithmSuite = algorithm.parse().map_err(|e| tool_error!("{e}"))?;
             let frame_size = t
                 .get("frame-size")
                 .and_then(Value::as_u64)
@@ -293,9 +290,9 @@ fn encrypt_one(
     cmms: &Cmms,
     options: EncryptOptions,
 ) -> Result<Option<()>, String> {
-    if test.frame_size == 0 {
+    let Some(frame_length) = std::num::NonZeroU32::new(test.frame_size) else {
         return Ok(None);
-    }
+    };
     let plaintext = plaintexts
         .get(&test.plaintext)
         .ok_or_else(|| format!("unknown plaintext {:?}", test.plaintext))?;
@@ -327,7 +324,7 @@ fn encrypt_one(
             let message = client
                 .encrypt(&*cmm, plaintext)
                 .suite(test.suite)
-                .frame_length(test.frame_size)
+                .frame_length(frame_length)
                 .encryption_context(test.encryption_context.clone())
                 .run()
                 .map_err(|e| e.to_string())?;
@@ -339,7 +336,7 @@ fn encrypt_one(
             let mut writer = client
                 .encrypt_stream(&*cmm, std::io::BufWriter::new(file))
                 .suite(test.suite)
-                .frame_length(test.frame_size)
+                .frame_length(frame_length)
                 .encryption_context(test.encryption_context.clone())
                 .plaintext_length_bound(plaintext.len() as u64)
                 .run()

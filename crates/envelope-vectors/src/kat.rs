@@ -4,10 +4,10 @@
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use serde_json::Value;
 
-use crate::decrypt::{Bytes, DecryptTest, Expected, inline_b64};
 use crate::describe::KeyDescription;
 use crate::error::{Result, tool_error};
 use crate::json::{b64, encryption_context, opt_str, str_field};
+use crate::test_case::{Bytes, DecryptTest, Expected, inline_b64};
 
 fn hex_field(v: &Value, key: &str) -> Result<Vec<u8>> {
     hex::decode(str_field(v, key)?).map_err(|e| tool_error!("{key}: {e}"))
@@ -94,10 +94,7 @@ pub(crate) fn load_decrypt_oracle(doc: &Value) -> Result<Vec<DecryptTest>> {
     let mut out = Vec::new();
     for (i, t) in tests.iter().enumerate() {
         let suite_hex = str_field(t, "algorithm-suite")?;
-        let suite = u16::from_str_radix(suite_hex, 16)
-            .ok()
-            .and_then(AlgorithmSuite::from_id)
-            .ok_or_else(|| tool_error!("unknown suite {suite_hex}"))?;
+        let suite: AlgorithmSuite = suite_hex.parse().map_err(|e| tool_error!("{e}"))?;
         let key_type = str_field(t, "key-type")?;
         let keys = match key_type {
             "null" => KeyDescription::Static {

@@ -16,6 +16,7 @@ mod kat;
 pub mod keys;
 mod kms;
 pub mod static_keyring;
+mod test_case;
 pub mod testing;
 
 pub use decrypt::{DecryptTest, Method, Outcome, Summary};

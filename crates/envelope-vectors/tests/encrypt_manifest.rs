@@ -1,12 +1,5 @@
 //! `encrypt` writes messages and a decrypt manifest that `decrypt` then replays.
-#![allow(
-    clippy::cast_possible_truncation,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stdout,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envelope_vectors::testing::vectors_or_skip;
 use envelope_vectors::{decrypt_file, encrypt_manifest};

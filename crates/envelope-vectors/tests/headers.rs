@@ -1,13 +1,6 @@
 //! Every header in shared/vectors parses, re-serializes to the same bytes, and parses the same
 //! when its bytes arrive one at a time.
-#![allow(
-    clippy::cast_possible_truncation,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stdout,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 

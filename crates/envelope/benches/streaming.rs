@@ -9,7 +9,6 @@
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::print_stdout,
     clippy::cast_possible_truncation
 )]
 
@@ -177,7 +176,10 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
-    println!("backend: {}", envelope::crypto::BACKEND);
+    #[allow(clippy::print_stdout)] // which backend the figures are for
+    {
+        println!("backend: {}", envelope::crypto::BACKEND);
+    }
 }
 
 criterion_group!(benches, bench);

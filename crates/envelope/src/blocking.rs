@@ -15,15 +15,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
-
 use envelope_format::CommitmentPolicy;
 use envelope_keyring::MaterialsManager;
 
-use crate::client::{self, Blocking};
+use crate::client;
+use crate::exec::Blocking;
+use crate::stream::{DecryptStream, EncryptStream};
 
 /// A client whose requests run on the calling thread with `.run()`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,7 +62,7 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         plaintext: &'a [u8],
     ) -> client::Encrypt<'a, Blocking> {
-        self.inner.encrypt(cmm, plaintext).into_blocking()
+        self.inner.encrypt(cmm, plaintext).into_mode()
     }
 
     /// Decrypt a whole message; `.run()` the request.
@@ -74,7 +71,7 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         message: &'a [u8],
     ) -> client::Decrypt<'a, Blocking> {
-        self.inner.decrypt(cmm, message).into_blocking()
+        self.inner.decrypt(cmm, message).into_mode()
     }
 }
 
@@ -85,8 +82,8 @@ impl Client {
         &'a self,
         cmm: &'a dyn MaterialsManager,
         writer: W,
-    ) -> crate::stream::EncryptStream<'a, W, Blocking> {
-        self.inner.encrypt_stream(cmm, writer).into_blocking()
+    ) -> EncryptStream<'a, W, Blocking> {
+        self.inner.encrypt_stream(cmm, writer).into_mode()
     }
 
     /// Decrypt a stream from `reader`; `.run()` the request for a
@@ -95,38 +92,13 @@ impl Client {
         &'a self,
         cmm: &'a dyn MaterialsManager,
         reader: R,
-    ) -> crate::stream::DecryptStream<'a, R, Blocking> {
-        self.inner.decrypt_stream(cmm, reader).into_blocking()
+    ) -> DecryptStream<'a, R, Blocking> {
+        self.inner.decrypt_stream(cmm, reader).into_mode()
     }
 }
 
 impl From<client::Client> for Client {
     fn from(inner: client::Client) -> Self {
         Self { inner }
-    }
-}
-
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drive a future to completion on this thread, parking while it waits.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
     }
 }

@@ -1,86 +1,16 @@
-//! The client: commitment policy, limits, and one-shot encrypt and decrypt.
+//! The client, its builder, and one-shot encryption and decryption.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::marker::PhantomData;
-use std::pin::Pin;
-use std::sync::OnceLock;
+use std::future::IntoFuture;
 
-use envelope_format::{
-    AlgorithmSuite, CommitmentPolicy, DEFAULT_FRAME_LENGTH, DEFAULT_MAX_HEADER_LEN,
-    EncryptionContext, Header, MessageId,
-};
+use envelope_format::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, Header};
 use envelope_keyring::MaterialsManager;
 
-use crate::Error;
-use crate::message::{self, EncryptParams};
-
-/// Configuration shared by every operation of a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ClientConfig {
-    pub(crate) commitment_policy: CommitmentPolicy,
-    pub(crate) max_encrypted_data_keys: Option<u16>,
-    pub(crate) max_header_len: Option<usize>,
-    pub(crate) max_frame_length: u32,
-    pub(crate) signature_hashing: SignatureHashing,
-}
-
-/// The default [`ClientBuilder::max_frame_length`]: 64 MiB.
-pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 64 << 20;
-
-/// The default [`ClientBuilder::max_encrypted_data_keys`]: 10.
-pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 10;
-
-/// Where the SHA-2 hash that a signed message's signature covers is computed.
-///
-/// Every byte of a message in a signed suite (ECDSA) goes through SHA-256 or SHA-384. Where SHA-2
-/// is slow next to AES-GCM (AWS-LC runs SHA-512 in portable code on AMD CPUs, ~0.5 GB/s against
-/// ~3 GB/s for AES-GCM) hashing on a second core while this one encrypts or decrypts makes large
-/// signed messages up to ~17 % faster. Messages are byte-for-byte the same whichever is chosen.
-///
-/// Helper threads of either kind run at most one per spare CPU in the whole process
-/// ([`std::thread::available_parallelism`] minus one); a message that finds none free hashes
-/// inline, so a machine that is busy already is not oversubscribed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SignatureHashing {
-    /// Always on the calling thread.
-    Inline,
-    /// One-shot encryption and decryption of a message whose body is 1 MiB or more hash on a
-    /// scoped thread that reads the message where it lies (no copies) and ends with the call;
-    /// streams hash inline. Pinned to one core this measured the same as inline.
-    OneShot,
-    /// As [`SignatureHashing::OneShot`], and a stream, once past 256 KiB, hands its hashing to a
-    /// helper thread fed with copies of the data (pinned to one core, ~3 % slower than inline).
-    ///
-    /// The default where the process may use more than one CPU.
-    Background,
-}
-
-impl SignatureHashing {
-    /// [`SignatureHashing::Background`] where the process may use more than one CPU, else
-    /// [`SignatureHashing::Inline`] (looked up once per process).
-    pub fn for_this_machine() -> Self {
-        static MULTI_CORE: OnceLock<bool> = OnceLock::new();
-        let multi_core = *MULTI_CORE
-            .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
-        if multi_core {
-            Self::Background
-        } else {
-            Self::Inline
-        }
-    }
-
-    /// One-shot operations may hash on a scoped thread.
-    pub(crate) fn one_shot_parallel(self) -> bool {
-        self != Self::Inline
-    }
-
-    /// Streams may hash on a helper thread.
-    pub(crate) fn stream_background(self) -> bool {
-        self == Self::Background
-    }
-}
+use crate::config::{ClientConfig, SignatureHashing};
+use crate::error::Error;
+use crate::exec::{Async, Blocking, BoxFuture, block_on};
+use crate::message;
+use crate::request::{Decryption, Encryption, InMemory};
 
 /// Encrypts and decrypts messages in the AWS Encryption SDK format.
 ///
@@ -137,13 +67,7 @@ impl Client {
     /// Configure a client.
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
-            config: ClientConfig {
-                commitment_policy: CommitmentPolicy::default(),
-                max_encrypted_data_keys: Some(DEFAULT_MAX_ENCRYPTED_DATA_KEYS),
-                max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
-                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-                signature_hashing: SignatureHashing::for_this_machine(),
-            },
+            config: ClientConfig::default(),
         }
     }
 
@@ -170,14 +94,14 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         plaintext: &'a [u8],
     ) -> Encrypt<'a> {
-        Encrypt::new(self, cmm, plaintext)
+        Encryption::new(&self.config, cmm, InMemory::new(plaintext))
     }
 
     /// Decrypt a whole message with materials from `cmm` (a keyring or a materials manager).
     ///
     /// Nothing is returned until every frame, the key commitment and the signature verified.
     pub fn decrypt<'a>(&'a self, cmm: &'a dyn MaterialsManager, message: &'a [u8]) -> Decrypt<'a> {
-        Decrypt::new(self, cmm, message)
+        Decryption::new(&self.config, cmm, InMemory::new(message))
     }
 }
 
@@ -245,111 +169,27 @@ impl ClientBuilder {
     }
 }
 
-/// Marks requests that are `.await`ed.
-#[derive(Debug)]
-pub enum Async {}
+/// A one-shot encryption request; set options, then `.await` it (or `.run()` it on a blocking
+/// client).
+pub type Encrypt<'a, Mode = Async> = Encryption<'a, InMemory<'a>, Mode>;
 
-/// Marks requests run to completion on the calling thread (see [`crate::blocking`]).
-#[derive(Debug)]
-pub enum Blocking {}
-
-/// A boxed future, as returned by request builders.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// An encryption request; set options, then `.await` it (or `.run()` it on a blocking client).
-#[must_use = "a request does nothing until it is awaited or run"]
-pub struct Encrypt<'a, Mode = Async> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    plaintext: &'a [u8],
-    encryption_context: EncryptionContext,
-    suite: Option<AlgorithmSuite>,
-    frame_length: u32,
-    message_id: Option<MessageId>,
-    buffer: Vec<u8>,
-    mode: PhantomData<Mode>,
-}
+/// A one-shot decryption request; optionally give the expected encryption context, then `.await`
+/// it (or `.run()` it on a blocking client). Nothing is returned until every frame, the key
+/// commitment and the signature verified.
+pub type Decrypt<'a, Mode = Async> = Decryption<'a, InMemory<'a>, Mode>;
 
 impl<'a, Mode> Encrypt<'a, Mode> {
-    pub(crate) fn new(
-        client: &'a Client,
-        cmm: &'a dyn MaterialsManager,
-        plaintext: &'a [u8],
-    ) -> Self {
-        Self {
-            client,
-            cmm,
-            plaintext,
-            encryption_context: EncryptionContext::new(),
-            suite: None,
-            frame_length: DEFAULT_FRAME_LENGTH,
-            message_id: None,
-            buffer: Vec::new(),
-            mode: PhantomData,
-        }
-    }
-
-    /// Write the message into this buffer (cleared first) instead of a new one. Reusing one
-    /// buffer across messages saves an allocation per message, and for large messages the page
-    /// faults of fresh memory, which can cost more than the encryption itself.
-    pub fn reuse_buffer(mut self, buffer: Vec<u8>) -> Self {
-        self.buffer = buffer;
-        self
-    }
-
-    /// The encryption context (default empty). Keys must not start with `aws-crypto-`; keys and
-    /// values must not be empty.
-    pub fn encryption_context(mut self, encryption_context: impl Into<EncryptionContext>) -> Self {
-        self.encryption_context = encryption_context.into();
-        self
-    }
-
-    /// The algorithm suite (default: the commitment policy's, `0x0578` unless the policy forbids
-    /// commitment).
-    pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
-        self.suite = Some(suite);
-        self
-    }
-
-    /// The frame length in bytes (default 4096; 1 to 2^32 - 1).
-    pub fn frame_length(mut self, frame_length: u32) -> Self {
-        self.frame_length = frame_length;
-        self
-    }
-
-    /// Test hook: a fixed message id, for byte-exact known-answer tests.
-    #[cfg(feature = "__test-hooks")]
-    #[doc(hidden)]
-    pub fn __message_id(mut self, message_id: MessageId) -> Self {
-        self.message_id = Some(message_id);
-        self
-    }
-
-    pub(crate) fn into_blocking(self) -> Encrypt<'a, Blocking> {
-        Encrypt {
-            client: self.client,
-            cmm: self.cmm,
-            plaintext: self.plaintext,
-            encryption_context: self.encryption_context,
-            suite: self.suite,
-            frame_length: self.frame_length,
-            message_id: self.message_id,
-            buffer: self.buffer,
-            mode: PhantomData,
-        }
-    }
-
     async fn execute(self) -> Result<Encrypted, Error> {
-        let params = EncryptParams {
-            encryption_context: self.encryption_context,
-            suite: self.suite,
-            frame_length: self.frame_length,
-            max_plaintext_length: Some(self.plaintext.len() as u64),
-            message_id: self.message_id,
-        };
+        let plaintext = self.job.input;
+        let len = plaintext.len() as u64;
+        if let Some(bound) = self.options.plaintext_length_bound
+            && len > bound
+        {
+            return Err(Error::PlaintextBoundExceeded(bound));
+        }
         let (writer, materials) =
-            message::start_encryption(&self.client.config, self.cmm, params).await?;
-        let (header, ciphertext) = writer.encrypt_all(self.plaintext, self.buffer)?;
+            message::start_encryption(self.config, self.cmm, self.options, Some(len)).await?;
+        let (header, ciphertext) = writer.encrypt_all(plaintext, self.job.buffer)?;
         Ok(Encrypted {
             ciphertext,
             header,
@@ -370,98 +210,17 @@ impl<'a> IntoFuture for Encrypt<'a, Async> {
 impl Encrypt<'_, Blocking> {
     /// Run the encryption on this thread.
     pub fn run(self) -> Result<Encrypted, Error> {
-        crate::blocking::block_on(self.execute())
+        block_on(self.execute())
     }
-}
-
-impl<Mode> fmt::Debug for Encrypt<'_, Mode> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Encrypt")
-            .field("plaintext_len", &self.plaintext.len())
-            .field("encryption_context", &self.encryption_context)
-            .field("suite", &self.suite)
-            .field("frame_length", &self.frame_length)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A decryption request; optionally give the expected encryption context, then `.await` it.
-#[must_use = "a request does nothing until it is awaited or run"]
-pub struct Decrypt<'a, Mode = Async> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    message: &'a [u8],
-    reproduced_encryption_context: Option<EncryptionContext>,
-    unsigned_only: bool,
-    buffer: Vec<u8>,
-    mode: PhantomData<Mode>,
 }
 
 impl<'a, Mode> Decrypt<'a, Mode> {
-    pub(crate) fn new(
-        client: &'a Client,
-        cmm: &'a dyn MaterialsManager,
-        message: &'a [u8],
-    ) -> Self {
-        Self {
-            client,
-            cmm,
-            message,
-            reproduced_encryption_context: None,
-            unsigned_only: false,
-            buffer: Vec::new(),
-            mode: PhantomData,
-        }
-    }
-
-    /// Write the plaintext into this buffer (cleared first) instead of a new one; see
-    /// [`Encrypt::reuse_buffer`]. If decryption fails, the buffer is wiped and dropped.
-    pub fn reuse_buffer(mut self, buffer: Vec<u8>) -> Self {
-        self.buffer = buffer;
-        self
-    }
-
-    /// The encryption context the message must have been written with. Every pair must match the
-    /// message; pairs that were authenticated but not stored (required keys) must be given here.
-    pub fn encryption_context(mut self, encryption_context: impl Into<EncryptionContext>) -> Self {
-        self.reproduced_encryption_context = Some(encryption_context.into());
-        self
-    }
-
-    /// Accept only unsigned suites: a signed message fails right after its header is parsed,
-    /// before any key is requested.
-    pub fn unsigned_only(mut self) -> Self {
-        self.unsigned_only = true;
-        self
-    }
-
-    pub(crate) fn into_blocking(self) -> Decrypt<'a, Blocking> {
-        Decrypt {
-            client: self.client,
-            cmm: self.cmm,
-            message: self.message,
-            reproduced_encryption_context: self.reproduced_encryption_context,
-            unsigned_only: self.unsigned_only,
-            buffer: self.buffer,
-            mode: PhantomData,
-        }
-    }
-
     async fn execute(self) -> Result<Decrypted, Error> {
-        let config = &self.client.config;
-        let message = self.message;
-        let (header, at) = message::parse_complete_header(config, message)?;
-        if self.unsigned_only && header.body().suite().is_signed() {
-            return Err(Error::SignedMessageRejected(header.body().suite()));
-        }
-        let (reader, materials) = message::start_decryption(
-            config,
-            self.cmm,
-            &header,
-            self.reproduced_encryption_context,
-        )
-        .await?;
-        let plaintext = reader.decrypt_all(message, at, self.buffer)?;
+        let message = self.job.input;
+        let (header, at) = message::parse_complete_header(self.config, message)?;
+        let (reader, materials) =
+            message::start_decryption(self.config, self.cmm, &header, self.options, None).await?;
+        let plaintext = reader.decrypt_all(message, at, self.job.buffer)?;
         Ok(Decrypted {
             plaintext,
             encryption_context: materials.encryption_context().clone(),
@@ -482,19 +241,7 @@ impl<'a> IntoFuture for Decrypt<'a, Async> {
 impl Decrypt<'_, Blocking> {
     /// Run the decryption on this thread.
     pub fn run(self) -> Result<Decrypted, Error> {
-        crate::blocking::block_on(self.execute())
-    }
-}
-
-impl<Mode> fmt::Debug for Decrypt<'_, Mode> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decrypt")
-            .field("message_len", &self.message.len())
-            .field(
-                "reproduced_encryption_context",
-                &self.reproduced_encryption_context,
-            )
-            .finish_non_exhaustive()
+        block_on(self.execute())
     }
 }
 

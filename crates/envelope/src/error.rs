@@ -1,7 +1,7 @@
 //! The error type of encrypt and decrypt.
 
 use envelope_crypto::CryptoError;
-use envelope_format::{AlgorithmSuite, CommitmentPolicy, FormatError};
+use envelope_format::{AlgorithmSuite, FormatError, PolicyViolation};
 
 /// Why encrypting or decrypting failed.
 ///
@@ -24,15 +24,8 @@ pub enum Error {
     #[error("authentication failed")]
     AuthenticationFailed,
     /// The commitment policy does not allow the suite.
-    #[error("commitment policy {policy} does not allow {operation} with suite {suite}")]
-    CommitmentPolicy {
-        /// The suite.
-        suite: AlgorithmSuite,
-        /// The policy.
-        policy: CommitmentPolicy,
-        /// `"encrypt"` or `"decrypt"`.
-        operation: &'static str,
-    },
+    #[error(transparent)]
+    CommitmentPolicy(#[from] PolicyViolation),
     /// More encrypted data keys than the client's maximum.
     #[error("{count} encrypted data keys exceed the configured maximum of {max}")]
     TooManyEncryptedDataKeys {
@@ -44,13 +37,11 @@ pub enum Error {
     /// The caller's encryption context is not allowed (reserved prefix, empty key or value, too large).
     #[error("invalid encryption context: {0}")]
     InvalidEncryptionContext(#[source] FormatError),
-    /// The frame length is not allowed.
-    #[error("invalid frame length {0}: it must be between 1 and 2^32 - 1")]
-    InvalidFrameLength(u64),
     /// The materials manager or keyring failed.
     #[error("could not get materials: {0}")]
     Materials(#[from] envelope_keyring::Error),
-    /// The materials manager returned materials that do not fit the request or the message.
+    /// The materials manager returned materials that do not fit the request or the message (a
+    /// suite other than the one asked for or the message's).
     #[error("the materials manager returned unusable materials: {0}")]
     InvalidMaterials(&'static str),
     /// The message is signed but only unsigned messages were accepted.

@@ -3,15 +3,20 @@
 
 pub mod blocking;
 mod client;
+mod config;
 mod error;
+mod exec;
 mod message;
+mod options;
+mod request;
 pub mod stream;
 
-pub use client::{
-    Async, Blocking, BoxFuture, Client, ClientBuilder, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
-    DEFAULT_MAX_FRAME_LENGTH, Decrypt, Decrypted, Encrypt, Encrypted, SignatureHashing,
-};
+pub use client::{Client, ClientBuilder, Decrypt, Decrypted, Encrypt, Encrypted};
+pub use config::{DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LENGTH, SignatureHashing};
 pub use error::Error;
+pub use exec::{Async, Blocking, BoxFuture};
+pub use options::{DEFAULT_FRAME, DecryptOptions, EncryptOptions};
+pub use request::{Decryption, Encryption, InMemory, Request};
 #[cfg(feature = "tokio")]
 pub use stream::{AsyncDecryptingReader, AsyncEncryptingWriter};
 pub use stream::{DecryptingReader, EncryptingWriter};
@@ -20,9 +25,10 @@ pub use envelope_format::{
     AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, EncryptionContext, FormatError, Header,
 };
 pub use envelope_keyring::{
-    DecryptRequest, DecryptionMaterials, DefaultCmm, EncryptionMaterials, EncryptionRequest,
-    Keyring, MaterialsManager, MultiKeyring, ProviderError, RawAesKeyring, RawRsaKeyring,
-    RequiredEncryptionContextCmm, RsaPadding, SecretBytes, async_trait,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials,
+    DefaultCmm, EncryptionMaterials, EncryptionRequest, Keyring, MaterialsManager, MultiKeyring,
+    ProviderError, RawAesKeyring, RawRsaKeyring, RequiredEncryptionContextCmm, RsaPadding,
+    SecretBytes, async_trait,
 };
 
 /// Data-key caching: the caching CMM and the local cache.

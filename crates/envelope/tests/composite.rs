@@ -1,10 +1,5 @@
 //! Multi-keyrings, RSA and the required-encryption-context CMM through the client.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envelope::blocking::Client;
 use envelope::keyring::Error as KeyringError;

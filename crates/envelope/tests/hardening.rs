@@ -13,6 +13,11 @@ use envelope::{
     SecretBytes, async_trait,
 };
 
+/// A frame length (test values are never zero).
+fn nz(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap()
+}
+
 const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 
 fn keyring() -> RawAesKeyring {
@@ -126,7 +131,7 @@ fn encrypt_writes_only_frame_lengths_a_default_client_streams() {
     assert_eq!(client.max_frame_length(), 64 << 20);
     let err = client
         .encrypt(&keyring, b"x")
-        .frame_length(DEFAULT_MAX_FRAME_LENGTH + 1)
+        .frame_length(nz(DEFAULT_MAX_FRAME_LENGTH + 1))
         .run()
         .unwrap_err();
     assert!(
@@ -135,7 +140,7 @@ fn encrypt_writes_only_frame_lengths_a_default_client_streams() {
     );
     let err = client
         .encrypt_stream(&keyring, Vec::new())
-        .frame_length(u32::MAX)
+        .frame_length(nz(u32::MAX))
         .run()
         .unwrap_err();
     assert!(matches!(err, Error::FrameTooLarge { .. }), "{err}");
@@ -144,7 +149,7 @@ fn encrypt_writes_only_frame_lengths_a_default_client_streams() {
     let plaintext = vec![3u8; 100];
     let message = client
         .encrypt(&keyring, &plaintext)
-        .frame_length(DEFAULT_MAX_FRAME_LENGTH)
+        .frame_length(nz(DEFAULT_MAX_FRAME_LENGTH))
         .run()
         .unwrap();
     let mut out = Vec::new();
@@ -164,7 +169,7 @@ fn encrypt_writes_only_frame_lengths_a_default_client_streams() {
     );
     let message = big
         .encrypt(&keyring, &plaintext)
-        .frame_length(u32::MAX)
+        .frame_length(nz(u32::MAX))
         .run()
         .unwrap();
     let err = client

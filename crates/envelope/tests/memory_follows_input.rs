@@ -10,6 +10,11 @@ use std::io::Read;
 use envelope::blocking::Client;
 use envelope::{AlgorithmSuite, Error, FormatError, RawAesKeyring, SecretBytes};
 
+/// A frame length (test values are never zero).
+fn nz(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap()
+}
+
 /// Peak resident set of this process in KiB, where the kernel reports it.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -27,7 +32,7 @@ fn memory_follows_the_input_actually_received() {
     let message = client
         .encrypt(&keyring, &plaintext)
         .suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey)
-        .frame_length(frame)
+        .frame_length(nz(frame))
         .run()
         .unwrap()
         .into_ciphertext();

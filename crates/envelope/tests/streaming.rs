@@ -3,8 +3,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::print_stderr
+    clippy::cast_possible_truncation
 )]
 
 use std::io::{Read, Write};
@@ -13,10 +12,15 @@ use std::sync::Mutex;
 use envelope::blocking::Client;
 use envelope::keyring::Error as KeyringError;
 use envelope::{
-    AlgorithmSuite, CommitmentPolicy, DecryptRequest, DecryptionMaterials, EncryptionMaterials,
-    EncryptionRequest, Error, FormatError, MaterialsManager, RawAesKeyring, SecretBytes,
-    async_trait,
+    AlgorithmSuite, CommitmentPolicy, CompleteDecryptionMaterials, CompleteEncryptionMaterials,
+    DecryptRequest, EncryptionRequest, Error, FormatError, MaterialsManager, RawAesKeyring,
+    SecretBytes, async_trait,
 };
+
+/// A frame length (test values are never zero).
+fn nz(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap()
+}
 
 const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 const SIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
@@ -50,7 +54,7 @@ fn encrypt_streaming(suite: AlgorithmSuite, frame: u32, pt: &[u8], write_chunk: 
     let mut writer = client
         .encrypt_stream(&kr, Vec::new())
         .suite(suite)
-        .frame_length(frame)
+        .frame_length(nz(frame))
         .run()
         .unwrap();
     for chunk in pt.chunks(write_chunk.max(1)) {
@@ -124,7 +128,7 @@ fn round_trips_with_any_chunking() {
                     let one = Client::from(one_shot)
                         .encrypt(&keyring(), &pt)
                         .suite(suite)
-                        .frame_length(frame)
+                        .frame_length(nz(frame))
                         .run()
                         .unwrap();
                     // ECDSA DER signatures vary in length, so compare everything before the footer.
@@ -167,7 +171,7 @@ fn an_unfinished_writer_leaves_no_complete_message() {
         let mut writer = client
             .encrypt_stream(&kr, &mut out)
             .suite(UNSIGNED)
-            .frame_length(16)
+            .frame_length(nz(16))
             .run()
             .unwrap();
         writer.write_all(&plaintext(100)).unwrap();
@@ -272,14 +276,14 @@ impl MaterialsManager for Recording {
     async fn get_encryption_materials(
         &self,
         request: EncryptionRequest,
-    ) -> Result<EncryptionMaterials, KeyringError> {
+    ) -> Result<CompleteEncryptionMaterials, KeyringError> {
         self.seen.lock().unwrap().push(request.max_plaintext_length);
         self.inner.get_encryption_materials(request).await
     }
     async fn decrypt_materials(
         &self,
         request: DecryptRequest,
-    ) -> Result<DecryptionMaterials, KeyringError> {
+    ) -> Result<CompleteDecryptionMaterials, KeyringError> {
         self.inner.decrypt_materials(request).await
     }
 }
@@ -399,7 +403,7 @@ fn copy_helpers() {
     let pt = plaintext(50_000);
     let message = client
         .encrypt_stream(&kr, Vec::new())
-        .frame_length(1000)
+        .frame_length(nz(1000))
         .run()
         .unwrap()
         .encrypt_from(&pt[..])

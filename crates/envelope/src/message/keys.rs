@@ -11,7 +11,7 @@ use envelope_format::{
 };
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::error::Error;
 
 const DERIVE_KEY_LABEL: &[u8] = b"DERIVEKEY";
 const COMMIT_KEY_LABEL: &[u8] = b"COMMITKEY";
@@ -30,7 +30,7 @@ pub(crate) fn derive(
 ) -> Result<MessageKeys, Error> {
     let ikm = data_key.expose_secret();
     if ikm.len() != suite.key_len() {
-        return Err(Error::InvalidMaterials(
+        return Err(Error::Internal(
             "the data key length does not match the suite",
         ));
     }
@@ -265,6 +265,6 @@ mod tests {
             &SecretBytes::from_slice(&[0; 16]),
             &MessageId::from_slice(&[0; 32]).unwrap(),
         );
-        assert!(matches!(r, Err(Error::InvalidMaterials(_))));
+        assert!(matches!(r, Err(Error::Internal(_))));
     }
 }

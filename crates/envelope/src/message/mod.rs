@@ -6,39 +6,34 @@ mod sighash;
 mod writer;
 
 use envelope_crypto::rand::fill_random;
-use envelope_format::{AlgorithmSuite, EncryptionContext, Header, HeaderLimits, MessageId, Parsed};
+use envelope_format::{AlgorithmSuite, Framing, Header, MessageId, Parsed};
 use envelope_keyring::{
-    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, EncryptionRequest,
+    MaterialsManager,
 };
 
 pub(crate) use reader::{MessageReader, Step};
 pub(crate) use writer::{MAX_FOOTER_LEN, MessageWriter};
 
-use crate::Error;
-use crate::client::ClientConfig;
-
-/// What an encryption needs besides the plaintext.
-pub(crate) struct EncryptParams {
-    pub(crate) encryption_context: EncryptionContext,
-    pub(crate) suite: Option<AlgorithmSuite>,
-    pub(crate) frame_length: u32,
-    pub(crate) max_plaintext_length: Option<u64>,
-    pub(crate) message_id: Option<MessageId>,
-}
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::options::{DecryptOptions, EncryptOptions};
 
 /// Ask the CMM for materials and prepare a writer: the steps every encryption shares.
+/// `max_plaintext_length` is the plaintext's length when known, else the caller's bound.
 pub(crate) async fn start_encryption(
     config: &ClientConfig,
     cmm: &dyn MaterialsManager,
-    params: EncryptParams,
-) -> Result<(MessageWriter, EncryptionMaterials), Error> {
-    let EncryptParams {
+    options: EncryptOptions,
+    max_plaintext_length: Option<u64>,
+) -> Result<(MessageWriter, CompleteEncryptionMaterials), Error> {
+    let EncryptOptions {
         encryption_context,
         suite,
         frame_length,
-        max_plaintext_length,
         message_id,
-    } = params;
+        ..
+    } = options;
     encryption_context
         .validate_for_encrypt()
         .map_err(Error::InvalidEncryptionContext)?;
@@ -51,24 +46,15 @@ pub(crate) async fn start_encryption(
             },
         ));
     }
-    if frame_length == 0 {
-        return Err(Error::InvalidFrameLength(0));
-    }
-    if frame_length > config.max_frame_length {
+    if frame_length.get() > config.max_frame_length {
         return Err(Error::FrameTooLarge {
-            length: u64::from(frame_length),
+            length: u64::from(frame_length.get()),
             max: config.max_frame_length,
         });
     }
     let policy = config.commitment_policy;
-    if let Some(suite) = suite
-        && !policy.allows_encrypt(suite)
-    {
-        return Err(Error::CommitmentPolicy {
-            suite,
-            policy,
-            operation: "encrypt",
-        });
+    if let Some(suite) = suite {
+        policy.check_encrypt(suite)?;
     }
     let mut request = EncryptionRequest::new(encryption_context, policy);
     request.suite = suite;
@@ -94,50 +80,52 @@ fn random_message_id(suite: AlgorithmSuite) -> Result<MessageId, Error> {
     Ok(MessageId::from_slice(bytes)?)
 }
 
-/// The header limits of a client.
-pub(crate) fn header_limits(config: &ClientConfig) -> HeaderLimits {
-    HeaderLimits {
-        max_encrypted_data_keys: config.max_encrypted_data_keys,
-        max_header_len: config.max_header_len,
-    }
-}
-
 /// Parse a header from a buffer that holds the whole message.
 pub(crate) fn parse_complete_header(
     config: &ClientConfig,
     message: &[u8],
 ) -> Result<(Header, usize), Error> {
-    match Header::parse(message, &header_limits(config))? {
+    match Header::parse(message, &config.header_limits())? {
         Parsed::Complete(header, len) => Ok((header, len)),
         Parsed::Incomplete(_) => Err(envelope_format::FormatError::Truncated("header").into()),
     }
 }
 
-/// Check the policy, ask the CMM for materials and prepare a reader: the steps every decryption
-/// shares once the header is parsed.
+/// Check the policy and the options against the header, ask the CMM for materials and prepare a
+/// reader: the steps every decryption shares once the header is parsed. Streams pass their
+/// buffer limit as `max_unit_length`: longer frames fail here, before any key is requested.
 pub(crate) async fn start_decryption(
     config: &ClientConfig,
     cmm: &dyn MaterialsManager,
     header: &Header,
-    reproduced_encryption_context: Option<EncryptionContext>,
-) -> Result<(MessageReader, DecryptionMaterials), Error> {
+    options: DecryptOptions,
+    max_unit_length: Option<u32>,
+) -> Result<(MessageReader, CompleteDecryptionMaterials), Error> {
     let body = header.body();
-    let policy = config.commitment_policy;
-    if !policy.allows_decrypt(body.suite()) {
-        return Err(Error::CommitmentPolicy {
-            suite: body.suite(),
-            policy,
-            operation: "decrypt",
+    let suite = body.suite();
+    if options.unsigned_only && suite.is_signed() {
+        return Err(Error::SignedMessageRejected(suite));
+    }
+    if let (Some(max), Framing::Framed(length)) = (max_unit_length, body.framing())
+        && length.get() > max
+    {
+        return Err(Error::FrameTooLarge {
+            length: u64::from(length.get()),
+            max,
         });
     }
+    config.commitment_policy.check_decrypt(suite)?;
     let mut request = DecryptRequest::new(
-        body.suite(),
-        policy,
+        suite,
+        config.commitment_policy,
         body.encrypted_data_keys().to_vec(),
         body.encryption_context().clone(),
     );
-    request.reproduced_encryption_context = reproduced_encryption_context;
+    request.reproduced_encryption_context = options.encryption_context;
     let materials = cmm.decrypt_materials(request).await?;
-    let reader = MessageReader::new(config, header, &materials)?;
+    let mut reader = MessageReader::new(config, header, &materials)?;
+    if let Some(max) = max_unit_length {
+        reader.limit_unit_length(max);
+    }
     Ok((reader, materials))
 }

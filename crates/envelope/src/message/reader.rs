@@ -7,13 +7,13 @@ use envelope_crypto::ecdsa::VerifyingKey;
 use envelope_format::{
     Footer, FormatError, FrameHeader, FrameKind, Framing, Header, MessageId, Parsed, TAG_LEN,
 };
-use envelope_keyring::DecryptionMaterials;
+use envelope_keyring::CompleteDecryptionMaterials;
 use zeroize::Zeroizing;
 
 use super::keys::{check_commitment, derive, required_context_bytes, verify_header};
 use super::sighash::{SCOPED_AFTER, SCOPED_BATCH, SignatureHasher, hash_alongside};
-use crate::Error;
-use crate::client::ClientConfig;
+use crate::config::ClientConfig;
+use crate::error::Error;
 
 struct Verifier {
     hasher: SignatureHasher,
@@ -67,7 +67,7 @@ impl MessageReader {
     pub(crate) fn new(
         config: &ClientConfig,
         header: &Header,
-        materials: &DecryptionMaterials,
+        materials: &CompleteDecryptionMaterials,
     ) -> Result<Self, Error> {
         let body = header.body();
         let suite = body.suite();
@@ -76,17 +76,8 @@ impl MessageReader {
                 "materials are for another algorithm suite",
             ));
         }
-        if !config.commitment_policy.allows_decrypt(suite) {
-            return Err(Error::CommitmentPolicy {
-                suite,
-                policy: config.commitment_policy,
-                operation: "decrypt",
-            });
-        }
-        let data_key = materials
-            .data_key()
-            .ok_or(Error::InvalidMaterials("no plaintext data key"))?;
-        let keys = derive(suite, data_key, body.message_id())?;
+        config.commitment_policy.check_decrypt(suite)?;
+        let keys = derive(suite, materials.data_key(), body.message_id())?;
         check_commitment(body.commit_key(), keys.commit_key.as_ref())?;
         let required = required_context_bytes(
             materials.encryption_context(),
@@ -108,9 +99,7 @@ impl MessageReader {
                 })
             }
             (Some(_), None) => {
-                return Err(Error::InvalidMaterials(
-                    "no verification key for a signed suite",
-                ));
+                return Err(Error::Internal("no verification key for a signed suite"));
             }
         };
         Ok(Self {
@@ -275,9 +264,7 @@ impl MessageReader {
                 },
             )
             .into()),
-            Step::NeedOutput(_) | Step::Done => Err(Error::InvalidMaterials(
-                "internal: decryption made no progress",
-            )),
+            Step::NeedOutput(_) | Step::Done => Err(Error::Internal("decryption made no progress")),
         }
     }
 

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 
 use envelope_crypto::digest::{Digest, Hasher};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Bytes hashed inline before a helper thread takes over.
 pub(crate) const BACKGROUND_AFTER: u64 = 256 << 10;
@@ -208,12 +208,10 @@ impl SignatureHasher {
             State::Inline { hasher, .. } => Ok(hasher.finish()),
             State::Helper(helper) => helper.finish(),
             State::Supplied(digest) => Ok(digest),
-            State::Detached => Err(Error::InvalidMaterials(
-                "internal: the detached signature hash was not returned",
+            State::Detached => Err(Error::Internal(
+                "the detached signature hash was not returned",
             )),
-            State::Finished => Err(Error::InvalidMaterials(
-                "internal: signature hash finished twice",
-            )),
+            State::Finished => Err(Error::Internal("signature hash finished twice")),
         }
     }
 }
@@ -252,7 +250,7 @@ pub(crate) fn hash_alongside<'m, T>(
                 drop(to_helper);
                 let digest = handle
                     .join()
-                    .map_err(|_| Error::InvalidMaterials("the signature hashing thread failed"))?;
+                    .map_err(|_| Error::Internal("the signature hashing thread failed"))?;
                 Ok((value?, digest))
             }
             Err(_) => {
@@ -302,12 +300,12 @@ impl Helper {
             let last = std::mem::take(&mut self.batch);
             self.to_helper
                 .send(last)
-                .map_err(|_| Error::InvalidMaterials("the signature hashing thread stopped"))?;
+                .map_err(|_| Error::Internal("the signature hashing thread stopped"))?;
         }
         drop(self.to_helper);
         self.handle
             .join()
-            .map_err(|_| Error::InvalidMaterials("the signature hashing thread failed"))
+            .map_err(|_| Error::Internal("the signature hashing thread failed"))
     }
 }
 

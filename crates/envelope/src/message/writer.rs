@@ -1,5 +1,6 @@
 //! Writing a message: header, frames and footer, for one-shot and streaming encryption alike.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use envelope_crypto::aead::AeadKey;
@@ -9,12 +10,12 @@ use envelope_format::{
     Footer, FormatError, FrameHeader, Framing, Header, HeaderBody, MessageId, TAG_LEN, frame_split,
     framed_body_len,
 };
-use envelope_keyring::EncryptionMaterials;
+use envelope_keyring::CompleteEncryptionMaterials;
 
 use super::keys::{authenticate_header, derive, required_context_bytes};
 use super::sighash::{SCOPED_AFTER, SCOPED_BATCH, SignatureHasher, hash_alongside};
-use crate::Error;
-use crate::client::ClientConfig;
+use crate::config::ClientConfig;
+use crate::error::Error;
 
 /// The largest DER ECDSA P-384 signature plus the footer's length field.
 pub(crate) const MAX_FOOTER_LEN: usize = 2 + 2 + 2 * (2 + 49);
@@ -44,18 +45,12 @@ impl MessageWriter {
     /// Check the materials against the client's rules, derive the keys and build the header.
     pub(crate) fn new(
         config: &ClientConfig,
-        materials: &EncryptionMaterials,
-        frame_length: u32,
+        materials: &CompleteEncryptionMaterials,
+        frame_length: NonZeroU32,
         message_id: MessageId,
     ) -> Result<Self, Error> {
         let suite = materials.suite();
-        if !config.commitment_policy.allows_encrypt(suite) {
-            return Err(Error::CommitmentPolicy {
-                suite,
-                policy: config.commitment_policy,
-                operation: "encrypt",
-            });
-        }
+        config.commitment_policy.check_encrypt(suite)?;
         let edks = materials.encrypted_data_keys();
         if let Some(max) = config.max_encrypted_data_keys
             && edks.len() > usize::from(max)
@@ -65,14 +60,7 @@ impl MessageWriter {
                 max: usize::from(max),
             });
         }
-        let data_key = materials
-            .data_key()
-            .ok_or(Error::InvalidMaterials("no plaintext data key"))?;
-        if edks.is_empty() {
-            return Err(Error::InvalidMaterials("no encrypted data key"));
-        }
-        let framing = Framing::framed(frame_length).ok_or(Error::InvalidFrameLength(0))?;
-        let keys = derive(suite, data_key, &message_id)?;
+        let keys = derive(suite, materials.data_key(), &message_id)?;
 
         let required = materials.required_encryption_context_keys();
         let stored_context = materials.encryption_context().without(required);
@@ -82,7 +70,7 @@ impl MessageWriter {
             message_id,
             stored_context,
             edks.to_vec(),
-            framing,
+            Framing::Framed(frame_length),
             keys.commit_key,
         )?;
         let header = Header::seal(body, |bytes| {
@@ -103,15 +91,13 @@ impl MessageWriter {
                 })
             }
             _ => {
-                return Err(Error::InvalidMaterials(
-                    "signing key does not match the suite",
-                ));
+                return Err(Error::Internal("signing key does not match the suite"));
             }
         };
         Ok(Self {
             header,
             content: keys.content,
-            frame_length,
+            frame_length: frame_length.get(),
             next_seq: 1,
             signer,
             sealed_final: false,
@@ -135,9 +121,9 @@ impl MessageWriter {
     ) -> Result<usize, Error> {
         let header_len = frame.len();
         let total = header_len + plaintext.len() + TAG_LEN;
-        let out = out.get_mut(..total).ok_or(Error::InvalidMaterials(
-            "internal: frame output buffer too small",
-        ))?;
+        let out = out
+            .get_mut(..total)
+            .ok_or(Error::Internal("frame output buffer too small"))?;
         frame.write_to(out);
         let aad = frame.aad(self.header.body().message_id());
         self.content.seal_to(
@@ -159,9 +145,7 @@ impl MessageWriter {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         if self.sealed_final || plaintext.len() != self.frame_length as usize {
-            return Err(Error::InvalidMaterials(
-                "internal: regular frame of the wrong size",
-            ));
+            return Err(Error::Internal("regular frame of the wrong size"));
         }
         let seq = self.next_seq;
         if seq == u32::MAX {
@@ -178,9 +162,7 @@ impl MessageWriter {
             .ok()
             .filter(|&l| l <= self.frame_length);
         let (Some(len), false) = (len, self.sealed_final) else {
-            return Err(Error::InvalidMaterials(
-                "internal: final frame of the wrong size",
-            ));
+            return Err(Error::Internal("final frame of the wrong size"));
         };
         let written = self.seal(FrameHeader::final_frame(self.next_seq, len), plaintext, out)?;
         self.sealed_final = true;
@@ -190,9 +172,7 @@ impl MessageWriter {
     /// The footer of a signed message, after the final frame.
     pub(crate) fn footer(&mut self) -> Result<Option<Footer>, Error> {
         if !self.sealed_final {
-            return Err(Error::InvalidMaterials(
-                "internal: footer before the final frame",
-            ));
+            return Err(Error::Internal("footer before the final frame"));
         }
         match self.signer.take() {
             None => Ok(None),
@@ -417,7 +397,7 @@ impl MessageWriter {
 
 /// An output slice shorter than the frames sealed into it (a bug, never bad input).
 fn output_too_small() -> Error {
-    Error::InvalidMaterials("internal: message output buffer too small")
+    Error::Internal("message output buffer too small")
 }
 
 /// `out` resized to `len` bytes with room for `extra` more, without a pass over memory it does

@@ -5,7 +5,7 @@ use envelope_format::{
     FINAL_FRAME_HEADER_LEN, FormatError, Header, HeaderDecoder, HeaderLimits, Parsed, TAG_LEN,
 };
 
-use crate::Error;
+use crate::error::Error;
 use crate::message::{MAX_FOOTER_LEN, MessageReader, MessageWriter, Step};
 
 /// Bytes a body unit carries besides its plaintext, at most: a final frame's header and the tag.
@@ -88,9 +88,7 @@ impl EncryptCore {
             )));
         }
         if !self.output().is_empty() {
-            return Err(Error::InvalidMaterials(
-                "internal: encryption output not drained",
-            ));
+            return Err(Error::Internal("encryption output not drained"));
         }
         if let Some(bound) = self.bound
             && self.accepted.saturating_add(data.len() as u64) > bound
@@ -123,9 +121,7 @@ impl EncryptCore {
             return Ok(());
         }
         if !self.output().is_empty() {
-            return Err(Error::InvalidMaterials(
-                "internal: encryption output not drained",
-            ));
+            return Err(Error::Internal("encryption output not drained"));
         }
         let mut end = self.writer.seal_final(&self.pending, &mut self.out)?;
         self.pending.clear();

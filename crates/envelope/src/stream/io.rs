@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use envelope_format::{EncryptionContext, Header};
 
 use super::core::{DecryptCore, EncryptCore, Progress};
-use crate::Error;
+use crate::error::Error;
 
 /// Encrypts everything written to it into a message written to `W`.
 ///

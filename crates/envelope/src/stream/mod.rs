@@ -10,7 +10,7 @@
 //! Release rules: a regular frame's plaintext is released once its tag verifies; the final frame of
 //! a signed message (and a non-framed body) only after the signature verifies. Until the reader
 //! reports end of input, everything it released is unverified by the signature.
-//! [`DecryptStream::unsigned_only`] rejects signed messages right after the header, so that every
+//! [`Decryption::unsigned_only`](crate::Decryption::unsigned_only) rejects signed messages right after the header, so that every
 //! released byte is final. A stream cut at any byte is an error, never a short plaintext that looks
 //! complete, and bytes after a complete message are an error.
 //!
@@ -22,7 +22,8 @@
 //! let keyring = RawAesKeyring::new("app", "key", SecretBytes::random(32)?)?;
 //! let client = Client::new();
 //!
-//! let mut writer = client.encrypt_stream(&keyring, Vec::new()).frame_length(1024).run()?;
+//! let frame = std::num::NonZeroU32::new(1024).ok_or("zero")?;
+//! let mut writer = client.encrypt_stream(&keyring, Vec::new()).frame_length(frame).run()?;
 //! for chunk in [&b"first part, "[..], b"second part"] {
 //!     writer.write_all(chunk)?;
 //! }
@@ -42,11 +43,8 @@ mod tokio;
 
 use std::future::IntoFuture;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 
-use envelope_format::{
-    AlgorithmSuite, DEFAULT_FRAME_LENGTH, EncryptionContext, Framing, MessageId,
-};
+use envelope_format::{EncryptionContext, Header};
 use envelope_keyring::MaterialsManager;
 
 use self::core::{DecryptCore, EncryptCore, HeaderCollector};
@@ -54,201 +52,69 @@ pub use self::io::{DecryptingReader, EncryptingWriter};
 #[cfg(feature = "tokio")]
 pub use self::tokio::{
     AsyncDecryptStream, AsyncDecryptingReader, AsyncEncryptStream, AsyncEncryptingWriter,
+    FromAsyncReader, ToAsyncWriter,
 };
-use crate::Error;
-use crate::client::{Async, Blocking, BoxFuture, Client};
-use crate::message::{self, EncryptParams, header_limits};
+use crate::client::Client;
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::exec::{Async, Blocking, BoxFuture, block_on};
+use crate::message;
+use crate::options::{DecryptOptions, EncryptOptions};
+use crate::request::{Decryption, Encryption};
 
-/// Settings shared by the streaming encryption builders.
-pub(crate) struct EncryptSettings {
-    pub(crate) encryption_context: EncryptionContext,
-    pub(crate) suite: Option<AlgorithmSuite>,
-    pub(crate) frame_length: u32,
-    pub(crate) bound: Option<u64>,
-    pub(crate) message_id: Option<MessageId>,
+/// Get materials and prepare the sans-I/O encryption core (shared by the `std::io` and tokio
+/// streams).
+pub(crate) async fn start_encrypt_core(
+    config: &ClientConfig,
+    cmm: &dyn MaterialsManager,
+    options: EncryptOptions,
+) -> Result<(EncryptCore, EncryptionContext), Error> {
+    let bound = options.plaintext_length_bound;
+    let (writer, materials) = message::start_encryption(config, cmm, options, bound).await?;
+    Ok((
+        EncryptCore::new(writer, bound),
+        materials.encryption_context().clone(),
+    ))
 }
 
-impl Default for EncryptSettings {
-    fn default() -> Self {
-        Self {
-            encryption_context: EncryptionContext::new(),
-            suite: None,
-            frame_length: DEFAULT_FRAME_LENGTH,
-            bound: None,
-            message_id: None,
-        }
-    }
+/// Once the header is read: check it, get materials and prepare the sans-I/O decryption core.
+pub(crate) async fn start_decrypt_core(
+    config: &ClientConfig,
+    cmm: &dyn MaterialsManager,
+    header: &Header,
+    leftover: Vec<u8>,
+    options: DecryptOptions,
+) -> Result<(DecryptCore, EncryptionContext), Error> {
+    let max = config.max_frame_length;
+    let (reader, materials) =
+        message::start_decryption(config, cmm, header, options, Some(max)).await?;
+    Ok((
+        DecryptCore::new(reader, leftover, max),
+        materials.encryption_context().clone(),
+    ))
 }
 
-impl EncryptSettings {
-    /// Get materials and prepare the sans-I/O core.
-    pub(crate) async fn start(
-        self,
-        client: &Client,
-        cmm: &dyn MaterialsManager,
-    ) -> Result<(EncryptCore, EncryptionContext), Error> {
-        let params = EncryptParams {
-            encryption_context: self.encryption_context,
-            suite: self.suite,
-            frame_length: self.frame_length,
-            max_plaintext_length: self.bound,
-            message_id: self.message_id,
-        };
-        let (writer, materials) = message::start_encryption(&client.config, cmm, params).await?;
-        Ok((
-            EncryptCore::new(writer, self.bound),
-            materials.encryption_context().clone(),
-        ))
-    }
-}
+/// The job of a streaming encryption: the destination of the message.
+#[derive(Debug)]
+pub struct ToWriter<W>(W);
 
-/// Settings shared by the streaming decryption builders.
-#[derive(Default)]
-pub(crate) struct DecryptSettings {
-    pub(crate) reproduced_encryption_context: Option<EncryptionContext>,
-    pub(crate) unsigned_only: bool,
-}
-
-impl DecryptSettings {
-    /// Once the header is read: check it, get materials and prepare the sans-I/O core.
-    pub(crate) async fn start(
-        self,
-        client: &Client,
-        cmm: &dyn MaterialsManager,
-        header: &envelope_format::Header,
-        leftover: Vec<u8>,
-    ) -> Result<(DecryptCore, EncryptionContext), Error> {
-        let suite = header.body().suite();
-        if self.unsigned_only && suite.is_signed() {
-            return Err(Error::SignedMessageRejected(suite));
-        }
-        let max = client.config.max_frame_length;
-        if let Framing::Framed(length) = header.body().framing()
-            && length.get() > max
-        {
-            return Err(Error::FrameTooLarge {
-                length: u64::from(length.get()),
-                max,
-            });
-        }
-        let (mut reader, materials) = message::start_decryption(
-            &client.config,
-            cmm,
-            header,
-            self.reproduced_encryption_context,
-        )
-        .await?;
-        reader.limit_unit_length(max);
-        Ok((
-            DecryptCore::new(reader, leftover, max),
-            materials.encryption_context().clone(),
-        ))
-    }
-}
-
-macro_rules! encrypt_setters {
-    () => {
-        /// The encryption context (default empty).
-        pub fn encryption_context(
-            mut self,
-            encryption_context: impl Into<EncryptionContext>,
-        ) -> Self {
-            self.settings.encryption_context = encryption_context.into();
-            self
-        }
-
-        /// The algorithm suite (default: the commitment policy's).
-        pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
-            self.settings.suite = Some(suite);
-            self
-        }
-
-        /// The frame length (default 4096). Memory use is about twice the frame length.
-        pub fn frame_length(mut self, frame_length: u32) -> Self {
-            self.settings.frame_length = frame_length;
-            self
-        }
-
-        /// Promise that the plaintext is at most `bound` bytes. The bound is passed to the
-        /// materials manager as the maximum plaintext length (so a caching CMM can serve streams),
-        /// and writing past it fails at once.
-        pub fn plaintext_length_bound(mut self, bound: u64) -> Self {
-            self.settings.bound = Some(bound);
-            self
-        }
-
-        /// Test hook: a fixed message id.
-        #[cfg(feature = "__test-hooks")]
-        #[doc(hidden)]
-        pub fn __message_id(mut self, message_id: MessageId) -> Self {
-            self.settings.message_id = Some(message_id);
-            self
-        }
-    };
-}
-#[cfg(feature = "tokio")]
-pub(crate) use encrypt_setters;
-
-macro_rules! decrypt_setters {
-    () => {
-        /// The encryption context the message must have been written with (see
-        /// [`crate::Decrypt::encryption_context`]).
-        pub fn encryption_context(
-            mut self,
-            encryption_context: impl Into<EncryptionContext>,
-        ) -> Self {
-            self.settings.reproduced_encryption_context = Some(encryption_context.into());
-            self
-        }
-
-        /// Accept only unsigned suites: a signed message fails right after its header, so that
-        /// every released byte is final.
-        pub fn unsigned_only(mut self) -> Self {
-            self.settings.unsigned_only = true;
-            self
-        }
-    };
-}
-#[cfg(feature = "tokio")]
-pub(crate) use decrypt_setters;
+/// The job of a streaming decryption: the source of the message.
+#[derive(Debug)]
+pub struct FromReader<R>(R);
 
 /// A streaming encryption request: set options, then `.await` it (or `.run()` it on a blocking
 /// client) to get an [`EncryptingWriter`].
-#[must_use = "a request does nothing until it is awaited or run"]
-pub struct EncryptStream<'a, W, Mode = Async> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    writer: W,
-    settings: EncryptSettings,
-    mode: PhantomData<Mode>,
-}
+pub type EncryptStream<'a, W, Mode = Async> = Encryption<'a, ToWriter<W>, Mode>;
 
-impl<'a, W: Write, Mode> EncryptStream<'a, W, Mode> {
-    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, writer: W) -> Self {
-        Self {
-            client,
-            cmm,
-            writer,
-            settings: EncryptSettings::default(),
-            mode: PhantomData,
-        }
-    }
+/// A streaming decryption request: set options, then `.await` it (or `.run()` it on a blocking
+/// client) to get a [`DecryptingReader`]. The header is read from the source (with blocking reads)
+/// and authenticated first.
+pub type DecryptStream<'a, R, Mode = Async> = Decryption<'a, FromReader<R>, Mode>;
 
-    encrypt_setters!();
-
-    pub(crate) fn into_blocking(self) -> EncryptStream<'a, W, Blocking> {
-        EncryptStream {
-            client: self.client,
-            cmm: self.cmm,
-            writer: self.writer,
-            settings: self.settings,
-            mode: PhantomData,
-        }
-    }
-
+impl<W: Write, Mode> EncryptStream<'_, W, Mode> {
     async fn execute(self) -> Result<EncryptingWriter<W>, Error> {
-        let (core, ec) = self.settings.start(self.client, self.cmm).await?;
-        EncryptingWriter::new(core, self.writer, ec)
+        let (core, ec) = start_encrypt_core(self.config, self.cmm, self.options).await?;
+        EncryptingWriter::new(core, self.job.0, ec)
     }
 }
 
@@ -264,51 +130,18 @@ impl<'a, W: Write + Send + 'a> IntoFuture for EncryptStream<'a, W, Async> {
 impl<W: Write> EncryptStream<'_, W, Blocking> {
     /// Get materials, write the header and return the writer.
     pub fn run(self) -> Result<EncryptingWriter<W>, Error> {
-        crate::blocking::block_on(self.execute())
+        block_on(self.execute())
     }
 }
 
-/// A streaming decryption request: set options, then `.await` it (or `.run()` it on a blocking
-/// client) to get a [`DecryptingReader`]. The header is read from the source (with blocking reads)
-/// and authenticated first.
-#[must_use = "a request does nothing until it is awaited or run"]
-pub struct DecryptStream<'a, R, Mode = Async> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    reader: R,
-    settings: DecryptSettings,
-    mode: PhantomData<Mode>,
-}
-
-impl<'a, R: Read, Mode> DecryptStream<'a, R, Mode> {
-    pub(crate) fn new(client: &'a Client, cmm: &'a dyn MaterialsManager, reader: R) -> Self {
-        Self {
-            client,
-            cmm,
-            reader,
-            settings: DecryptSettings::default(),
-            mode: PhantomData,
-        }
-    }
-
-    decrypt_setters!();
-
-    pub(crate) fn into_blocking(self) -> DecryptStream<'a, R, Blocking> {
-        DecryptStream {
-            client: self.client,
-            cmm: self.cmm,
-            reader: self.reader,
-            settings: self.settings,
-            mode: PhantomData,
-        }
-    }
-
-    async fn execute(mut self) -> Result<DecryptingReader<R>, Error> {
-        let mut collector = HeaderCollector::new(header_limits(&self.client.config));
+impl<R: Read, Mode> DecryptStream<'_, R, Mode> {
+    async fn execute(self) -> Result<DecryptingReader<R>, Error> {
+        let mut reader = self.job.0;
+        let mut collector = HeaderCollector::new(self.config.header_limits());
         let (header, leftover) = loop {
             let space = collector.space();
             let n = loop {
-                match self.reader.read(space) {
+                match reader.read(space) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     other => break other?,
                 }
@@ -317,11 +150,9 @@ impl<'a, R: Read, Mode> DecryptStream<'a, R, Mode> {
                 break done;
             }
         };
-        let (core, ec) = self
-            .settings
-            .start(self.client, self.cmm, &header, leftover)
-            .await?;
-        Ok(DecryptingReader::new(core, self.reader, header, ec))
+        let (core, ec) =
+            start_decrypt_core(self.config, self.cmm, &header, leftover, self.options).await?;
+        Ok(DecryptingReader::new(core, reader, header, ec))
     }
 }
 
@@ -334,10 +165,10 @@ impl<'a, R: Read + Send + 'a> IntoFuture for DecryptStream<'a, R, Async> {
     }
 }
 
-impl<'a, R: Read + 'a> DecryptStream<'a, R, Blocking> {
+impl<R: Read> DecryptStream<'_, R, Blocking> {
     /// Read and authenticate the header, get materials and return the reader.
     pub fn run(self) -> Result<DecryptingReader<R>, Error> {
-        crate::blocking::block_on(self.execute())
+        block_on(self.execute())
     }
 }
 
@@ -348,7 +179,7 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         writer: W,
     ) -> EncryptStream<'a, W> {
-        EncryptStream::new(self, cmm, writer)
+        Encryption::new(&self.config, cmm, ToWriter(writer))
     }
 
     /// Decrypt a stream from `reader`: returns a request that yields a [`DecryptingReader`].
@@ -357,6 +188,6 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         reader: R,
     ) -> DecryptStream<'a, R> {
-        DecryptStream::new(self, cmm, reader)
+        Decryption::new(&self.config, cmm, FromReader(reader))
     }
 }

@@ -5,15 +5,16 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use envelope_format::{AlgorithmSuite, EncryptionContext, Header, MessageId};
+use envelope_format::{EncryptionContext, Header};
 use envelope_keyring::MaterialsManager;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use super::core::{DecryptCore, EncryptCore, HeaderCollector, Progress};
-use super::{DecryptSettings, EncryptSettings, decrypt_setters, encrypt_setters};
-use crate::Error;
-use crate::client::{BoxFuture, Client};
-use crate::message::header_limits;
+use super::{start_decrypt_core, start_encrypt_core};
+use crate::client::Client;
+use crate::error::Error;
+use crate::exec::{Async, BoxFuture};
+use crate::request::{Decryption, Encryption};
 
 /// Encrypts everything written to it into a message written to `W` (async).
 ///
@@ -235,18 +236,19 @@ impl<R> std::fmt::Debug for AsyncDecryptingReader<R> {
     }
 }
 
-/// An async streaming encryption request; `.await` it for an [`AsyncEncryptingWriter`].
-#[must_use = "a request does nothing until it is awaited"]
-pub struct AsyncEncryptStream<'a, W> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    writer: W,
-    settings: EncryptSettings,
-}
+/// The job of an async streaming encryption: the destination of the message.
+#[derive(Debug)]
+pub struct ToAsyncWriter<W>(W);
 
-impl<'a, W: AsyncWrite + Unpin + Send + 'a> AsyncEncryptStream<'a, W> {
-    encrypt_setters!();
-}
+/// The job of an async streaming decryption: the source of the message.
+#[derive(Debug)]
+pub struct FromAsyncReader<R>(R);
+
+/// An async streaming encryption request; `.await` it for an [`AsyncEncryptingWriter`].
+pub type AsyncEncryptStream<'a, W> = Encryption<'a, ToAsyncWriter<W>, Async>;
+
+/// An async streaming decryption request; `.await` it for an [`AsyncDecryptingReader`].
+pub type AsyncDecryptStream<'a, R> = Decryption<'a, FromAsyncReader<R>, Async>;
 
 impl<'a, W: AsyncWrite + Unpin + Send + 'a> IntoFuture for AsyncEncryptStream<'a, W> {
     type Output = Result<AsyncEncryptingWriter<W>, Error>;
@@ -254,10 +256,11 @@ impl<'a, W: AsyncWrite + Unpin + Send + 'a> IntoFuture for AsyncEncryptStream<'a
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let (core, encryption_context) = self.settings.start(self.client, self.cmm).await?;
+            let (core, encryption_context) =
+                start_encrypt_core(self.config, self.cmm, self.options).await?;
             let mut writer = AsyncEncryptingWriter {
                 core,
-                inner: self.writer,
+                inner: self.job.0,
                 encryption_context,
                 poisoned: false,
             };
@@ -267,39 +270,25 @@ impl<'a, W: AsyncWrite + Unpin + Send + 'a> IntoFuture for AsyncEncryptStream<'a
     }
 }
 
-/// An async streaming decryption request; `.await` it for an [`AsyncDecryptingReader`].
-#[must_use = "a request does nothing until it is awaited"]
-pub struct AsyncDecryptStream<'a, R> {
-    client: &'a Client,
-    cmm: &'a dyn MaterialsManager,
-    reader: R,
-    settings: DecryptSettings,
-}
-
-impl<'a, R: AsyncRead + Unpin + Send + 'a> AsyncDecryptStream<'a, R> {
-    decrypt_setters!();
-}
-
 impl<'a, R: AsyncRead + Unpin + Send + 'a> IntoFuture for AsyncDecryptStream<'a, R> {
     type Output = Result<AsyncDecryptingReader<R>, Error>;
     type IntoFuture = BoxFuture<'a, Self::Output>;
 
-    fn into_future(mut self) -> Self::IntoFuture {
+    fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let mut collector = HeaderCollector::new(header_limits(&self.client.config));
+            let mut reader = self.job.0;
+            let mut collector = HeaderCollector::new(self.config.header_limits());
             let (header, leftover) = loop {
-                let n = self.reader.read(collector.space()).await?;
+                let n = reader.read(collector.space()).await?;
                 if let Some(done) = collector.filled(n)? {
                     break done;
                 }
             };
-            let (core, encryption_context) = self
-                .settings
-                .start(self.client, self.cmm, &header, leftover)
-                .await?;
+            let (core, encryption_context) =
+                start_decrypt_core(self.config, self.cmm, &header, leftover, self.options).await?;
             Ok(AsyncDecryptingReader {
                 core,
-                inner: self.reader,
+                inner: reader,
                 header,
                 encryption_context,
                 state: State::Reading,
@@ -315,12 +304,7 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         writer: W,
     ) -> AsyncEncryptStream<'a, W> {
-        AsyncEncryptStream {
-            client: self,
-            cmm,
-            writer,
-            settings: EncryptSettings::default(),
-        }
+        Encryption::new(&self.config, cmm, ToAsyncWriter(writer))
     }
 
     /// Decrypt a stream from an `AsyncRead`: `.await` the request for an [`AsyncDecryptingReader`].
@@ -329,15 +313,6 @@ impl Client {
         cmm: &'a dyn MaterialsManager,
         reader: R,
     ) -> AsyncDecryptStream<'a, R> {
-        AsyncDecryptStream {
-            client: self,
-            cmm,
-            reader,
-            settings: DecryptSettings::default(),
-        }
+        Decryption::new(&self.config, cmm, FromAsyncReader(reader))
     }
 }
-
-// Silence unused-import warnings for items only the setter macros use.
-#[allow(unused_imports)]
-use {AlgorithmSuite as _, MessageId as _};

@@ -2,12 +2,7 @@
 //! measured in one run so that the ratios are comparable on a noisy machine.
 //!
 //! `cargo bench -p envelope-cache --bench caching`
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout
-)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -15,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use envelope::blocking::Client;
+use envelope::cache::{CachingCmm, LocalCache};
 use envelope::crypto::aead::AeadKey;
 use envelope::crypto::digest::{HashAlgorithm, Hasher};
 use envelope::crypto::ecdsa::{Curve, SigningKey};
@@ -23,7 +19,6 @@ use envelope::{
     AlgorithmSuite, DecryptionMaterials, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
     Keyring, RawAesKeyring, SecretBytes, async_trait, keyring::Error,
 };
-use envelope_cache::{CachingCmm, LocalCache};
 
 const SUITES: [(&str, AlgorithmSuite); 2] = [
     ("0478", AlgorithmSuite::Aes256GcmHkdfSha512CommitKey),
@@ -208,7 +203,10 @@ fn primitives(c: &mut Criterion) {
         })
     });
     group.finish();
-    println!("backend: {}", envelope::crypto::BACKEND);
+    #[allow(clippy::print_stdout)] // which backend the figures are for
+    {
+        println!("backend: {}", envelope::crypto::BACKEND);
+    }
 }
 
 criterion_group!(benches, primitives, cache_hits, miss_path);

@@ -4,12 +4,10 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::print_stdout,
-    clippy::print_stderr
+    clippy::cast_possible_truncation
 )]
 
-mod common;
+mod caching_support;
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -17,14 +15,14 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::CountingKeyring;
+use caching_support::CountingKeyring;
 use envelope::blocking::Client;
+use envelope::cache::{CachingCmm, LocalCache, ManualClock};
 use envelope::keyring::Error as KeyringError;
 use envelope::{
     AlgorithmSuite, CommitmentPolicy, EncryptionContext, EncryptionRequest, Error,
     MaterialsManager, RequiredEncryptionContextCmm,
 };
-use envelope_cache::{CachingCmm, LocalCache, ManualClock};
 
 const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 

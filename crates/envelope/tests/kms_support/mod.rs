@@ -6,16 +6,15 @@
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
+    clippy::panic
 )]
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use envelope_kms::aws_sdk_kms;
+use envelope::kms::aws_config::{self, BehaviorVersion, Region, SdkConfig};
+use envelope::kms::aws_sdk_kms;
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,6 +22,7 @@ use tokio::task::JoinSet;
 
 /// The emulator's address from `ENVELOPE_KMS_ENDPOINT`, or `None` after saying why the test skips.
 /// With `ENVELOPE_REQUIRE_KMS` set (CI sets it) a missing endpoint fails the test.
+#[allow(clippy::print_stderr)] // why the test skips
 pub fn endpoint(test: &str) -> Option<String> {
     match std::env::var("ENVELOPE_KMS_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+mod kms_support;
 
 use std::collections::BTreeSet;
 use std::future::IntoFuture;
@@ -11,17 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envelope::keyring::Error as KeyringError;
-use envelope::{
-    AlgorithmSuite, CachingCmm, Client, DecryptionMaterials, EncryptionContext, Error, Keyring,
-    LocalCache, MultiKeyring, RawAesKeyring, SecretBytes,
-};
-use envelope_kms::arn::KmsArn;
-use envelope_kms::{
+use envelope::kms::arn::KmsArn;
+use envelope::kms::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
     ClientSupplier, DefaultClientSupplier, DiscoveryFilter, discovery_multi_keyring,
     mrk_discovery_multi_keyring, mrk_multi_keyring, multi_keyring,
 };
-use support::{Proxy, client, create_key, create_mrk, endpoint, sdk_config};
+use envelope::{
+    AlgorithmSuite, CachingCmm, Client, DecryptionMaterials, EncryptionContext, Error, Keyring,
+    LocalCache, MultiKeyring, RawAesKeyring, SecretBytes,
+};
+use kms_support::{Proxy, client, create_key, create_mrk, endpoint, sdk_config};
 
 const ACCOUNT: &str = "123456789012"; // moto's default account
 
