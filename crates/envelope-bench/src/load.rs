@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use envelope::cache::RefreshAhead;
 use envelope::keyring::Error as KeyringError;
 use envelope::{
     AlgorithmSuite, CachingCmm, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey,
@@ -47,6 +48,15 @@ pub struct LoadSpec {
     pub messages: Option<u64>,
     /// Also decrypt every message.
     pub decrypt: bool,
+    /// Refresh-ahead of the caching CMM.
+    #[serde(serialize_with = "display")]
+    pub refresh_ahead: RefreshAhead,
+    /// Messages per second across all workers (a steady schedule), instead of flat out.
+    pub rate: Option<f64>,
+}
+
+fn display<S: serde::Serializer>(value: &RefreshAhead, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&value.to_string())
 }
 
 fn suite_hex<S: serde::Serializer>(suite: &AlgorithmSuite, s: S) -> Result<S::Ok, S::Error> {
@@ -70,6 +80,13 @@ pub struct LoadResult {
     pub hit_rate: Option<f64>,
     /// Requests that waited on another request's master-key call.
     pub coalesced_waits: u64,
+    /// Requests that waited on a master-key call at all (their own miss, another's, a late
+    /// refresh, or a bypass).
+    pub waited_on_master_key: u64,
+    /// `waited_on_master_key` over all requests (encrypt, and decrypt when enabled).
+    pub waited_share: f64,
+    /// Background refreshes started, landed in time, landed late, failed.
+    pub refreshes: [u64; 4],
     /// Per-message latency percentiles (encrypt, plus decrypt when enabled), microseconds.
     pub p50_us: u64,
     /// 99th percentile.
@@ -186,6 +203,8 @@ struct Shared {
     deadline: Option<Instant>,
     budget: Option<u64>,
     issued: AtomicU64,
+    /// With a steady rate: when the run started and the interval between messages.
+    schedule: Option<(Instant, Duration)>,
 }
 
 impl Shared {
@@ -228,6 +247,13 @@ impl Shared {
     async fn worker(&self) -> Result<Vec<u32>, String> {
         let mut latencies = Vec::new();
         while let Some(n) = self.next() {
+            if let Some((start, interval)) = self.schedule {
+                let due = start + interval.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+                let now = Instant::now();
+                if due > now {
+                    futures_timer::Delay::new(due - now).await;
+                }
+            }
             let started = Instant::now();
             self.one(n).await?;
             latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
@@ -247,6 +273,7 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
                 .max_age(spec.max_age)
                 .max_messages(spec.max_messages)
                 .max_bytes(spec.max_bytes)
+                .refresh_ahead(spec.refresh_ahead)
                 .build()
                 .map_err(|e| format!("invalid cache limits: {e}"))?,
         )
@@ -277,6 +304,13 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
         deadline: spec.duration.map(|d| started + d),
         budget: spec.messages,
         issued: AtomicU64::new(0),
+        schedule: match spec.rate {
+            Some(rate) if rate.is_finite() && rate > 0.0 => {
+                Some((started, Duration::from_secs_f64(1.0 / rate)))
+            }
+            Some(rate) => return Err(format!("--rate {rate}: give messages per second above 0")),
+            None => None,
+        },
     });
     let concurrency = spec.concurrency.max(1);
     let per_worker: Vec<Result<Vec<u32>, String>> = if spec.async_tasks {
@@ -344,6 +378,24 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
             }
         }),
         coalesced_waits: stats.map_or(0, |s| s.coalesced_waits),
+        waited_on_master_key: stats.map_or(messages, |s| s.waited_on_master_key),
+        waited_share: {
+            let requests = messages * if spec.decrypt { 2 } else { 1 };
+            let waited = stats.map_or(requests, |s| s.waited_on_master_key);
+            if requests == 0 {
+                0.0
+            } else {
+                waited as f64 / requests as f64
+            }
+        },
+        refreshes: stats.map_or([0; 4], |s| {
+            [
+                s.refreshes_started,
+                s.refreshes_landed,
+                s.refreshes_late,
+                s.refreshes_failed,
+            ]
+        }),
         p50_us: percentile(500),
         p99_us: percentile(990),
         max_us: latencies.last().copied().map_or(0, u64::from),

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use envelope::AlgorithmSuite;
+use envelope::cache::RefreshAhead;
 
 use envelope_bench::load::{self, CacheReport, LoadResult, LoadSpec};
 use envelope_bench::{floor, large, plan, sweep};
@@ -173,6 +174,12 @@ struct LoadArgs {
     /// Also decrypt every message (through the same caching CMM).
     #[arg(long)]
     decrypt: bool,
+    /// Refresh-ahead: off, auto, or the remaining share of a limit at which to refresh (0 to 1).
+    #[arg(long, default_value = "auto")]
+    refresh_ahead: RefreshAhead,
+    /// A steady rate: messages per second across all workers (default: flat out).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 impl LoadArgs {
@@ -199,6 +206,8 @@ impl LoadArgs {
             },
             messages: self.messages,
             decrypt: self.decrypt,
+            refresh_ahead: self.refresh_ahead,
+            rate: self.rate,
         })
     }
 }
@@ -336,8 +345,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 p.cost_per_month, p.uncached_cost_per_month
             );
             println!(
-                "added latency     {:.3} ms per message on average",
+                "added latency     {:.3} ms per message on average without refresh-ahead",
                 p.mean_added_latency_ms
+            );
+            println!(
+                "refresh-ahead     auto (the default): no message waits on the master key; {:.1}% of each key unused, {:.3} calls/s",
+                100.0 * p.refresh_unused_share,
+                p.refresh_calls_per_second
             );
             for w in &p.warnings {
                 println!("warning: {w}");
@@ -413,7 +427,7 @@ fn run(cli: Cli) -> Result<(), String> {
 fn print_cache(report: &CacheReport) {
     let s = &report.spec;
     println!(
-        "{} {}, {} B messages, suite {}, {} context(s), max_age {:?}, max_messages {}, master key {:?}{} [{}]",
+        "{} {}, {} B messages, suite {}, {} context(s), max_age {:?}, max_messages {}, master key {:?}{}, refresh-ahead {}{} [{}]",
         s.concurrency,
         if s.async_tasks { "tasks" } else { "threads" },
         s.message_size,
@@ -425,11 +439,15 @@ fn print_cache(report: &CacheReport) {
         s.rate_limit
             .map(|r| format!(" at most {r}/s"))
             .unwrap_or_default(),
+        s.refresh_ahead,
+        s.rate
+            .map(|r| format!(", steady {r} msg/s"))
+            .unwrap_or_else(|| ", flat out".into()),
         report.backend
     );
     let line = |name: &str, r: &LoadResult| {
         println!(
-            "{name:<9} {:>9} msgs in {:>6.2} s: {:>10.0} msg/s {:>9.2} MB/s  master-key calls {:>7}  hit rate {:>7}  coalesced {:>6}  p50 {:>7} us  p99 {:>7} us",
+            "{name:<9} {:>9} msgs in {:>6.2} s: {:>10.0} msg/s {:>9.2} MB/s  master-key calls {:>7}  hit rate {:>7}  coalesced {:>6}  waited on the master key {:>7.3}%  p50 {:>7} us  p99 {:>7} us  max {:>7} us",
             r.messages,
             r.seconds,
             r.msg_per_s,
@@ -439,8 +457,10 @@ fn print_cache(report: &CacheReport) {
                 .map(|h| format!("{:.2}%", 100.0 * h))
                 .unwrap_or_else(|| "-".into()),
             r.coalesced_waits,
+            100.0 * r.waited_share,
             r.p50_us,
-            r.p99_us
+            r.p99_us,
+            r.max_us
         );
     };
     line("cached", &report.cached);

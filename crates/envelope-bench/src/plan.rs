@@ -3,7 +3,8 @@
 //! Steady state with one encryption context: every `max_messages` messages (or every `max_bytes`
 //! bytes, or every `max_age`, whichever comes first) the cache misses once and calls the master
 //! key once. So the master-key call rate is `rate / messages_per_key`, and each miss adds the
-//! master key's latency to one message.
+//! master key's latency to one message. With refresh-ahead (the default) no message waits, and the
+//! call rate rises by the share of each key left unused when its successor lands.
 
 use serde::Serialize;
 
@@ -55,8 +56,15 @@ pub struct Plan {
     pub uncached_calls_per_second: f64,
     /// Dollars per month without a cache.
     pub uncached_cost_per_month: f64,
-    /// Mean master-key latency added per message, milliseconds.
+    /// Mean master-key latency added per message, milliseconds (without refresh-ahead).
     pub mean_added_latency_ms: f64,
+    /// With refresh-ahead `auto` (the default): the share of each data key's messages left
+    /// unused when its successor lands, fetched `latency x 1.25 + min(latency, 1 ms)` of use
+    /// before it runs out.
+    pub refresh_unused_share: f64,
+    /// With refresh-ahead `auto`: master-key calls per second (the unused share is made up by
+    /// more keys), and no message waits on the master key.
+    pub refresh_calls_per_second: f64,
     /// Constraints that cannot all be met, if any.
     pub warnings: Vec<String>,
 }
@@ -115,6 +123,16 @@ pub fn plan(input: &PlanInput) -> Plan {
     };
     let calls_per_second = average_rate / messages_per_key;
     let uncached_calls_per_second = average_rate;
+    // Refresh-ahead starts the next call when `rate x horizon` messages are left; `rate x latency`
+    // of them are used while it runs, the rest are never used.
+    let latency_s = input.latency_ms / 1e3;
+    let unused = input.rate * (0.25 * latency_s + latency_s.min(0.001));
+    let refresh_unused_share = if messages_per_key > 1.0 {
+        (unused / messages_per_key).clamp(0.0, 1.0 - 1.0 / messages_per_key)
+    } else {
+        0.0
+    };
+    let refresh_calls_per_second = calls_per_second / (1.0 - refresh_unused_share);
     Plan {
         input: input.clone(),
         max_messages,
@@ -128,6 +146,8 @@ pub fn plan(input: &PlanInput) -> Plan {
             * input.cost_per_call
             * SECONDS_PER_MONTH,
         mean_added_latency_ms: input.latency_ms / messages_per_key,
+        refresh_unused_share,
+        refresh_calls_per_second,
         warnings,
     }
 }

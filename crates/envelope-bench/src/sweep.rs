@@ -19,6 +19,8 @@ pub enum Parameter {
     Size,
     /// Master-key latency, milliseconds.
     Latency,
+    /// Refresh-ahead: 0 = off, 100 = auto, 1-99 = refresh at that percentage of a limit left.
+    RefreshAhead,
 }
 
 impl Parameter {
@@ -28,6 +30,13 @@ impl Parameter {
             Self::MaxMessages => spec.max_messages = value,
             Self::Size => spec.message_size = usize::try_from(value).unwrap_or(usize::MAX),
             Self::Latency => spec.latency = Duration::from_millis(value),
+            Self::RefreshAhead => {
+                spec.refresh_ahead = match value {
+                    0 => envelope::cache::RefreshAhead::Off,
+                    1..=99 => envelope::cache::RefreshAhead::Fraction(value as f64 / 100.0),
+                    _ => envelope::cache::RefreshAhead::Auto,
+                }
+            }
         }
     }
 
@@ -37,6 +46,7 @@ impl Parameter {
             Self::MaxMessages => "max_messages",
             Self::Size => "message bytes",
             Self::Latency => "master-key latency (ms)",
+            Self::RefreshAhead => "refresh-ahead (0 off, % left, 100 auto)",
         }
     }
 }
@@ -57,22 +67,25 @@ pub fn run(
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut csv = String::from(
-        "value,msg_per_s,mb_per_s,hit_rate,master_key_calls,coalesced_waits,p50_us,p99_us,\
-         uncached_msg_per_s,uncached_master_key_calls,uncached_p50_us,uncached_p99_us\n",
+        "value,msg_per_s,mb_per_s,hit_rate,master_key_calls,coalesced_waits,waited_share,p50_us,\
+         p99_us,max_us,uncached_msg_per_s,uncached_master_key_calls,uncached_p50_us,\
+         uncached_p99_us\n",
     );
     for (value, r) in &rows {
         let c = &r.cached;
         let u = r.uncached.clone().unwrap_or_default();
         let _ = writeln!(
             csv,
-            "{value},{:.1},{:.3},{:.5},{},{},{},{},{:.1},{},{},{}",
+            "{value},{:.1},{:.3},{:.5},{},{},{:.6},{},{},{},{:.1},{},{},{}",
             c.msg_per_s,
             c.mb_per_s,
             c.hit_rate.unwrap_or(0.0),
             c.master_key_calls,
             c.coalesced_waits,
+            c.waited_share,
             c.p50_us,
             c.p99_us,
+            c.max_us,
             u.msg_per_s,
             u.master_key_calls,
             u.p50_us,

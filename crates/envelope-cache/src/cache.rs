@@ -58,6 +58,31 @@ pub struct EncryptionEntry {
     pub usage: Usage,
 }
 
+/// What a cache returns on an encryption hit: the materials and the entry's state after this
+/// request was charged, from which a caching CMM judges how close the entry is to its limits.
+#[derive(Clone, Debug)]
+pub struct EncryptionHit {
+    /// The materials.
+    pub materials: Arc<CompleteEncryptionMaterials>,
+    /// What the entry has served, including this request.
+    pub usage: Usage,
+    /// When the materials were made.
+    pub created: Instant,
+    /// From this instant on the entry is never served.
+    pub expires: Instant,
+}
+
+/// What a cache returns on a decryption hit.
+#[derive(Clone, Debug)]
+pub struct DecryptionHit {
+    /// The materials.
+    pub materials: Arc<CompleteDecryptionMaterials>,
+    /// When the materials were made.
+    pub created: Instant,
+    /// From this instant on the entry is never served.
+    pub expires: Instant,
+}
+
 /// Cached decryption materials with their age.
 #[derive(Clone, Debug)]
 pub struct DecryptionEntry {
@@ -104,17 +129,13 @@ pub trait MaterialsCache: Send + Sync {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<CompleteEncryptionMaterials>>;
+    ) -> Option<EncryptionHit>;
 
     /// Store encryption materials, replacing any entry under `id`.
     async fn put_encryption_materials(&self, id: CacheId, entry: EncryptionEntry);
 
     /// Serve decryption materials if the entry under `id` is unexpired at `now`.
-    async fn get_decryption_materials(
-        &self,
-        id: &CacheId,
-        now: Instant,
-    ) -> Option<Arc<CompleteDecryptionMaterials>>;
+    async fn get_decryption_materials(&self, id: &CacheId, now: Instant) -> Option<DecryptionHit>;
 
     /// Store decryption materials, replacing any entry under `id`.
     async fn put_decryption_materials(&self, id: CacheId, entry: DecryptionEntry);
@@ -136,7 +157,7 @@ impl<C: MaterialsCache + ?Sized> MaterialsCache for Arc<C> {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<CompleteEncryptionMaterials>> {
+    ) -> Option<EncryptionHit> {
         (**self)
             .get_encryption_materials(id, usage, limits, now)
             .await
@@ -146,11 +167,7 @@ impl<C: MaterialsCache + ?Sized> MaterialsCache for Arc<C> {
         (**self).put_encryption_materials(id, entry).await;
     }
 
-    async fn get_decryption_materials(
-        &self,
-        id: &CacheId,
-        now: Instant,
-    ) -> Option<Arc<CompleteDecryptionMaterials>> {
+    async fn get_decryption_materials(&self, id: &CacheId, now: Instant) -> Option<DecryptionHit> {
         (**self).get_decryption_materials(id, now).await
     }
 

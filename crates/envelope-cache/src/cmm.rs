@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use envelope_keyring::{
@@ -16,10 +17,14 @@ use futures::future::{BoxFuture, Either, Shared};
 use parking_lot::Mutex;
 
 use crate::cache::{
-    CacheStats, DecryptionEntry, EncryptionEntry, MaterialsCache, Usage, UsageLimits,
+    CacheStats, DecryptionEntry, DecryptionHit, EncryptionEntry, EncryptionHit, MaterialsCache,
+    Usage, UsageLimits,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::id::{CacheId, IdHasher, decryption_id, encryption_id, extend, partition_hash};
+use crate::refresh::{
+    Backoff, DefaultSpawner, EntryState, Latency, LatencyHistogram, RefreshAhead, Spawn,
+};
 
 /// The default and largest message limit per entry: 2^32.
 pub const MAX_MESSAGES_LIMIT: u64 = 1 << 32;
@@ -42,6 +47,12 @@ enum Landed {
 
 type Flight = Shared<BoxFuture<'static, Result<Landed, Error>>>;
 
+/// A call in flight and how many requests came to wait on it.
+struct InFlight {
+    flight: Flight,
+    waiters: Arc<AtomicU64>,
+}
+
 #[derive(Default)]
 struct Counters {
     hits: AtomicU64,
@@ -49,6 +60,11 @@ struct Counters {
     bypasses: AtomicU64,
     coalesced_waits: AtomicU64,
     underlying_calls: AtomicU64,
+    waited: AtomicU64,
+    refreshes_started: AtomicU64,
+    refreshes_landed: AtomicU64,
+    refreshes_late: AtomicU64,
+    refreshes_failed: AtomicU64,
 }
 
 /// Counters of a caching CMM, readable at any time.
@@ -64,8 +80,21 @@ pub struct CachingStats {
     pub bypasses: u64,
     /// Requests that waited for another request's call instead of making their own.
     pub coalesced_waits: u64,
-    /// Calls made to the underlying CMM (misses, bypasses and uncacheable results).
+    /// Calls made to the underlying CMM (misses, bypasses, refreshes and uncacheable results).
     pub underlying_calls: u64,
+    /// Requests that waited on a call to the underlying CMM (the master key): misses, bypasses
+    /// and requests that joined another request's call or a refresh that had not landed yet.
+    pub waited_on_master_key: u64,
+    /// Background refreshes started.
+    pub refreshes_started: u64,
+    /// Refreshes whose materials landed before any request had to wait for them.
+    pub refreshes_landed: u64,
+    /// Refreshes that landed after the entry ran out, so that requests waited for them.
+    pub refreshes_late: u64,
+    /// Refreshes that failed (not cached; the entry they were to replace was left alone).
+    pub refreshes_failed: u64,
+    /// How long the calls to the underlying CMM took.
+    pub underlying_latency: LatencyHistogram,
     /// The cache's own counters: entries and evictions by cause.
     pub cache: CacheStats,
 }
@@ -97,7 +126,11 @@ struct Inner {
     max_age: Duration,
     limits: UsageLimits,
     max_wait: Duration,
-    flights: Mutex<HashMap<CacheId, Flight, IdHasher>>,
+    refresh: RefreshAhead,
+    spawner: Arc<dyn Spawn>,
+    flights: Mutex<HashMap<CacheId, InFlight, IdHasher>>,
+    backoff: Mutex<HashMap<CacheId, Backoff, IdHasher>>,
+    latency: Latency,
     counters: Counters,
 }
 
@@ -117,6 +150,11 @@ struct Inner {
 /// entry it made, each charging its own use. A failed call is not cached; every waiter gets its
 /// error.
 ///
+/// With refresh-ahead (on by default, see [`RefreshAhead`]) an entry close to any of its limits
+/// gets its successor fetched by one background call (run by a [`Spawn`]er) while requests keep
+/// drawing on it, so that a steady producer never waits on the master key; the new materials
+/// replace the entry when they land.
+///
 /// Encryption requests are cached only when the plaintext length (or a bound on it) is known and no
 /// larger than `max_bytes`, and never for the suites without key derivation (0x0014, 0x0046,
 /// 0x0078). Signed suites are cached with their signing key, so messages that share an entry
@@ -125,7 +163,7 @@ struct Inner {
 ///
 /// ```
 /// use std::num::NonZeroUsize;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use envelope_cache::{CachingCmm, LocalCache};
 /// use envelope_keyring::{RawAesKeyring, SecretBytes};
 ///
@@ -166,6 +204,8 @@ impl CachingCmm {
             partition: None,
             clock: Arc::new(SystemClock),
             max_wait: DEFAULT_MAX_WAIT,
+            refresh: RefreshAhead::default(),
+            spawner: Arc::new(DefaultSpawner),
         }
     }
 
@@ -178,6 +218,12 @@ impl CachingCmm {
             bypasses: c.bypasses.load(Ordering::Relaxed),
             coalesced_waits: c.coalesced_waits.load(Ordering::Relaxed),
             underlying_calls: c.underlying_calls.load(Ordering::Relaxed),
+            waited_on_master_key: c.waited.load(Ordering::Relaxed),
+            refreshes_started: c.refreshes_started.load(Ordering::Relaxed),
+            refreshes_landed: c.refreshes_landed.load(Ordering::Relaxed),
+            refreshes_late: c.refreshes_late.load(Ordering::Relaxed),
+            refreshes_failed: c.refreshes_failed.load(Ordering::Relaxed),
+            underlying_latency: self.inner.latency.snapshot(),
             cache: self.inner.cache.stats(),
         }
     }
@@ -220,6 +266,8 @@ pub struct CachingCmmBuilder<MaxAge> {
     partition: Option<String>,
     clock: Arc<dyn Clock>,
     max_wait: Duration,
+    refresh: RefreshAhead,
+    spawner: Arc<dyn Spawn>,
 }
 
 impl<M> CachingCmmBuilder<M> {
@@ -234,7 +282,22 @@ impl<M> CachingCmmBuilder<M> {
             partition: self.partition,
             clock: self.clock,
             max_wait: self.max_wait,
+            refresh: self.refresh,
+            spawner: self.spawner,
         }
+    }
+
+    /// When to fetch an entry's successor in the background (default [`RefreshAhead::Auto`]).
+    pub fn refresh_ahead(mut self, refresh: RefreshAhead) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// What runs background refreshes (default [`DefaultSpawner`]: a task on the current tokio
+    /// runtime with the `tokio` feature, else a thread).
+    pub fn spawner(mut self, spawner: impl Spawn + 'static) -> Self {
+        self.spawner = Arc::new(spawner);
+        self
     }
 
     /// The most messages one entry encrypts (1 to 2^32; default 2^32).
@@ -308,7 +371,11 @@ impl CachingCmmBuilder<Duration> {
                     max_bytes: self.max_bytes,
                 },
                 max_wait: self.max_wait,
+                refresh: self.refresh,
+                spawner: self.spawner,
                 flights: Mutex::new(HashMap::with_hasher(IdHasher::default())),
+                backoff: Mutex::new(HashMap::with_hasher(IdHasher::default())),
+                latency: Latency::default(),
                 counters: Counters::default(),
             }),
         })
@@ -393,13 +460,34 @@ impl Inner {
         })
     }
 
+    /// Call the underlying CMM, timing the call.
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        self.count(&self.counters.underlying_calls);
+        let started = self.clock.now();
+        let result = call.await;
+        let took = self.clock.now().saturating_duration_since(started);
+        self.latency.record(took);
+        let latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => tracing::debug!(latency_us, "underlying CMM call"),
+            Err(e) => tracing::warn!(
+                latency_us,
+                error = %e,
+                "underlying CMM call failed"
+            ),
+        }
+        result
+    }
+
     async fn bypass_encrypt(
         &self,
         request: EncryptionRequest,
     ) -> Result<CompleteEncryptionMaterials, Error> {
         self.count(&self.counters.bypasses);
-        self.count(&self.counters.underlying_calls);
-        self.underlying.get_encryption_materials(request).await
+        self.count(&self.counters.waited);
+        tracing::trace!("cache bypassed");
+        self.timed(self.underlying.get_encryption_materials(request))
+            .await
     }
 
     async fn bypass_decrypt(
@@ -407,32 +495,105 @@ impl Inner {
         request: DecryptRequest,
     ) -> Result<CompleteDecryptionMaterials, Error> {
         self.count(&self.counters.bypasses);
-        self.count(&self.counters.underlying_calls);
-        self.underlying.decrypt_materials(request).await
+        self.count(&self.counters.waited);
+        tracing::trace!("cache bypassed");
+        self.timed(self.underlying.decrypt_materials(request)).await
     }
 
     /// Join the call in flight for `id`, or start one with `start` and lead it.
     fn join_or_start(
         self: &Arc<Self>,
         id: CacheId,
-        start: impl FnOnce(Arc<Self>) -> BoxFuture<'static, Result<Landed, Error>>,
+        start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
     ) -> (Flight, bool) {
         let mut flights = self.flights.lock();
-        if let Some(flight) = flights.get(&id) {
-            return (flight.clone(), false);
+        if let Some(in_flight) = flights.get(&id) {
+            in_flight.waiters.fetch_add(1, Ordering::Relaxed);
+            return (in_flight.flight.clone(), false);
         }
-        let flight = start(Arc::clone(self)).shared();
-        flights.insert(id, flight.clone());
+        let waiters = Arc::new(AtomicU64::new(0));
+        let flight = start(Arc::clone(self), Arc::clone(&waiters)).shared();
+        flights.insert(
+            id,
+            InFlight {
+                flight: flight.clone(),
+                waiters,
+            },
+        );
         (flight, true)
     }
 
-    /// Wait for another request's call, at most `max_wait`.
+    /// Wait for another request's call (or a refresh), at most `max_wait`.
     async fn wait(&self, flight: Flight) -> Result<Landed, Error> {
         self.count(&self.counters.coalesced_waits);
+        self.count(&self.counters.waited);
         let timer = futures_timer::Delay::new(self.max_wait);
         match futures::future::select(flight, timer).await {
             Either::Left((landed, _)) => landed,
             Either::Right(_) => Err(Error::Timeout(self.max_wait)),
+        }
+    }
+
+    /// Whether the entry just served should get a successor now, and may (no backoff pending).
+    fn refresh_due(
+        &self,
+        id: &CacheId,
+        entry: EntryState,
+        limits: Option<UsageLimits>,
+        now: Instant,
+    ) -> bool {
+        if !self.refresh.due(entry, limits, now, self.latency.average()) {
+            return false;
+        }
+        let backoff = self.backoff.lock();
+        backoff.get(id).is_none_or(|b| now >= b.until)
+    }
+
+    /// Start a background refresh of `id` with `start`, unless a call for it is in flight already.
+    fn start_refresh(
+        self: &Arc<Self>,
+        id: CacheId,
+        start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
+    ) {
+        let flight = {
+            let mut flights = self.flights.lock();
+            if flights.contains_key(&id) {
+                return;
+            }
+            let waiters = Arc::new(AtomicU64::new(0));
+            let flight = start(Arc::clone(self), Arc::clone(&waiters)).shared();
+            flights.insert(
+                id,
+                InFlight {
+                    flight: flight.clone(),
+                    waiters,
+                },
+            );
+            flight
+        };
+        self.count(&self.counters.refreshes_started);
+        tracing::debug!("refresh-ahead started");
+        self.spawner.spawn(Box::pin(async move {
+            // The outcome is counted, cached or backed off inside the flight itself.
+            let _ = flight.await;
+        }));
+    }
+
+    /// After a refresh: count whether it landed in time, and back off after a failure.
+    fn refreshed(&self, id: CacheId, waiters: &AtomicU64, ok: bool) {
+        if ok {
+            self.backoff.lock().remove(&id);
+            if waiters.load(Ordering::Relaxed) == 0 {
+                self.count(&self.counters.refreshes_landed);
+            } else {
+                self.count(&self.counters.refreshes_late);
+            }
+        } else {
+            self.count(&self.counters.refreshes_failed);
+            let now = self.clock.now();
+            let mut backoff = self.backoff.lock();
+            let next = Backoff::after_failure(backoff.get(&id).copied(), now);
+            backoff.insert(id, next);
         }
     }
 
@@ -446,7 +607,7 @@ impl Inner {
         // taking the lead (it leaves the flight map only after storing): look once more, or a
         // half-used entry would be replaced.
         let now = self.clock.now();
-        if let Some(materials) = self
+        if let Some(hit) = self
             .cache
             .get_encryption_materials(&id, usage, self.limits, now)
             .await
@@ -454,35 +615,57 @@ impl Inner {
             self.count(&self.counters.hits);
             self.flights.lock().remove(&id);
             return Ok(Landed::Encryption {
-                materials,
+                materials: hit.materials,
                 cached: true,
             });
         }
         self.count(&self.counters.misses);
-        self.count(&self.counters.underlying_calls);
-        let landed = match self.underlying.get_encryption_materials(request).await {
-            Ok(materials) => {
-                let materials = Arc::new(materials);
-                // Suites without key derivation must never share a data key; an entry whose first
-                // use already exhausts it would never be served again.
-                let cached = materials.suite().has_kdf() && !self.limits.exhausted_by(usage);
-                if cached {
-                    let created = self.clock.now();
-                    let entry = EncryptionEntry {
-                        materials: Arc::clone(&materials),
-                        created,
-                        expires: created + self.max_age,
-                        usage,
-                    };
-                    self.cache.put_encryption_materials(id, entry).await;
-                }
-                Ok(Landed::Encryption { materials, cached })
-            }
-            Err(e) => Err(e),
-        };
+        self.count(&self.counters.waited);
+        tracing::trace!("cache miss");
+        let landed = self.store_encryption(id, request, usage).await;
         // Only after the entry is in the cache, so that nobody starts a second call meanwhile.
         self.flights.lock().remove(&id);
         landed
+    }
+
+    /// A refresh: new materials for `id`, replacing the entry that is about to run out.
+    async fn refresh_encrypt(
+        self: Arc<Self>,
+        id: CacheId,
+        request: EncryptionRequest,
+        waiters: Arc<AtomicU64>,
+    ) -> Result<Landed, Error> {
+        let landed = self.store_encryption(id, request, Usage::default()).await;
+        self.refreshed(id, &waiters, landed.is_ok());
+        self.flights.lock().remove(&id);
+        landed
+    }
+
+    /// Call the underlying CMM and store what it returns under `id`, charged with `usage`.
+    async fn store_encryption(
+        &self,
+        id: CacheId,
+        request: EncryptionRequest,
+        usage: Usage,
+    ) -> Result<Landed, Error> {
+        let materials = self
+            .timed(self.underlying.get_encryption_materials(request))
+            .await?;
+        let materials = Arc::new(materials);
+        // Suites without key derivation must never share a data key; an entry whose first use
+        // already exhausts it would never be served again.
+        let cached = materials.suite().has_kdf() && !self.limits.exhausted_by(usage);
+        if cached {
+            let created = self.clock.now();
+            let entry = EncryptionEntry {
+                materials: Arc::clone(&materials),
+                created,
+                expires: created + self.max_age,
+                usage,
+            };
+            self.cache.put_encryption_materials(id, entry).await;
+        }
+        Ok(Landed::Encryption { materials, cached })
     }
 
     async fn fly_decrypt(
@@ -490,33 +673,68 @@ impl Inner {
         id: CacheId,
         request: DecryptRequest,
     ) -> Result<Landed, Error> {
-        if let Some(materials) = self
+        if let Some(hit) = self
             .cache
             .get_decryption_materials(&id, self.clock.now())
             .await
         {
             self.count(&self.counters.hits);
             self.flights.lock().remove(&id);
-            return Ok(Landed::Decryption(materials));
+            return Ok(Landed::Decryption(hit.materials));
         }
         self.count(&self.counters.misses);
-        self.count(&self.counters.underlying_calls);
-        let landed = match self.underlying.decrypt_materials(request).await {
-            Ok(materials) => {
-                let materials = Arc::new(materials);
-                let created = self.clock.now();
-                let entry = DecryptionEntry {
-                    materials: Arc::clone(&materials),
-                    created,
-                    expires: created + self.max_age,
-                };
-                self.cache.put_decryption_materials(id, entry).await;
-                Ok(Landed::Decryption(materials))
-            }
-            Err(e) => Err(e),
-        };
+        self.count(&self.counters.waited);
+        tracing::trace!("cache miss");
+        let landed = self.store_decryption(id, request).await;
         self.flights.lock().remove(&id);
         landed
+    }
+
+    async fn refresh_decrypt(
+        self: Arc<Self>,
+        id: CacheId,
+        request: DecryptRequest,
+        waiters: Arc<AtomicU64>,
+    ) -> Result<Landed, Error> {
+        let landed = self.store_decryption(id, request).await;
+        self.refreshed(id, &waiters, landed.is_ok());
+        self.flights.lock().remove(&id);
+        landed
+    }
+
+    async fn store_decryption(
+        &self,
+        id: CacheId,
+        request: DecryptRequest,
+    ) -> Result<Landed, Error> {
+        let materials = self
+            .timed(self.underlying.decrypt_materials(request))
+            .await?;
+        let materials = Arc::new(materials);
+        let created = self.clock.now();
+        let entry = DecryptionEntry {
+            materials: Arc::clone(&materials),
+            created,
+            expires: created + self.max_age,
+        };
+        self.cache.put_decryption_materials(id, entry).await;
+        Ok(Landed::Decryption(materials))
+    }
+}
+
+fn state_of_encryption(hit: &EncryptionHit) -> EntryState {
+    EntryState {
+        usage: hit.usage,
+        created: hit.created,
+        expires: hit.expires,
+    }
+}
+
+fn state_of_decryption(hit: &DecryptionHit) -> EntryState {
+    EntryState {
+        usage: Usage::default(),
+        created: hit.created,
+        expires: hit.expires,
     }
 }
 
@@ -541,19 +759,26 @@ impl MaterialsManager for CachingCmm {
         let usage = Usage::message(len);
         loop {
             let now = inner.clock.now();
-            if let Some(materials) = inner
+            if let Some(hit) = inner
                 .cache
                 .get_encryption_materials(&id, usage, inner.limits, now)
                 .await
             {
-                if policy.allows_encrypt(materials.suite()) {
+                if policy.allows_encrypt(hit.materials.suite()) {
                     inner.count(&inner.counters.hits);
-                    return Ok((*materials).clone());
+                    tracing::trace!("cache hit");
+                    if inner.refresh_due(&id, state_of_encryption(&hit), Some(inner.limits), now) {
+                        let refresh_request = request.clone();
+                        inner.start_refresh(id, move |inner, waiters| {
+                            inner.refresh_encrypt(id, refresh_request, waiters).boxed()
+                        });
+                    }
+                    return Ok((*hit.materials).clone());
                 }
                 // Made for a client with another commitment policy: do not mix them.
                 return inner.bypass_encrypt(request).await;
             }
-            let (flight, leader) = inner.join_or_start(id, |inner| {
+            let (flight, leader) = inner.join_or_start(id, |inner, _| {
                 inner.fly_encrypt(id, request.clone(), usage).boxed()
             });
             let landed = if leader {
@@ -591,12 +816,20 @@ impl MaterialsManager for CachingCmm {
         }
         let id = inner.decryption_id(&request)?;
         let now = inner.clock.now();
-        if let Some(materials) = inner.cache.get_decryption_materials(&id, now).await {
+        if let Some(hit) = inner.cache.get_decryption_materials(&id, now).await {
             inner.count(&inner.counters.hits);
-            return Ok((*materials).clone());
+            tracing::trace!("cache hit");
+            if inner.refresh_due(&id, state_of_decryption(&hit), None, now) {
+                let refresh_request = request.clone();
+                inner.start_refresh(id, move |inner, waiters| {
+                    inner.refresh_decrypt(id, refresh_request, waiters).boxed()
+                });
+            }
+            return Ok((*hit.materials).clone());
         }
-        let (flight, leader) =
-            inner.join_or_start(id, |inner| inner.fly_decrypt(id, request.clone()).boxed());
+        let (flight, leader) = inner.join_or_start(id, |inner, _| {
+            inner.fly_decrypt(id, request.clone()).boxed()
+        });
         let landed = if leader {
             flight.await
         } else {

@@ -6,8 +6,12 @@ mod clock;
 mod cmm;
 pub mod id;
 mod local;
+mod refresh;
 
-pub use cache::{CacheStats, DecryptionEntry, EncryptionEntry, MaterialsCache, Usage, UsageLimits};
+pub use cache::{
+    CacheStats, DecryptionEntry, DecryptionHit, EncryptionEntry, EncryptionHit, MaterialsCache,
+    Usage, UsageLimits,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cmm::{
     CachingCmm, CachingCmmBuilder, CachingStats, DEFAULT_MAX_WAIT, MAX_BYTES_LIMIT,
@@ -15,3 +19,4 @@ pub use cmm::{
 };
 pub use id::CacheId;
 pub use local::LocalCache;
+pub use refresh::{DefaultSpawner, InlineSpawner, LatencyHistogram, RefreshAhead, Spawn};

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use envelope_keyring::{CompleteDecryptionMaterials, CompleteEncryptionMaterials};
 use lru::LruCache;
 use parking_lot::Mutex;
 
 use crate::cache::{
-    CacheStats, DecryptionEntry, EncryptionEntry, MaterialsCache, Usage, UsageLimits,
+    CacheStats, DecryptionEntry, DecryptionHit, EncryptionEntry, EncryptionHit, MaterialsCache,
+    Usage, UsageLimits,
 };
 use crate::id::{CacheId, IdHasher};
 
@@ -179,7 +179,7 @@ impl MaterialsCache for LocalCache {
         usage: Usage,
         limits: UsageLimits,
         now: Instant,
-    ) -> Option<Arc<CompleteEncryptionMaterials>> {
+    ) -> Option<EncryptionHit> {
         let mut shard = self.shard(id).lock();
         self.prune_tail(&mut shard, now);
         let Some(Entry::Encryption(entry)) = shard.get_mut(id) else {
@@ -201,13 +201,18 @@ impl MaterialsCache for LocalCache {
             return None;
         }
         entry.usage = charged;
-        let materials = Arc::clone(&entry.materials);
+        let hit = EncryptionHit {
+            materials: Arc::clone(&entry.materials),
+            usage: charged,
+            created: entry.created,
+            expires: entry.expires,
+        };
         if limits.exhausted_by(charged) {
             // This was the last use the limits allow: remove it now rather than on the next miss.
             shard.pop(id);
             self.evicted.limits.fetch_add(1, Ordering::Relaxed);
         }
-        Some(materials)
+        Some(hit)
     }
 
     async fn put_encryption_materials(&self, id: CacheId, entry: EncryptionEntry) {
@@ -215,11 +220,7 @@ impl MaterialsCache for LocalCache {
         self.put(id, Entry::Encryption(entry), now);
     }
 
-    async fn get_decryption_materials(
-        &self,
-        id: &CacheId,
-        now: Instant,
-    ) -> Option<Arc<CompleteDecryptionMaterials>> {
+    async fn get_decryption_materials(&self, id: &CacheId, now: Instant) -> Option<DecryptionHit> {
         let mut shard = self.shard(id).lock();
         self.prune_tail(&mut shard, now);
         let Some(Entry::Decryption(entry)) = shard.get(id) else {
@@ -230,7 +231,11 @@ impl MaterialsCache for LocalCache {
             self.evicted.age.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        Some(Arc::clone(&entry.materials))
+        Some(DecryptionHit {
+            materials: Arc::clone(&entry.materials),
+            created: entry.created,
+            expires: entry.expires,
+        })
     }
 
     async fn put_decryption_materials(&self, id: CacheId, entry: DecryptionEntry) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use envelope::blocking::Client;
-use envelope::cache::{CachingCmm, LocalCache, ManualClock};
+use envelope::cache::{CachingCmm, InlineSpawner, LocalCache, ManualClock, RefreshAhead};
 use envelope::{
     AlgorithmSuite, DecryptionMaterials, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
     Keyring, RawAesKeyring, SecretBytes, async_trait,
@@ -84,6 +84,30 @@ struct Limits {
     age_ms: u64,
     messages: u64,
     bytes: u64,
+    /// Refresh-ahead at a fixed share, or none.
+    refresh: Option<f64>,
+}
+
+impl Limits {
+    /// Whether `share = left / whole` is at most the refresh fraction, computed the way the caching
+    /// CMM states its rule (durations in seconds, counts as floats).
+    fn refresh_due(&self, entry: &Entry, now_ms: u64, count_limits: bool) -> bool {
+        let Some(fraction) = self.refresh else {
+            return false;
+        };
+        let share = |left: f64, whole: f64| whole > 0.0 && left / whole <= fraction;
+        let lifetime = Duration::from_millis(self.age_ms);
+        let age_left = Duration::from_millis((entry.created + self.age_ms).saturating_sub(now_ms));
+        share(age_left.as_secs_f64(), lifetime.as_secs_f64())
+            || (count_limits
+                && (share(
+                    self.messages.saturating_sub(entry.messages) as f64,
+                    self.messages as f64,
+                ) || share(
+                    self.bytes.saturating_sub(entry.bytes) as f64,
+                    self.bytes as f64,
+                )))
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -96,12 +120,15 @@ struct Entry {
 
 /// The caching rules, written independently of the implementation: an entry serves a message only
 /// while it is younger than max_age and the message keeps it within both limits; an entry that
-/// reaches a limit, expires or would be passed is dropped; a miss makes a new data key.
+/// reaches a limit, expires or would be passed is dropped; a miss makes a new data key. With
+/// refresh-ahead (run inline here, so deterministically), a request served from an entry whose
+/// remaining share of a limit is at most the fraction also makes a new data key, which replaces the
+/// entry with no usage: the old key is never served again.
 #[derive(Default)]
 struct Model {
     now_ms: u64,
     entries: HashMap<(u8, bool), Entry>,
-    decrypt_entries: HashMap<usize, u64>,
+    decrypt_entries: HashMap<usize, Entry>,
     data_keys: usize,
     calls: usize,
     decrypt_calls: usize,
@@ -122,6 +149,18 @@ impl Model {
                 };
                 if e.messages < l.messages && e.bytes < l.bytes {
                     self.entries.insert(key, e);
+                }
+                if l.refresh_due(&e, self.now_ms, true) {
+                    let data_key = self.new_key();
+                    self.entries.insert(
+                        key,
+                        Entry {
+                            created: self.now_ms,
+                            messages: 0,
+                            bytes: 0,
+                            data_key,
+                        },
+                    );
                 }
                 return e.data_key;
             }
@@ -148,11 +187,22 @@ impl Model {
     }
 
     fn decrypt(&mut self, data_key: usize, l: &Limits) {
+        let fresh = Entry {
+            created: self.now_ms,
+            messages: 0,
+            bytes: 0,
+            data_key,
+        };
         match self.decrypt_entries.get(&data_key) {
-            Some(&created) if self.now_ms < created + l.age_ms => {}
+            Some(e) if self.now_ms < e.created + l.age_ms => {
+                if l.refresh_due(e, self.now_ms, false) {
+                    self.decrypt_calls += 1;
+                    self.decrypt_entries.insert(data_key, fresh);
+                }
+            }
             _ => {
                 self.decrypt_calls += 1;
-                self.decrypt_entries.insert(data_key, self.now_ms);
+                self.decrypt_entries.insert(data_key, fresh);
             }
         }
     }
@@ -167,17 +217,26 @@ fn violation(detail: impl std::fmt::Display) -> Violation {
 
 /// Run the caching CMM and the model side by side over the operations the input encodes.
 ///
-/// Input: limits (max age 1-20 s, max messages, max bytes), then up to 64 operations. After every
-/// step the underlying keyring must have been called exactly as often as the model says, and no
-/// data key may have served more messages or bytes than the limits allow.
+/// Input: limits (max age 1-20 s, max messages, max bytes, refresh-ahead off or at a share of
+/// 0.1, 0.25 or 0.5), then up to 64 operations. After every step the underlying keyring must have
+/// been called exactly as often as the model says, every message must use the data key the model
+/// says (so no replaced entry is ever served), and no data key may have served more messages or
+/// bytes than the limits allow.
 pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
     let mut u = Unstructured::new(data);
-    let (Ok(age), Ok(messages), Ok(bytes)) = (
+    let (Ok(age), Ok(messages), Ok(bytes), Ok(refresh)) = (
         u8::arbitrary(&mut u),
         u8::arbitrary(&mut u),
         u16::arbitrary(&mut u),
+        u8::arbitrary(&mut u),
     ) else {
         return Ok(());
+    };
+    let refresh = match refresh % 4 {
+        0 => None,
+        1 => Some(0.1),
+        2 => Some(0.25),
+        _ => Some(0.5),
     };
     let age_s = 1 + u64::from(age % 20);
     let max_messages = match messages % 3 {
@@ -194,6 +253,7 @@ pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
         age_ms: age_s * 1000,
         messages: max_messages,
         bytes: max_bytes,
+        refresh,
     };
 
     let keyring = Arc::new(Counting {
@@ -209,12 +269,15 @@ pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
         .max_messages(max_messages)
         .max_bytes(max_bytes)
         .clock(Arc::clone(&clock))
+        .refresh_ahead(refresh.map_or(RefreshAhead::Off, RefreshAhead::Fraction))
+        .spawner(InlineSpawner)
         .build()
         .map_err(violation)?;
     let client = Client::new();
     let mut model = Model::default();
     let mut sent: Vec<(Vec<u8>, usize)> = Vec::new();
     let mut uses: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+    let mut key_of_index: HashMap<usize, Vec<u8>> = HashMap::new();
 
     for _ in 0..64 {
         let Ok(op) = Op::arbitrary(&mut u) else {
@@ -254,6 +317,24 @@ pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
                     .first()
                     .map(|e| e.ciphertext().to_vec())
                     .unwrap_or_default();
+                // Each model key is one real data key, and no real key stands for two model keys:
+                // a message served from a replaced entry would break one or the other.
+                let expected = key_of_index
+                    .entry(index)
+                    .or_insert_with(|| edk.clone())
+                    .clone();
+                check(expected == edk, P, || {
+                    format!("a message used another data key than the model's key {index} ({op:?})")
+                })?;
+                check(
+                    !key_of_index.iter().any(|(i, k)| *i != index && *k == edk),
+                    P,
+                    || {
+                        format!(
+                            "the data key of model key {index} also served another key ({op:?})"
+                        )
+                    },
+                )?;
                 let used = uses.entry(edk).or_default();
                 *used = (used.0 + 1, used.1 + size);
                 let used = *used;

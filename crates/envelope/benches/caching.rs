@@ -1,7 +1,7 @@
 //! Cache-hit encryption throughput, the miss path, and the raw primitive costs they are bounded by,
 //! measured in one run so that the ratios are comparable on a noisy machine.
 //!
-//! `cargo bench -p envelope-cache --bench caching`
+//! `cargo bench -p envelope --bench caching`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::num::NonZeroUsize;

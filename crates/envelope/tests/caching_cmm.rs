@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use caching_support::CountingKeyring;
 use envelope::blocking::Client;
-use envelope::cache::{CachingCmm, LocalCache, ManualClock};
+use envelope::cache::{CachingCmm, LocalCache, ManualClock, RefreshAhead};
 use envelope::keyring::Error as KeyringError;
 use envelope::{
     AlgorithmSuite, CommitmentPolicy, EncryptionContext, EncryptionRequest, Error,
@@ -30,12 +30,41 @@ fn cache(n: usize) -> LocalCache {
     LocalCache::new(NonZeroUsize::new(n).unwrap())
 }
 
+/// A caching CMM without refresh-ahead: the tests of exact miss counts.
 fn cmm(keyring: &CountingKeyring, max_messages: u64) -> CachingCmm {
+    refreshing(
+        keyring,
+        max_messages,
+        RefreshAhead::Off,
+        Arc::new(ManualClock::new()),
+    )
+}
+
+fn refreshing(
+    keyring: &CountingKeyring,
+    max_messages: u64,
+    refresh: RefreshAhead,
+    clock: Arc<ManualClock>,
+) -> CachingCmm {
     CachingCmm::builder(keyring.clone(), cache(100))
         .max_age(Duration::from_secs(600))
         .max_messages(max_messages)
+        .refresh_ahead(refresh)
+        .clock(clock)
         .build()
         .unwrap()
+}
+
+/// Poll `done` every millisecond for up to ten seconds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn ec(n: u32) -> EncryptionContext {
@@ -450,14 +479,251 @@ async fn waiting_is_bounded() {
     assert_eq!(keyring.encrypts(), 1);
 }
 
+fn encrypt_n(client: &Client, cmm: &CachingCmm, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|_| {
+            let m = client
+                .encrypt(cmm, b"record")
+                .suite(UNSIGNED)
+                .run()
+                .unwrap();
+            data_key_of(m.ciphertext())
+        })
+        .collect()
+}
+
+/// Refresh-ahead at 30 % left of 10 messages: the 7th message starts a background call, whose
+/// materials replace the entry before it runs out, so no request waits on the master key after
+/// the first; the old data key is never used again.
+#[test]
+fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
+    let keyring = CountingKeyring::new();
+    let cmm = refreshing(
+        &keyring,
+        10,
+        RefreshAhead::Fraction(0.3),
+        Arc::new(ManualClock::new()),
+    );
+    let client = Client::new();
+    let first = encrypt_n(&client, &cmm, 7);
+    eventually("the refresh lands", || cmm.stats().refreshes_landed == 1);
+    let after = encrypt_n(&client, &cmm, 3);
+    assert!(first.iter().all(|k| *k == first[0]));
+    assert!(after.iter().all(|k| *k == after[0] && *k != first[0]));
+    let stats = cmm.stats();
+    assert_eq!(
+        (
+            stats.underlying_calls,
+            stats.waited_on_master_key,
+            stats.refreshes_started
+        ),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!((stats.refreshes_late, stats.refreshes_failed), (0, 0));
+    assert_eq!(stats.underlying_latency.count(), 2);
+    assert_eq!(
+        keyring.last_thread.lock().as_deref(),
+        Some("envelope-refresh"),
+        "without a runtime, the refresh runs on a thread of its own"
+    );
+}
+
+/// A refresh still in flight when the entry runs out: the late requests wait for it (once each,
+/// coalesced into that one call), and never more than one call runs at a time.
+#[test]
+fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
+    let keyring = CountingKeyring::new();
+    let cmm = Arc::new(refreshing(
+        &keyring,
+        10,
+        RefreshAhead::Fraction(0.3),
+        Arc::new(ManualClock::new()),
+    ));
+    let client = Arc::new(Client::new());
+    let old = encrypt_n(&client, &cmm, 6);
+    keyring
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let old_rest = encrypt_n(&client, &cmm, 4); // the 7th starts the refresh; 8-10 use the old entry
+    eventually("the refresh is under way", || keyring.encrypts() == 2);
+    let late: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, cmm) = (Arc::clone(&client), Arc::clone(&cmm));
+            std::thread::spawn(move || encrypt_n(&client, &cmm, 1))
+        })
+        .collect();
+    eventually("both late requests wait", || {
+        cmm.stats().coalesced_waits == 2
+    });
+    keyring
+        .hold
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let late: Vec<Vec<u8>> = late.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(old.iter().chain(&old_rest).all(|k| *k == old[0]));
+    assert!(late.iter().all(|k| *k == late[0] && *k != old[0]));
+    let stats = cmm.stats();
+    assert_eq!(
+        (
+            stats.underlying_calls,
+            stats.refreshes_late,
+            stats.refreshes_landed,
+            stats.waited_on_master_key
+        ),
+        (2, 1, 0, 3),
+        "{stats:?}"
+    );
+    assert_eq!(
+        keyring
+            .most_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+/// A failing refresh is not cached and leaves the entry serving; it is retried with backoff
+/// (100 ms, then 200 ms, on the CMM's clock), and lands once the master key answers again.
+#[test]
+fn a_failing_refresh_leaves_service_intact_and_backs_off() {
+    let keyring = CountingKeyring::new();
+    let clock = Arc::new(ManualClock::new());
+    let cmm = refreshing(
+        &keyring,
+        10,
+        RefreshAhead::Fraction(0.3),
+        Arc::clone(&clock),
+    );
+    let client = Client::new();
+    let old = encrypt_n(&client, &cmm, 6);
+    keyring
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    encrypt_n(&client, &cmm, 1); // the 7th: the refresh starts and fails
+    eventually("the refresh fails", || cmm.stats().refreshes_failed == 1);
+    let served = encrypt_n(&client, &cmm, 1); // backing off: no second attempt yet
+    assert_eq!(cmm.stats().refreshes_started, 1);
+    clock.advance(Duration::from_millis(150));
+    encrypt_n(&client, &cmm, 1); // past the backoff: tried again, fails again
+    eventually("the second refresh fails", || {
+        cmm.stats().refreshes_failed == 2
+    });
+    keyring
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::from_millis(250));
+    let last_old = encrypt_n(&client, &cmm, 1); // the 10th: the third attempt lands
+    eventually("the third refresh lands", || {
+        cmm.stats().refreshes_landed == 1
+    });
+    let new = encrypt_n(&client, &cmm, 1);
+    assert!(
+        served.iter().chain(&last_old).all(|k| *k == old[0]),
+        "the old entry kept serving"
+    );
+    assert_ne!(new[0], old[0]);
+    let stats = cmm.stats();
+    assert_eq!(
+        (
+            stats.refreshes_started,
+            stats.refreshes_failed,
+            stats.refreshes_landed,
+            stats.waited_on_master_key
+        ),
+        (3, 2, 1, 1),
+        "{stats:?}"
+    );
+}
+
+/// Decryption entries refresh by age: at 20 % of a 10 s age left, the next decryption starts a
+/// refresh, so the entry never expires under a steady reader.
+#[test]
+fn decryption_entries_refresh_by_age() {
+    let keyring = CountingKeyring::new();
+    let clock = Arc::new(ManualClock::new());
+    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
+        .max_age(Duration::from_secs(10))
+        .refresh_ahead(RefreshAhead::Fraction(0.2))
+        .clock(Arc::clone(&clock))
+        .build()
+        .unwrap();
+    let client = Client::new();
+    let message = client
+        .encrypt(&keyring, b"x")
+        .suite(UNSIGNED)
+        .run()
+        .unwrap();
+    client.decrypt(&cmm, message.ciphertext()).run().unwrap();
+    clock.advance(Duration::from_millis(8500));
+    client.decrypt(&cmm, message.ciphertext()).run().unwrap();
+    eventually("the decryption refresh lands", || {
+        cmm.stats().refreshes_landed == 1
+    });
+    assert_eq!(keyring.decrypts(), 2);
+    clock.advance(Duration::from_secs(5)); // past the first entry's age, within the new one's
+    client.decrypt(&cmm, message.ciphertext()).run().unwrap();
+    assert_eq!(keyring.decrypts(), 2, "served by the refreshed entry");
+}
+
+/// On a tokio runtime the default spawner runs the refresh as a task there, not on a thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_tokio_the_refresh_runs_as_a_task() {
+    let keyring = CountingKeyring::new();
+    let cmm = refreshing(
+        &keyring,
+        10,
+        RefreshAhead::Fraction(0.3),
+        Arc::new(ManualClock::new()),
+    );
+    let client = envelope::Client::new();
+    for _ in 0..7 {
+        client
+            .encrypt(&cmm, b"record")
+            .suite(UNSIGNED)
+            .await
+            .unwrap();
+    }
+    for _ in 0..10_000 {
+        if cmm.stats().refreshes_landed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(cmm.stats().refreshes_landed, 1);
+    let thread = keyring.last_thread.lock().clone();
+    assert!(
+        thread.as_deref().is_some_and(|t| t.starts_with("tokio")),
+        "{thread:?}"
+    );
+}
+
 /// The stress test: 8 threads x 20,000 encrypts, max_messages = 100. No data key ever
 /// encrypts more than 100 messages, and the keyring is called at most ceil(160,000 / 100) times.
 #[test]
 fn stress_no_limit_is_ever_exceeded() {
+    stress(RefreshAhead::Off);
+}
+
+/// The stress test with refresh-ahead on: limits still hold per entry, and calls for the one id
+/// never overlap.
+#[test]
+fn stress_with_refresh_ahead_no_limit_is_ever_exceeded() {
+    stress(RefreshAhead::Auto);
+    stress(RefreshAhead::Fraction(0.2));
+}
+
+#[allow(clippy::print_stdout)] // the figures, for the test log
+fn stress(refresh: RefreshAhead) {
     const THREADS: usize = 8;
     const PER_THREAD: usize = 20_000;
     let keyring = CountingKeyring::new();
-    let cmm = Arc::new(cmm(&keyring, 100));
+    let cmm = Arc::new(
+        CachingCmm::builder(keyring.clone(), cache(100))
+            .max_age(Duration::from_secs(600))
+            .max_messages(100)
+            .refresh_ahead(refresh)
+            .build()
+            .unwrap(),
+    );
     let client = Arc::new(Client::new());
     let per_key: Vec<HashMap<Vec<u8>, usize>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
@@ -495,9 +761,28 @@ fn stress_no_limit_is_ever_exceeded() {
     );
     assert_eq!(messages, THREADS * PER_THREAD);
     assert!(max_use <= 100, "a data key encrypted {max_use} messages");
-    assert!(
-        calls <= (THREADS * PER_THREAD).div_ceil(100),
-        "{calls} calls"
+    let bound = (THREADS * PER_THREAD).div_ceil(100);
+    if refresh == RefreshAhead::Off {
+        assert!(calls <= bound, "{calls} calls");
+    } else {
+        // Each refresh retires what is left of an entry: at most half of each at 0.2 or auto.
+        assert!(calls <= bound * 2, "{refresh}: {calls} calls");
+    }
+    if refresh == RefreshAhead::Off {
+        assert_eq!(calls, total.len());
+    } else {
+        // A refresh that lands after the last message leaves one key unused.
+        assert!(
+            (total.len()..=total.len() + 1).contains(&calls),
+            "{calls} calls, {} keys",
+            total.len()
+        );
+    }
+    assert_eq!(
+        keyring
+            .most_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "{refresh}: calls for one id overlapped"
     );
-    assert_eq!(calls, total.len());
 }
