@@ -85,6 +85,8 @@ pub struct LoadResult {
     pub waited_on_master_key: u64,
     /// `waited_on_master_key` over all requests (encrypt, and decrypt when enabled).
     pub waited_share: f64,
+    /// Messages that took 1 ms or more (on a steady schedule: counted from when they were due).
+    pub slow_share: f64,
     /// Background refreshes started, landed in time, landed late, failed.
     pub refreshes: [u64; 4],
     /// Per-message latency percentiles (encrypt, plus decrypt when enabled), microseconds.
@@ -205,6 +207,8 @@ struct Shared {
     issued: AtomicU64,
     /// With a steady rate: when the run started and the interval between messages.
     schedule: Option<(Instant, Duration)>,
+    /// Workers are OS threads (they may block), not async tasks.
+    threads: bool,
 }
 
 impl Shared {
@@ -243,18 +247,40 @@ impl Shared {
         Ok(())
     }
 
+    /// Wait until `due`. Threads sleep to within 200 us of it and spin the rest, so the schedule
+    /// is kept to a few microseconds (a timer wheel would add a millisecond of its own); tasks
+    /// must not block their runtime and use its timer.
+    async fn sleep_until(&self, due: Instant) {
+        let now = Instant::now();
+        if due <= now {
+            return;
+        }
+        if !self.threads {
+            futures_timer::Delay::new(due - now).await;
+            return;
+        }
+        let early = Duration::from_micros(200);
+        if due - now > early {
+            std::thread::sleep(due - now - early);
+        }
+        while Instant::now() < due {
+            std::hint::spin_loop();
+        }
+    }
+
     /// One worker: messages until the run is over; per-message latencies in microseconds.
     async fn worker(&self) -> Result<Vec<u32>, String> {
         let mut latencies = Vec::new();
         while let Some(n) = self.next() {
+            // On a steady schedule a message's latency counts from when it was due, so a request
+            // held up behind one that waits on the master key counts as held up too (no
+            // coordinated omission).
+            let mut started = Instant::now();
             if let Some((start, interval)) = self.schedule {
                 let due = start + interval.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-                let now = Instant::now();
-                if due > now {
-                    futures_timer::Delay::new(due - now).await;
-                }
+                self.sleep_until(due).await;
+                started = due;
             }
-            let started = Instant::now();
             self.one(n).await?;
             latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
         }
@@ -311,6 +337,7 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
             Some(rate) => return Err(format!("--rate {rate}: give messages per second above 0")),
             None => None,
         },
+        threads: !spec.async_tasks,
     });
     let concurrency = spec.concurrency.max(1);
     let per_worker: Vec<Result<Vec<u32>, String>> = if spec.async_tasks {
@@ -387,6 +414,11 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
             } else {
                 waited as f64 / requests as f64
             }
+        },
+        slow_share: if latencies.is_empty() {
+            0.0
+        } else {
+            latencies.iter().filter(|&&us| us >= 1000).count() as f64 / latencies.len() as f64
         },
         refreshes: stats.map_or([0; 4], |s| {
             [

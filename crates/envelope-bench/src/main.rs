@@ -447,7 +447,7 @@ fn print_cache(report: &CacheReport) {
     );
     let line = |name: &str, r: &LoadResult| {
         println!(
-            "{name:<9} {:>9} msgs in {:>6.2} s: {:>10.0} msg/s {:>9.2} MB/s  master-key calls {:>7}  hit rate {:>7}  coalesced {:>6}  waited on the master key {:>7.3}%  p50 {:>7} us  p99 {:>7} us  max {:>7} us",
+            "{name:<9} {:>9} msgs in {:>6.2} s: {:>10.0} msg/s {:>9.2} MB/s  master-key calls {:>7}  hit rate {:>7}  coalesced {:>6}  waited on the master key {:>7.3}%  took >= 1 ms {:>7.3}%  p50 {:>7} us  p99 {:>7} us  max {:>7} us",
             r.messages,
             r.seconds,
             r.msg_per_s,
@@ -458,6 +458,7 @@ fn print_cache(report: &CacheReport) {
                 .unwrap_or_else(|| "-".into()),
             r.coalesced_waits,
             100.0 * r.waited_share,
+            100.0 * r.slow_share,
             r.p50_us,
             r.p99_us,
             r.max_us

@@ -70,7 +70,8 @@ pub struct Plan {
 }
 
 /// Recommend limits: the fewest messages per key that meet the call-rate goals (budget, quota),
-/// capped by the byte requirement. With a byte requirement and no call-rate goal, each key is
+/// capped by the byte requirement; then what refresh-ahead (each key gives up the messages left
+/// when its successor lands) does to the call rate, with a warning when that breaks a goal. With a byte requirement and no call-rate goal, each key is
 /// reused as far as the byte limit allows (the cheapest plan within the security bound).
 pub fn plan(input: &PlanInput) -> Plan {
     let mut warnings = Vec::new();
@@ -87,6 +88,10 @@ pub fn plan(input: &PlanInput) -> Plan {
         let average = budget / (input.cost_per_call * SECONDS_PER_MONTH);
         allowed = allowed.min(average / duty);
     }
+    // Refresh-ahead (the default) fetches each key's successor when `rate x horizon` messages
+    // are left and `rate x latency` of them are used while the call runs: the rest is never used.
+    let latency_s = input.latency_ms / 1e3;
+    let unused = input.rate * (0.25 * latency_s + latency_s.min(0.001));
     let needed = if allowed.is_finite() && allowed > 0.0 {
         (input.rate / allowed).ceil().max(1.0)
     } else if allowed == 0.0 {
@@ -123,16 +128,24 @@ pub fn plan(input: &PlanInput) -> Plan {
     };
     let calls_per_second = average_rate / messages_per_key;
     let uncached_calls_per_second = average_rate;
-    // Refresh-ahead starts the next call when `rate x horizon` messages are left; `rate x latency`
-    // of them are used while it runs, the rest are never used.
-    let latency_s = input.latency_ms / 1e3;
-    let unused = input.rate * (0.25 * latency_s + latency_s.min(0.001));
     let refresh_unused_share = if messages_per_key > 1.0 {
         (unused / messages_per_key).clamp(0.0, 1.0 - 1.0 / messages_per_key)
     } else {
         0.0
     };
     let refresh_calls_per_second = calls_per_second / (1.0 - refresh_unused_share);
+    // During traffic, against the goal (which is per second of traffic too).
+    let during = input.rate / messages_per_key;
+    let during_refresh = during / (1.0 - refresh_unused_share);
+    if allowed.is_finite()
+        && during <= allowed * (1.0 + 1e-9)
+        && during_refresh > allowed * (1.0 + 1e-9)
+    {
+        warnings.push(format!(
+            "with refresh-ahead auto (the default) the call rate rises to {during_refresh:.3}/s, above the goal's {allowed:.3}/s: use max_messages {} or refresh-ahead off",
+            (needed + unused.ceil()).min(MAX_MESSAGES_LIMIT as f64)
+        ));
+    }
     Plan {
         input: input.clone(),
         max_messages,
