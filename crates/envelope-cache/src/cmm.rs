@@ -511,6 +511,16 @@ impl Inner {
             in_flight.waiters.fetch_add(1, Ordering::Relaxed);
             return (in_flight.flight.clone(), false);
         }
+        (self.launch(&mut flights, id, start), true)
+    }
+
+    /// Start the call for `id` and enter it in the flight map (whose lock the caller holds).
+    fn launch(
+        self: &Arc<Self>,
+        flights: &mut HashMap<CacheId, InFlight, IdHasher>,
+        id: CacheId,
+        start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
+    ) -> Flight {
         let waiters = Arc::new(AtomicU64::new(0));
         let flight = start(Arc::clone(self), Arc::clone(&waiters)).shared();
         flights.insert(
@@ -520,7 +530,7 @@ impl Inner {
                 waiters,
             },
         );
-        (flight, true)
+        flight
     }
 
     /// Wait for another request's call (or a refresh), at most `max_wait`.
@@ -560,16 +570,7 @@ impl Inner {
             if flights.contains_key(&id) {
                 return;
             }
-            let waiters = Arc::new(AtomicU64::new(0));
-            let flight = start(Arc::clone(self), Arc::clone(&waiters)).shared();
-            flights.insert(
-                id,
-                InFlight {
-                    flight: flight.clone(),
-                    waiters,
-                },
-            );
-            flight
+            self.launch(&mut flights, id, start)
         };
         self.count(&self.counters.refreshes_started);
         tracing::debug!("refresh-ahead started");
@@ -619,24 +620,35 @@ impl Inner {
                 cached: true,
             });
         }
-        self.count(&self.counters.misses);
-        self.count(&self.counters.waited);
-        tracing::trace!("cache miss");
-        let landed = self.store_encryption(id, request, usage).await;
-        // Only after the entry is in the cache, so that nobody starts a second call meanwhile.
+        let store = self.store_encryption(id, request, usage);
+        self.missed(id, store).await
+    }
+
+    /// A refresh: `store` makes the new materials for `id` and stores them, replacing the entry
+    /// that is about to run out.
+    async fn refresh(
+        self: Arc<Self>,
+        id: CacheId,
+        waiters: Arc<AtomicU64>,
+        store: impl Future<Output = Result<Landed, Error>>,
+    ) -> Result<Landed, Error> {
+        let landed = store.await;
+        self.refreshed(id, &waiters, landed.is_ok());
         self.flights.lock().remove(&id);
         landed
     }
 
-    /// A refresh: new materials for `id`, replacing the entry that is about to run out.
-    async fn refresh_encrypt(
-        self: Arc<Self>,
+    /// A miss, led by this request: `store` makes and stores the materials.
+    async fn missed(
+        &self,
         id: CacheId,
-        request: EncryptionRequest,
-        waiters: Arc<AtomicU64>,
+        store: impl Future<Output = Result<Landed, Error>>,
     ) -> Result<Landed, Error> {
-        let landed = self.store_encryption(id, request, Usage::default()).await;
-        self.refreshed(id, &waiters, landed.is_ok());
+        self.count(&self.counters.misses);
+        self.count(&self.counters.waited);
+        tracing::trace!("cache miss");
+        let landed = store.await;
+        // Only after the entry is in the cache, so that nobody starts a second call meanwhile.
         self.flights.lock().remove(&id);
         landed
     }
@@ -682,24 +694,8 @@ impl Inner {
             self.flights.lock().remove(&id);
             return Ok(Landed::Decryption(hit.materials));
         }
-        self.count(&self.counters.misses);
-        self.count(&self.counters.waited);
-        tracing::trace!("cache miss");
-        let landed = self.store_decryption(id, request).await;
-        self.flights.lock().remove(&id);
-        landed
-    }
-
-    async fn refresh_decrypt(
-        self: Arc<Self>,
-        id: CacheId,
-        request: DecryptRequest,
-        waiters: Arc<AtomicU64>,
-    ) -> Result<Landed, Error> {
-        let landed = self.store_decryption(id, request).await;
-        self.refreshed(id, &waiters, landed.is_ok());
-        self.flights.lock().remove(&id);
-        landed
+        let store = self.store_decryption(id, request);
+        self.missed(id, store).await
     }
 
     async fn store_decryption(
@@ -770,7 +766,13 @@ impl MaterialsManager for CachingCmm {
                     if inner.refresh_due(&id, state_of_encryption(&hit), Some(inner.limits), now) {
                         let refresh_request = request.clone();
                         inner.start_refresh(id, move |inner, waiters| {
-                            inner.refresh_encrypt(id, refresh_request, waiters).boxed()
+                            let store = Arc::clone(&inner);
+                            let store = async move {
+                                store
+                                    .store_encryption(id, refresh_request, Usage::default())
+                                    .await
+                            };
+                            inner.refresh(id, waiters, store).boxed()
                         });
                     }
                     return Ok((*hit.materials).clone());
@@ -822,7 +824,9 @@ impl MaterialsManager for CachingCmm {
             if inner.refresh_due(&id, state_of_decryption(&hit), None, now) {
                 let refresh_request = request.clone();
                 inner.start_refresh(id, move |inner, waiters| {
-                    inner.refresh_decrypt(id, refresh_request, waiters).boxed()
+                    let store = Arc::clone(&inner);
+                    let store = async move { store.store_decryption(id, refresh_request).await };
+                    inner.refresh(id, waiters, store).boxed()
                 });
             }
             return Ok((*hit.materials).clone());

@@ -297,104 +297,55 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    fn entry(
-        messages: u64,
-        bytes: u64,
-        age: Duration,
-        lifetime: Duration,
-        now: Instant,
-    ) -> EntryState {
-        EntryState {
-            usage: Usage { messages, bytes },
-            created: now - age,
-            expires: now - age + lifetime,
+    /// (rule, messages used, bytes used, entry age ms, lifetime ms, count limits?, latency ms, due?)
+    type Case = (RefreshAhead, u64, u64, u64, u64, bool, u64, bool);
+
+    #[test]
+    fn refresh_rules() {
+        let auto = RefreshAhead::Auto;
+        let tenth = RefreshAhead::Fraction(0.1);
+        let cases: [Case; 12] = [
+            // Auto, 1,000 msg/s, 20 ms latency (horizon 26 ms), 100 messages a key:
+            (auto, 80, 80, 80, 300_000, true, 20, true), // 20 left = 20 ms
+            (auto, 70, 70, 70, 300_000, true, 20, false), // 30 left = 30 ms
+            (auto, 2, 2, 300_000 - 20, 300_000, true, 20, true), // 20 ms of age left
+            (auto, 99, 0, 1, 300_000, false, 20, false), // decryption entries: age only
+            (auto, 1, 1, 1, 300_000, true, 20, false),   // one use: no rate yet
+            (RefreshAhead::Off, 99, 99, 99, 300_000, true, 20, false),
+            // A tenth left of any limit (100 messages, 1,000 bytes, 100 s):
+            (tenth, 89, 0, 1_000, 100_000, true, 0, false),
+            (tenth, 90, 0, 1_000, 100_000, true, 0, true),
+            (tenth, 1, 900, 1_000, 100_000, true, 0, true),
+            (tenth, 1, 1, 90_000, 100_000, true, 0, true),
+            (tenth, 95, 950, 1_000, 100_000, false, 0, false), // decryption: counts ignored
+            (
+                RefreshAhead::Fraction(1.5),
+                99,
+                999,
+                99_000,
+                100_000,
+                true,
+                0,
+                false,
+            ),
+        ];
+        let now = Instant::now();
+        for (i, (rule, messages, bytes, age, lifetime, counted, latency, due)) in
+            cases.into_iter().enumerate()
+        {
+            let created = now - Duration::from_millis(age);
+            let entry = EntryState {
+                usage: Usage { messages, bytes },
+                created,
+                expires: created + Duration::from_millis(lifetime),
+            };
+            let limits = counted.then_some(UsageLimits {
+                max_messages: 100,
+                max_bytes: if rule == auto { u64::MAX >> 1 } else { 1000 },
+            });
+            let got = rule.due(entry, limits, now, Duration::from_millis(latency));
+            assert_eq!(got, due, "case {i}: {rule} {messages}/{bytes} at {age} ms");
         }
-    }
-
-    #[test]
-    fn auto_refreshes_when_the_entry_runs_out_within_the_latency() {
-        let now = Instant::now();
-        let limits = Some(UsageLimits {
-            max_messages: 100,
-            max_bytes: u64::MAX >> 1,
-        });
-        let latency = Duration::from_millis(20);
-        let lifetime = Duration::from_secs(300);
-        // 1,000 msg/s: 80 used in 80 ms, 20 left = 20 ms: refresh (horizon 26 ms).
-        assert!(RefreshAhead::Auto.due(
-            entry(80, 80, Duration::from_millis(80), lifetime, now),
-            limits,
-            now,
-            latency
-        ));
-        // 70 used in 70 ms: 30 ms left, not yet.
-        assert!(!RefreshAhead::Auto.due(
-            entry(70, 70, Duration::from_millis(70), lifetime, now),
-            limits,
-            now,
-            latency
-        ));
-        // Age: 20 ms of 300 s left.
-        assert!(RefreshAhead::Auto.due(
-            entry(2, 2, lifetime - Duration::from_millis(20), lifetime, now),
-            limits,
-            now,
-            latency
-        ));
-        // A decryption entry: age only.
-        assert!(!RefreshAhead::Auto.due(
-            entry(99, 0, Duration::from_millis(1), lifetime, now),
-            None,
-            now,
-            latency
-        ));
-        assert!(!RefreshAhead::Off.due(
-            entry(99, 99, Duration::from_millis(99), lifetime, now),
-            limits,
-            now,
-            latency
-        ));
-    }
-
-    #[test]
-    fn fraction_refreshes_at_a_fixed_share_of_any_limit() {
-        let now = Instant::now();
-        let limits = Some(UsageLimits {
-            max_messages: 100,
-            max_bytes: 1000,
-        });
-        let lifetime = Duration::from_secs(100);
-        let f = RefreshAhead::Fraction(0.1);
-        assert!(!f.due(
-            entry(89, 0, Duration::from_secs(1), lifetime, now),
-            limits,
-            now,
-            Duration::ZERO
-        ));
-        assert!(f.due(
-            entry(90, 0, Duration::from_secs(1), lifetime, now),
-            limits,
-            now,
-            Duration::ZERO
-        ));
-        assert!(f.due(
-            entry(1, 900, Duration::from_secs(1), lifetime, now),
-            limits,
-            now,
-            Duration::ZERO
-        ));
-        assert!(f.due(
-            entry(1, 1, Duration::from_secs(90), lifetime, now),
-            limits,
-            now,
-            Duration::ZERO
-        ));
-        assert!(!RefreshAhead::Fraction(1.5).due(
-            entry(99, 999, Duration::from_secs(99), lifetime, now),
-            limits,
-            now,
-            Duration::ZERO
-        ));
     }
 
     #[test]

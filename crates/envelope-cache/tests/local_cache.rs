@@ -11,7 +11,8 @@ use envelope_cache::{
 };
 use envelope_format::{AlgorithmSuite, EncryptedDataKey, EncryptionContext};
 use envelope_keyring::{
-    CompleteEncryptionMaterials, DecryptionMaterials, EncryptionMaterials, SecretBytes,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionMaterials,
+    EncryptionMaterials, SecretBytes,
 };
 use futures::executor::block_on;
 
@@ -25,21 +26,33 @@ fn id(n: u64) -> CacheId {
     CacheId::from_bytes(b)
 }
 
+const SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+
 fn materials() -> Arc<CompleteEncryptionMaterials> {
     let edk = EncryptedDataKey::new("test", b"key".to_vec(), vec![0; 48]).unwrap();
-    let m = EncryptionMaterials::new(
-        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
-        EncryptionContext::new(),
-        Default::default(),
-        None,
+    let pending =
+        EncryptionMaterials::new(SUITE, EncryptionContext::new(), Default::default(), None);
+    let key = SecretBytes::from_slice(&[1; 32]);
+    let m = pending
+        .unwrap()
+        .with_data_key(key)
+        .unwrap()
+        .with_encrypted_data_key(edk);
+    Arc::new(m.complete().unwrap())
+}
+
+fn decryption_materials() -> Arc<CompleteDecryptionMaterials> {
+    let pending =
+        DecryptionMaterials::new(SUITE, EncryptionContext::new(), Default::default(), None);
+    let key = SecretBytes::from_slice(&[1; 32]);
+    Arc::new(
+        pending
+            .unwrap()
+            .with_data_key(key)
+            .unwrap()
+            .complete()
+            .unwrap(),
     )
-    .unwrap()
-    .with_data_key(SecretBytes::from_slice(&[1; 32]))
-    .unwrap()
-    .with_encrypted_data_key(edk)
-    .complete()
-    .unwrap();
-    Arc::new(m)
 }
 
 fn entry(now: Instant, usage: Usage) -> EncryptionEntry {
@@ -116,19 +129,7 @@ fn expired_entries_are_never_served() {
     assert!(cache.is_empty());
 
     let dec = DecryptionEntry {
-        materials: Arc::new(
-            DecryptionMaterials::new(
-                AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
-                EncryptionContext::new(),
-                Default::default(),
-                None,
-            )
-            .unwrap()
-            .with_data_key(SecretBytes::from_slice(&[1; 32]))
-            .unwrap()
-            .complete()
-            .unwrap(),
-        ),
+        materials: decryption_materials(),
         created: now,
         expires: now + Duration::from_secs(1),
     };

@@ -368,71 +368,19 @@ fn wait_for_partial(dir: &Path) -> String {
 fn every_argument_is_checked_before_any_file_is_created() {
     let dir = setup();
     let before = files(dir.path());
-    for args in [
-        &[
-            "encrypt",
-            "--demo-key",
-            "-c",
-            "novalue",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ][..],
-        &[
-            "encrypt",
-            "--demo-key",
-            "--suite",
-            "zz",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ],
-        &[
-            "encrypt",
-            "--demo-key",
-            "--suite",
-            "0579",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ],
-        &[
-            "encrypt",
-            "--demo-key",
-            "--commitment-policy",
-            "sometimes",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ],
-        &[
-            "encrypt",
-            "--aes-key",
-            "missing-key-file",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ],
-        &["encrypt", "--demo-key", "-i", "missing-input", "-o", "new"],
-        &["encrypt", "-i", "plain", "-o", "new"],
-        &[
-            "decrypt",
-            "--demo-key",
-            "-c",
-            "novalue",
-            "-i",
-            "ct",
-            "-o",
-            "new",
-        ],
-        &["decrypt", "--demo-key", "-i", "ct", "-o", "no-such-dir/new"],
+    for command in [
+        "encrypt --demo-key -c novalue -i plain -o new",
+        "encrypt --demo-key --suite zz -i plain -o new",
+        "encrypt --demo-key --suite 0579 -i plain -o new",
+        "encrypt --demo-key --commitment-policy sometimes -i plain -o new",
+        "encrypt --aes-key missing-key-file -i plain -o new",
+        "encrypt --demo-key -i missing-input -o new",
+        "encrypt -i plain -o new",
+        "decrypt --demo-key -c novalue -i ct -o new",
+        "decrypt --demo-key -i ct -o no-such-dir/new",
     ] {
-        let out = envelope(dir.path(), args);
+        let args: Vec<&str> = command.split(' ').collect();
+        let out = envelope(dir.path(), &args);
         // 2: clap's usage errors (a value it parses itself); 1: everything else.
         assert!(
             matches!(out.status.code(), Some(1 | 2)),

@@ -66,15 +66,21 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
     }
 }
 
-#[tokio::test]
-async fn raw_aes_binds_the_encryption_context_and_the_key() {
+/// A raw AES keyring `k`/1, a committing suite, and the encrypted data keys of materials made
+/// for the test context.
+async fn encrypted_with_k1() -> (RawAesKeyring, AlgorithmSuite, Vec<EncryptedDataKey>) {
     let kr = keyring("k", 1);
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     let enc = kr
         .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
         .await
         .unwrap();
-    let edks = enc.encrypted_data_keys().to_vec();
+    (kr, suite, enc.encrypted_data_keys().to_vec())
+}
+
+#[tokio::test]
+async fn raw_aes_binds_the_encryption_context_and_the_key() {
+    let (kr, suite, edks) = encrypted_with_k1().await;
 
     let mut other_ec = ec();
     other_ec.insert("tenant", "evil");
@@ -254,13 +260,7 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
 
 #[tokio::test]
 async fn reproduced_encryption_context() {
-    let kr = keyring("k", 1);
-    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let enc = kr
-        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
-        .await
-        .unwrap();
-    let edks = enc.encrypted_data_keys().to_vec();
+    let (kr, suite, edks) = encrypted_with_k1().await;
     let req = |stored: EncryptionContext, reproduced: EncryptionContext| {
         DecryptRequest::new(suite, POLICY, edks.clone(), stored)
             .with_reproduced_encryption_context(reproduced)

@@ -120,7 +120,7 @@ impl ClientBuilder {
     }
 
     /// Refuse to encrypt with, or decrypt, messages with more encrypted data keys than this
-    /// (default [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`], 10); `None` removes the limit.
+    /// (default [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`](crate::DEFAULT_MAX_ENCRYPTED_DATA_KEYS), 10); `None` removes the limit.
     ///
     /// Decryption stops as soon as the header's count is read, before any key is tried. The
     /// limit bounds the work an unauthenticated message can cause: a keyring tries every
@@ -133,7 +133,7 @@ impl ClientBuilder {
     }
 
     /// The largest frame length this client writes, and the largest body unit (a frame, or a
-    /// non-framed body) its streaming decryptors buffer (default [`DEFAULT_MAX_FRAME_LENGTH`],
+    /// non-framed body) its streaming decryptors buffer (default [`DEFAULT_MAX_FRAME_LENGTH`](crate::DEFAULT_MAX_FRAME_LENGTH),
     /// 64 MiB).
     ///
     /// Encrypting with a longer frame length fails with [`Error::FrameTooLarge`] before any key

@@ -14,8 +14,8 @@ pub const DEFAULT_FRAME: NonZeroU32 = match NonZeroU32::new(DEFAULT_FRAME_LENGTH
 /// How to encrypt: everything besides the plaintext and the materials manager.
 ///
 /// Every encryption request ([`Encrypt`](crate::Encrypt), [`EncryptStream`](crate::stream::EncryptStream),
-/// the async stream) carries one and has a setter for each field; [`Encryption::options`]
-/// (crate::Encryption::options) sets them all at once, e.g. from a value kept in configuration.
+/// the async stream) carries one and has a setter for each field;
+/// [`Encryption::options`](crate::Encryption::options) sets them all at once, e.g. from a value kept in configuration.
 ///
 /// ```
 /// use std::num::NonZeroU32;

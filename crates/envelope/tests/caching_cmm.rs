@@ -174,31 +174,15 @@ fn byte_limit_and_bypasses() {
         .unwrap();
     let client = Client::new();
     for _ in 0..2 {
-        client
-            .encrypt(&cmm, &[0; 400])
-            .suite(UNSIGNED)
-            .run()
-            .unwrap();
+        seal(&client, &cmm, 400);
     }
     assert_eq!(keyring.encrypts(), 1);
     // 400 + 400 + 400 would pass 1000: the entry is retired and a new key made.
-    client
-        .encrypt(&cmm, &[0; 400])
-        .suite(UNSIGNED)
-        .run()
-        .unwrap();
+    seal(&client, &cmm, 400);
     assert_eq!(keyring.encrypts(), 2);
     // A message larger than the byte limit on its own bypasses the cache.
-    client
-        .encrypt(&cmm, &[0; 1001])
-        .suite(UNSIGNED)
-        .run()
-        .unwrap();
-    client
-        .encrypt(&cmm, &[0; 1001])
-        .suite(UNSIGNED)
-        .run()
-        .unwrap();
+    seal(&client, &cmm, 1001);
+    seal(&client, &cmm, 1001);
     assert_eq!(keyring.encrypts(), 4);
     assert_eq!(cmm.stats().bypasses, 2);
     // Unknown length bypasses.
@@ -477,6 +461,15 @@ async fn waiting_is_bounded() {
     );
     leader.await.unwrap().unwrap();
     assert_eq!(keyring.encrypts(), 1);
+}
+
+/// Encrypt `len` zero bytes with the unsigned suite.
+fn seal(client: &Client, cmm: &CachingCmm, len: usize) {
+    client
+        .encrypt(cmm, &vec![0; len])
+        .suite(UNSIGNED)
+        .run()
+        .unwrap();
 }
 
 fn encrypt_n(client: &Client, cmm: &CachingCmm, n: usize) -> Vec<Vec<u8>> {

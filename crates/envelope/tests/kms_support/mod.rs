@@ -63,29 +63,17 @@ pub async fn client(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
 
 /// A new symmetric key; its ARN.
 pub async fn create_key(client: &aws_sdk_kms::Client) -> String {
-    client
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap()
+    arn_of(client.create_key().send().await.unwrap().key_metadata)
+}
+
+fn arn_of(metadata: Option<aws_sdk_kms::types::KeyMetadata>) -> String {
+    metadata.unwrap().arn.unwrap()
 }
 
 /// A new multi-Region key in `client`'s region, replicated to `replica_region`; both ARNs.
 pub async fn create_mrk(client: &aws_sdk_kms::Client, replica_region: &str) -> (String, String) {
-    let primary = client
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap();
+    let created = client.create_key().multi_region(true).send().await.unwrap();
+    let primary = arn_of(created.key_metadata);
     let replica = client
         .replicate_key()
         // moto looks the key up by id only.
@@ -93,12 +81,8 @@ pub async fn create_mrk(client: &aws_sdk_kms::Client, replica_region: &str) -> (
         .replica_region(replica_region)
         .send()
         .await
-        .unwrap()
-        .replica_key_metadata
-        .unwrap()
-        .arn
         .unwrap();
-    (primary, replica)
+    (primary, arn_of(replica.replica_key_metadata))
 }
 
 const FORWARD: u8 = 0;
