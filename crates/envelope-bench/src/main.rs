@@ -349,7 +349,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 p.mean_added_latency_ms
             );
             println!(
-                "refresh-ahead     auto (the default): no message waits on the master key; {:.1}% of each key unused, {:.3} calls/s",
+                "refresh-ahead     auto (the default): no message waits on the master key; {:.1}% of each key's life lost to the refresh lead, {:.3} calls/s",
                 100.0 * p.refresh_unused_share,
                 p.refresh_calls_per_second
             );

@@ -3,8 +3,10 @@
 //! Steady state with one encryption context: every `max_messages` messages (or every `max_bytes`
 //! bytes, or every `max_age`, whichever comes first) the cache misses once and calls the master
 //! key once. So the master-key call rate is `rate / messages_per_key`, and each miss adds the
-//! master key's latency to one message. With refresh-ahead (the default) no message waits, and the
-//! call rate rises by the share of each key left unused when its successor lands.
+//! master key's latency to one message. With refresh-ahead (the default) no message waits; a
+//! successor takes over only when its predecessor is spent, so message and byte limits lose
+//! nothing, and only when age is what retires keys does each key lose the lead with which its
+//! successor was fetched.
 
 use serde::Serialize;
 
@@ -58,9 +60,9 @@ pub struct Plan {
     pub uncached_cost_per_month: f64,
     /// Mean master-key latency added per message, milliseconds (without refresh-ahead).
     pub mean_added_latency_ms: f64,
-    /// With refresh-ahead `auto` (the default): the share of each data key's messages left
-    /// unused when its successor lands, fetched `latency x 1.25 + min(latency, 1 ms)` of use
-    /// before it runs out.
+    /// With refresh-ahead `auto` (the default): the share of each data key's life lost because
+    /// its age runs from when it was fetched, `latency x 1.25 + min(latency, 1 ms)` before it
+    /// takes over. Zero unless `max_age` retires keys before their messages are spent.
     pub refresh_unused_share: f64,
     /// With refresh-ahead `auto`: master-key calls per second (the unused share is made up by
     /// more keys), and no message waits on the master key.
@@ -70,8 +72,8 @@ pub struct Plan {
 }
 
 /// Recommend limits: the fewest messages per key that meet the call-rate goals (budget, quota),
-/// capped by the byte requirement; then what refresh-ahead (each key gives up the messages left
-/// when its successor lands) does to the call rate, with a warning when that breaks a goal. With a byte requirement and no call-rate goal, each key is
+/// capped by the byte requirement; then what refresh-ahead (a key retired by age loses the lead
+/// its successor was fetched with) does to the call rate, with a warning when that breaks a goal. With a byte requirement and no call-rate goal, each key is
 /// reused as far as the byte limit allows (the cheapest plan within the security bound).
 pub fn plan(input: &PlanInput) -> Plan {
     let mut warnings = Vec::new();
@@ -88,10 +90,10 @@ pub fn plan(input: &PlanInput) -> Plan {
         let average = budget / (input.cost_per_call * SECONDS_PER_MONTH);
         allowed = allowed.min(average / duty);
     }
-    // Refresh-ahead (the default) fetches each key's successor when `rate x horizon` messages
-    // are left and `rate x latency` of them are used while the call runs: the rest is never used.
+    // Refresh-ahead (the default) fetches each key's successor `lead` before the current key
+    // runs out; the successor waits beside it, and its age runs from the fetch.
     let latency_s = input.latency_ms / 1e3;
-    let unused = input.rate * (0.25 * latency_s + latency_s.min(0.001));
+    let lead_s = 1.25 * latency_s + latency_s.min(0.001);
     let needed = if allowed.is_finite() && allowed > 0.0 {
         (input.rate / allowed).ceil().max(1.0)
     } else if allowed == 0.0 {
@@ -128,8 +130,9 @@ pub fn plan(input: &PlanInput) -> Plan {
     };
     let calls_per_second = average_rate / messages_per_key;
     let uncached_calls_per_second = average_rate;
-    let refresh_unused_share = if messages_per_key > 1.0 {
-        (unused / messages_per_key).clamp(0.0, 1.0 - 1.0 / messages_per_key)
+    let key_life_s = messages_per_key / input.rate.max(f64::MIN_POSITIVE);
+    let refresh_unused_share = if max_age_s < key_life_s {
+        (lead_s / max_age_s).clamp(0.0, 0.5)
     } else {
         0.0
     };
@@ -143,7 +146,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     {
         warnings.push(format!(
             "with refresh-ahead auto (the default) the call rate rises to {during_refresh:.3}/s, above the goal's {allowed:.3}/s: use max_messages {} or refresh-ahead off",
-            (needed + unused.ceil()).min(MAX_MESSAGES_LIMIT as f64)
+            (needed / (1.0 - refresh_unused_share)).ceil().min(MAX_MESSAGES_LIMIT as f64)
         ));
     }
     Plan {
@@ -297,5 +300,21 @@ mod tests {
         assert_eq!(p.max_messages, 1000);
         assert_eq!(p.messages_per_key, 100.0);
         assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn refresh_ahead_costs_no_calls_when_messages_retire_keys() {
+        let p = plan(&PlanInput {
+            rate: 1000.0,
+            message_size: 1024.0,
+            latency_ms: 20.0,
+            cost_per_call: 0.03 / 10_000.0,
+            budget: Some(100.0),
+            ..PlanInput::default()
+        });
+        assert!(p.max_age_s * 1000.0 >= p.messages_per_key, "{p:?}");
+        assert_eq!(p.refresh_unused_share, 0.0);
+        assert_eq!(p.refresh_calls_per_second, p.calls_per_second);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 }

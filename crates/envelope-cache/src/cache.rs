@@ -50,9 +50,10 @@ impl UsageLimits {
 pub struct EncryptionEntry {
     /// The materials (their data key is wiped when the last reference drops).
     pub materials: Arc<CompleteEncryptionMaterials>,
-    /// When the materials were made.
+    /// When the entry went into service: when its materials were made, or, for materials a
+    /// refresh fetched ahead, when they took over from their predecessor.
     pub created: Instant,
-    /// From this instant on the entry is never served.
+    /// From this instant on the entry is never served (`max_age` after the materials were made).
     pub expires: Instant,
     /// What the entry has served so far (including the request that created it).
     pub usage: Usage,

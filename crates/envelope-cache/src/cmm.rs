@@ -51,6 +51,19 @@ type Flight = Shared<BoxFuture<'static, Result<Landed, Error>>>;
 struct InFlight {
     flight: Flight,
     waiters: Arc<AtomicU64>,
+    /// A successor taking over, with no call to the underlying CMM: joining it is not waiting.
+    takeover: bool,
+}
+
+/// What a request does about a call in flight.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It started the call and awaits it.
+    Leader,
+    /// It waits for another request's call, or a refresh.
+    Waiting,
+    /// It waits the moment a successor takes over.
+    Following,
 }
 
 #[derive(Default)]
@@ -99,6 +112,18 @@ pub struct CachingStats {
     pub cache: CacheStats,
 }
 
+/// Where a fetched encryption entry goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// Into the cache (a miss).
+    Now,
+    /// Beside the current entry, to take over when it runs out (a refresh).
+    AsSuccessor,
+}
+
+/// Successors kept at most (they are dropped when they expire unused).
+const MAX_SUCCESSORS: usize = 4096;
+
 /// Gives every caching CMM a distinct number for the per-thread id memo.
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
@@ -130,6 +155,9 @@ struct Inner {
     spawner: Arc<dyn Spawn>,
     flights: Mutex<HashMap<CacheId, InFlight, IdHasher>>,
     backoff: Mutex<HashMap<CacheId, Backoff, IdHasher>>,
+    /// Encryption entries a refresh fetched while the current entry still had uses left; each
+    /// takes over when its current entry runs out, so that no use of a data key is thrown away.
+    successors: Mutex<HashMap<CacheId, EncryptionEntry, IdHasher>>,
     latency: Latency,
     counters: Counters,
 }
@@ -375,6 +403,7 @@ impl CachingCmmBuilder<Duration> {
                 spawner: self.spawner,
                 flights: Mutex::new(HashMap::with_hasher(IdHasher::default())),
                 backoff: Mutex::new(HashMap::with_hasher(IdHasher::default())),
+                successors: Mutex::new(HashMap::with_hasher(IdHasher::default())),
                 latency: Latency::default(),
                 counters: Counters::default(),
             }),
@@ -505,13 +534,83 @@ impl Inner {
         self: &Arc<Self>,
         id: CacheId,
         start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
-    ) -> (Flight, bool) {
+    ) -> (Flight, Role) {
+        self.join_take_over_or_start(id, None, start)
+    }
+
+    /// Join the call in flight for `id`; else, with `usage` given and a successor fetched ahead
+    /// for `id`, put it in the cache charged with `usage` (no call, under a flight of its own so
+    /// that nobody else stores meanwhile); else start a call with `start` and lead it.
+    fn join_take_over_or_start(
+        self: &Arc<Self>,
+        id: CacheId,
+        usage: Option<(Usage, &EncryptionRequest)>,
+        start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
+    ) -> (Flight, Role) {
         let mut flights = self.flights.lock();
         if let Some(in_flight) = flights.get(&id) {
             in_flight.waiters.fetch_add(1, Ordering::Relaxed);
-            return (in_flight.flight.clone(), false);
+            let role = if in_flight.takeover {
+                Role::Following
+            } else {
+                Role::Waiting
+            };
+            return (in_flight.flight.clone(), role);
         }
-        (self.launch(&mut flights, id, start), true)
+        if let Some((usage, request)) = usage
+            && let Some(entry) = self.successors.lock().remove(&id)
+        {
+            let request = request.clone();
+            let take_over =
+                move |inner: Arc<Self>, _| inner.take_over(id, entry, request, usage).boxed();
+            return (self.launch(&mut flights, id, true, take_over), Role::Leader);
+        }
+        (self.launch(&mut flights, id, false, start), Role::Leader)
+    }
+
+    /// A successor takes over: into the cache, charged with `usage`, with no call to the
+    /// underlying CMM. The request that led here found the cache empty, but another request may
+    /// have put a successor there since (and a refresh fetched this one for it): then that entry
+    /// serves, and this one waits on. A successor that expired unused is replaced as on a miss.
+    async fn take_over(
+        self: Arc<Self>,
+        id: CacheId,
+        mut entry: EncryptionEntry,
+        request: EncryptionRequest,
+        usage: Usage,
+    ) -> Result<Landed, Error> {
+        let now = self.clock.now();
+        if let Some(hit) = self
+            .cache
+            .get_encryption_materials(&id, usage, self.limits, now)
+            .await
+        {
+            self.count(&self.counters.hits);
+            self.successors.lock().entry(id).or_insert(entry);
+            self.flights.lock().remove(&id);
+            return Ok(Landed::Encryption {
+                materials: hit.materials,
+                cached: true,
+            });
+        }
+        if entry.expires <= now {
+            // Expired unused: new materials, as on a miss.
+            let store = self.store_encryption(id, request, usage, Store::Now);
+            return self.missed(id, store).await;
+        }
+        self.count(&self.counters.hits);
+        entry.usage = usage;
+        // In service from now: refresh-ahead judges the entry's rate of use from this instant.
+        // Its age still runs out at `expires`, counted from when the materials were made.
+        entry.created = now;
+        let materials = Arc::clone(&entry.materials);
+        self.cache.put_encryption_materials(id, entry).await;
+        self.flights.lock().remove(&id);
+        tracing::debug!("refreshed entry took over");
+        Ok(Landed::Encryption {
+            materials,
+            cached: true,
+        })
     }
 
     /// Start the call for `id` and enter it in the flight map (whose lock the caller holds).
@@ -519,6 +618,7 @@ impl Inner {
         self: &Arc<Self>,
         flights: &mut HashMap<CacheId, InFlight, IdHasher>,
         id: CacheId,
+        takeover: bool,
         start: impl FnOnce(Arc<Self>, Arc<AtomicU64>) -> BoxFuture<'static, Result<Landed, Error>>,
     ) -> Flight {
         let waiters = Arc::new(AtomicU64::new(0));
@@ -528,9 +628,19 @@ impl Inner {
             InFlight {
                 flight: flight.clone(),
                 waiters,
+                takeover,
             },
         );
         flight
+    }
+
+    /// Await the flight `role` says this request is part of; a wait for another's call (or a
+    /// refresh) is counted and bounded by `max_wait`.
+    async fn await_flight(&self, flight: Flight, role: Role) -> Result<Landed, Error> {
+        match role {
+            Role::Leader | Role::Following => flight.await,
+            Role::Waiting => self.wait(flight).await,
+        }
     }
 
     /// Wait for another request's call (or a refresh), at most `max_wait`.
@@ -555,6 +665,9 @@ impl Inner {
         if !self.refresh.due(entry, limits, now, self.latency.average()) {
             return false;
         }
+        if self.successors.lock().contains_key(id) {
+            return false;
+        }
         let backoff = self.backoff.lock();
         backoff.get(id).is_none_or(|b| now >= b.until)
     }
@@ -567,10 +680,12 @@ impl Inner {
     ) {
         let flight = {
             let mut flights = self.flights.lock();
-            if flights.contains_key(&id) {
+            // A refresh stores its successor before it leaves the flight map, so under this lock
+            // a landed refresh is seen either here or in the successors.
+            if flights.contains_key(&id) || self.successors.lock().contains_key(&id) {
                 return;
             }
-            self.launch(&mut flights, id, start)
+            self.launch(&mut flights, id, false, start)
         };
         self.count(&self.counters.refreshes_started);
         tracing::debug!("refresh-ahead started");
@@ -620,18 +735,21 @@ impl Inner {
                 cached: true,
             });
         }
-        let store = self.store_encryption(id, request, usage);
+        let store = self.store_encryption(id, request, usage, Store::Now);
         self.missed(id, store).await
     }
 
-    /// A refresh: `store` makes the new materials for `id` and stores them, replacing the entry
-    /// that is about to run out.
+    /// A refresh: `store` makes the new materials for `id` and keeps them as the successor of the
+    /// entry that is about to run out.
     async fn refresh(
         self: Arc<Self>,
         id: CacheId,
         waiters: Arc<AtomicU64>,
         store: impl Future<Output = Result<Landed, Error>>,
     ) -> Result<Landed, Error> {
+        // The successor is stashed, not cached: requests waiting for it (the current entry ran
+        // out) look again, and the first to find the cache empty puts it there under its own
+        // flight. Putting it here could replace an entry a miss stored meanwhile.
         let landed = store.await;
         self.refreshed(id, &waiters, landed.is_ok());
         self.flights.lock().remove(&id);
@@ -653,12 +771,14 @@ impl Inner {
         landed
     }
 
-    /// Call the underlying CMM and store what it returns under `id`, charged with `usage`.
+    /// Call the underlying CMM and store what it returns under `id`, charged with `usage`: in
+    /// the cache, or (a refresh) as the successor of the entry there.
     async fn store_encryption(
         &self,
         id: CacheId,
         request: EncryptionRequest,
         usage: Usage,
+        store: Store,
     ) -> Result<Landed, Error> {
         let materials = self
             .timed(self.underlying.get_encryption_materials(request))
@@ -675,9 +795,25 @@ impl Inner {
                 expires: created + self.max_age,
                 usage,
             };
-            self.cache.put_encryption_materials(id, entry).await;
+            if store == Store::Now || !self.stash_successor(id, &entry, created) {
+                self.cache.put_encryption_materials(id, entry).await;
+            }
         }
         Ok(Landed::Encryption { materials, cached })
+    }
+
+    /// Keep `entry` as the successor of `id`'s current entry; false if too many are kept already
+    /// (then it replaces the current entry at once).
+    fn stash_successor(&self, id: CacheId, entry: &EncryptionEntry, now: Instant) -> bool {
+        let mut successors = self.successors.lock();
+        if successors.len() >= MAX_SUCCESSORS {
+            successors.retain(|_, e| e.expires > now);
+            if successors.len() >= MAX_SUCCESSORS {
+                return false;
+            }
+        }
+        successors.insert(id, entry.clone());
+        true
     }
 
     async fn fly_decrypt(
@@ -769,7 +905,12 @@ impl MaterialsManager for CachingCmm {
                             let store = Arc::clone(&inner);
                             let store = async move {
                                 store
-                                    .store_encryption(id, refresh_request, Usage::default())
+                                    .store_encryption(
+                                        id,
+                                        refresh_request,
+                                        Usage::default(),
+                                        Store::AsSuccessor,
+                                    )
                                     .await
                             };
                             inner.refresh(id, waiters, store).boxed()
@@ -780,15 +921,12 @@ impl MaterialsManager for CachingCmm {
                 // Made for a client with another commitment policy: do not mix them.
                 return inner.bypass_encrypt(request).await;
             }
-            let (flight, leader) = inner.join_or_start(id, |inner, _| {
-                inner.fly_encrypt(id, request.clone(), usage).boxed()
-            });
-            let landed = if leader {
-                flight.await
-            } else {
-                inner.wait(flight).await
-            };
-            match landed? {
+            let (flight, role) =
+                inner.join_take_over_or_start(id, Some((usage, &request)), |inner, _| {
+                    inner.fly_encrypt(id, request.clone(), usage).boxed()
+                });
+            let leader = role == Role::Leader;
+            match inner.await_flight(flight, role).await? {
                 // The leader's use was charged when the entry was stored (or found).
                 Landed::Encryption { materials, .. } if leader => {
                     if policy.allows_encrypt(materials.suite()) {
@@ -831,15 +969,10 @@ impl MaterialsManager for CachingCmm {
             }
             return Ok((*hit.materials).clone());
         }
-        let (flight, leader) = inner.join_or_start(id, |inner, _| {
+        let (flight, role) = inner.join_or_start(id, |inner, _| {
             inner.fly_decrypt(id, request.clone()).boxed()
         });
-        let landed = if leader {
-            flight.await
-        } else {
-            inner.wait(flight).await
-        };
-        match landed? {
+        match inner.await_flight(flight, role).await? {
             Landed::Decryption(materials) => Ok((*materials).clone()),
             Landed::Encryption { .. } => inner.bypass_decrypt(request).await,
         }

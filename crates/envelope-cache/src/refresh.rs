@@ -12,7 +12,8 @@ use crate::cache::{Usage, UsageLimits};
 /// When a caching CMM fetches the next materials for an entry before the current ones run out.
 ///
 /// While the background call is in flight, requests keep drawing on the current entry within its
-/// limits; when the new materials land they replace it (it is never served again). If the current
+/// limits; the new materials wait beside it and take over once it is spent, expired or evicted (it
+/// is never served again, and none of its uses is thrown away). If the current
 /// entry runs out first, requests wait on the call in flight, as on any miss. A failed refresh is
 /// not cached, leaves the current entry alone, and is retried by a later request with backoff.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -22,8 +23,8 @@ pub enum RefreshAhead {
     Off,
     /// Adapt to what is observed (the default): start the call when, at the entry's own rate of use,
     /// it will run out of messages, bytes or age within the underlying calls' recent latency (plus a
-    /// quarter, plus up to 1 ms), so that the next materials land just before it does and little
-    /// of the entry goes unused.
+    /// quarter, plus up to 1 ms), so that the next materials land just before it does and their
+    /// own age is barely spent waiting.
     #[default]
     Auto,
     /// A fixed share: start the call once the remaining share of any limit (messages, bytes, or

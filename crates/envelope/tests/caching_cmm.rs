@@ -486,8 +486,9 @@ fn encrypt_n(client: &Client, cmm: &CachingCmm, n: usize) -> Vec<Vec<u8>> {
 }
 
 /// Refresh-ahead at 30 % left of 10 messages: the 7th message starts a background call, whose
-/// materials replace the entry before it runs out, so no request waits on the master key after
-/// the first; the old data key is never used again.
+/// materials wait beside the entry and take over when its 10 uses are spent, so no request waits
+/// on the master key after the first, no use of a data key is thrown away, and the old data key is
+/// never used again.
 #[test]
 fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
     let keyring = CountingKeyring::new();
@@ -500,8 +501,9 @@ fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
     let client = Client::new();
     let first = encrypt_n(&client, &cmm, 7);
     eventually("the refresh lands", || cmm.stats().refreshes_landed == 1);
-    let after = encrypt_n(&client, &cmm, 3);
-    assert!(first.iter().all(|k| *k == first[0]));
+    let rest = encrypt_n(&client, &cmm, 3);
+    let after = encrypt_n(&client, &cmm, 6); // the new entry, short of its own refresh
+    assert!(first.iter().chain(&rest).all(|k| *k == first[0]));
     assert!(after.iter().all(|k| *k == after[0] && *k != first[0]));
     let stats = cmm.stats();
     assert_eq!(
@@ -519,6 +521,34 @@ fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
         keyring.last_thread.lock().as_deref(),
         Some("envelope-refresh"),
         "without a runtime, the refresh runs on a thread of its own"
+    );
+}
+
+/// A successor fetched ahead ages from when it was fetched: if it expires before its predecessor
+/// is spent, it is never served and the next request makes new materials, as on a miss.
+#[test]
+fn a_successor_that_expires_unused_is_never_served() {
+    let keyring = CountingKeyring::new();
+    let clock = Arc::new(ManualClock::new());
+    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
+        .max_age(Duration::from_secs(10))
+        .max_messages(10)
+        .refresh_ahead(RefreshAhead::Fraction(0.3))
+        .clock(Arc::clone(&clock))
+        .build()
+        .unwrap();
+    let client = Client::new();
+    let first = encrypt_n(&client, &cmm, 7); // the 7th starts the refresh
+    eventually("the refresh lands", || cmm.stats().refreshes_landed == 1);
+    assert_eq!(keyring.encrypts(), 2);
+    clock.advance(Duration::from_secs(11)); // both the entry and its successor are past max_age
+    let next = encrypt_n(&client, &cmm, 1);
+    assert_ne!(next[0], first[0]);
+    let stats = cmm.stats();
+    assert_eq!(
+        (keyring.encrypts(), stats.misses, stats.waited_on_master_key),
+        (3, 2, 2),
+        "the expired successor was dropped, not served: {stats:?}"
     );
 }
 
@@ -746,6 +776,10 @@ fn stress(refresh: RefreshAhead) {
     }
     let messages: usize = total.values().sum();
     let max_use = total.values().copied().max().unwrap();
+    // Every data key but the last in use serves its 100 messages: none is cut short by a refresh
+    // or a miss replacing it.
+    let partial: Vec<usize> = total.values().copied().filter(|&n| n < 100).collect();
+    assert!(partial.len() <= 1, "{refresh}: keys cut short: {partial:?}");
     let calls = keyring.encrypts();
     let stats = cmm.stats();
     println!(
@@ -758,8 +792,9 @@ fn stress(refresh: RefreshAhead) {
     if refresh == RefreshAhead::Off {
         assert!(calls <= bound, "{calls} calls");
     } else {
-        // Each refresh retires what is left of an entry: at most half of each at 0.2 or auto.
-        assert!(calls <= bound * 2, "{refresh}: {calls} calls");
+        // A refreshed entry takes over only when the current one is spent: no use is lost, and
+        // at most the last successor goes unused.
+        assert!(calls <= bound + 1, "{refresh}: {calls} calls");
     }
     if refresh == RefreshAhead::Off {
         assert_eq!(calls, total.len());
