@@ -10,14 +10,15 @@ cd "$(dirname "$0")/.."
 
 source scripts/python-env.sh
 start_moto
-# The KMS tests fail rather than skip when the emulator is missing.
+# The KMS and Kinesis tests fail rather than skip when the emulator (or the Python peer) is missing.
 export ENVELOPE_REQUIRE_KMS=1
+export ENVELOPE_PYTHON="$PWD/$venv/bin/python"
 
 echo "== tests, aws-lc-rs backend"
-ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms
+ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms,envelope/kinesis
 
 echo "== tests, RustCrypto backend"
-ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms
+ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms,envelope/kinesis
 
 echo "== examples"
 for example in quickstart raw_aes raw_rsa multi_keyring; do
@@ -27,6 +28,9 @@ done
 AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=example \
     AWS_SECRET_ACCESS_KEY=example cargo run --locked --quiet -p envelope --features kms --example kms | tail -n 1
 echo "example kms (against moto): ok"
+AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_ENDPOINT_URL_KINESIS="$ENVELOPE_KMS_ENDPOINT" AWS_REGION=us-west-2 \
+    AWS_ACCESS_KEY_ID=example AWS_SECRET_ACCESS_KEY=example \
+    cargo run --locked --quiet -p envelope --features kinesis --example kinesis | grep -E 'per 1,000|consumed|ok$'
 
 echo "== interop with the Python ESDK"
 bash scripts/interop.sh

@@ -96,8 +96,8 @@ impl Limits {
             return false;
         };
         let share = |left: f64, whole: f64| whole > 0.0 && left / whole <= fraction;
-        let lifetime = Duration::from_millis(self.age_ms);
-        let age_left = Duration::from_millis((entry.created + self.age_ms).saturating_sub(now_ms));
+        let lifetime = Duration::from_millis(entry.expires.saturating_sub(entry.created));
+        let age_left = Duration::from_millis(entry.expires.saturating_sub(now_ms));
         share(age_left.as_secs_f64(), lifetime.as_secs_f64())
             || (count_limits
                 && (share(
@@ -112,7 +112,10 @@ impl Limits {
 
 #[derive(Clone, Copy)]
 struct Entry {
+    /// When it went into service (made, or took over from its predecessor).
     created: u64,
+    /// `max_age` after its data key was made.
+    expires: u64,
     messages: u64,
     bytes: u64,
     data_key: usize,
@@ -122,12 +125,15 @@ struct Entry {
 /// while it is younger than max_age and the message keeps it within both limits; an entry that
 /// reaches a limit, expires or would be passed is dropped; a miss makes a new data key. With
 /// refresh-ahead (run inline here, so deterministically), a request served from an entry whose
-/// remaining share of a limit is at most the fraction also makes a new data key, which replaces the
-/// entry with no usage: the old key is never served again.
+/// remaining share of a limit is at most the fraction also makes a new data key, unless one waits
+/// already: the successor, with no usage. It takes over (charged with the request that finds the
+/// entry gone, in service from then, its age counted from when it was made) when the entry is
+/// dropped, unless it expired too; the old key is never served again.
 #[derive(Default)]
 struct Model {
     now_ms: u64,
     entries: HashMap<(u8, bool), Entry>,
+    successors: HashMap<(u8, bool), Entry>,
     decrypt_entries: HashMap<usize, Entry>,
     data_keys: usize,
     calls: usize,
@@ -140,7 +146,7 @@ impl Model {
             return self.new_key();
         }
         if let Some(e) = self.entries.remove(&key) {
-            let fresh = self.now_ms < e.created + l.age_ms;
+            let fresh = self.now_ms < e.expires;
             if fresh && e.messages < l.messages && e.bytes + size <= l.bytes {
                 let e = Entry {
                     messages: e.messages + 1,
@@ -150,34 +156,44 @@ impl Model {
                 if e.messages < l.messages && e.bytes < l.bytes {
                     self.entries.insert(key, e);
                 }
-                if l.refresh_due(&e, self.now_ms, true) {
+                if l.refresh_due(&e, self.now_ms, true) && !self.successors.contains_key(&key) {
                     let data_key = self.new_key();
-                    self.entries.insert(
-                        key,
-                        Entry {
-                            created: self.now_ms,
-                            messages: 0,
-                            bytes: 0,
-                            data_key,
-                        },
-                    );
+                    let successor = self.fresh_entry(data_key, 0, 0, l);
+                    self.successors.insert(key, successor);
                 }
                 return e.data_key;
             }
         }
+        if let Some(s) = self.successors.remove(&key)
+            && self.now_ms < s.expires
+        {
+            let e = Entry {
+                created: self.now_ms,
+                messages: 1,
+                bytes: size,
+                ..s
+            };
+            if e.messages < l.messages && e.bytes < l.bytes {
+                self.entries.insert(key, e);
+            }
+            return e.data_key;
+        }
         let data_key = self.new_key();
         if l.messages > 1 && size < l.bytes {
-            self.entries.insert(
-                key,
-                Entry {
-                    created: self.now_ms,
-                    messages: 1,
-                    bytes: size,
-                    data_key,
-                },
-            );
+            let entry = self.fresh_entry(data_key, 1, size, l);
+            self.entries.insert(key, entry);
         }
         data_key
+    }
+
+    fn fresh_entry(&self, data_key: usize, messages: u64, bytes: u64, l: &Limits) -> Entry {
+        Entry {
+            created: self.now_ms,
+            expires: self.now_ms + l.age_ms,
+            messages,
+            bytes,
+            data_key,
+        }
     }
 
     fn new_key(&mut self) -> usize {
@@ -187,14 +203,9 @@ impl Model {
     }
 
     fn decrypt(&mut self, data_key: usize, l: &Limits) {
-        let fresh = Entry {
-            created: self.now_ms,
-            messages: 0,
-            bytes: 0,
-            data_key,
-        };
+        let fresh = self.fresh_entry(data_key, 0, 0, l);
         match self.decrypt_entries.get(&data_key) {
-            Some(e) if self.now_ms < e.created + l.age_ms => {
+            Some(e) if self.now_ms < e.expires => {
                 if l.refresh_due(e, self.now_ms, false) {
                     self.decrypt_calls += 1;
                     self.decrypt_entries.insert(data_key, fresh);

@@ -6,6 +6,8 @@ mod client;
 mod config;
 mod error;
 mod exec;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
 mod message;
 mod options;
 mod request;

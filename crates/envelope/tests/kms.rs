@@ -483,10 +483,12 @@ async fn caching_cmm_saves_generate_data_key_calls() {
     while let Some(message) = tasks.join_next().await {
         last.push(message.unwrap());
     }
-    assert_eq!(
-        proxy.count("GenerateDataKey"),
-        10,
-        "10,000 messages / 1,000 per data key"
+    // 10,000 messages / 1,000 per data key; refresh-ahead (on by default) may have fetched the
+    // 11th key ahead of the traffic that never came.
+    let generated = proxy.count("GenerateDataKey");
+    assert!(
+        (10..=11).contains(&generated),
+        "{generated} GenerateDataKey calls for 10,000 messages at 1,000 per data key"
     );
     assert_eq!(proxy.count("Encrypt"), 0);
     // The messages decrypt with a plain KMS keyring.

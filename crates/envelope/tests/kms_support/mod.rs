@@ -88,6 +88,13 @@ pub async fn create_mrk(client: &aws_sdk_kms::Client, replica_region: &str) -> (
 const FORWARD: u8 = 0;
 const THROTTLE: u8 = 1;
 
+/// Changes a response body, decided when its request was seen.
+pub type EditResponse = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
+
+/// Sees each request's operation and body (and may change the body) before it is forwarded; may
+/// return an edit of the response.
+pub type Rewrite = Arc<dyn Fn(&str, &mut Vec<u8>) -> Option<EditResponse> + Send + Sync>;
+
 /// A loopback HTTP proxy in front of the emulator: it counts KMS operations by `X-Amz-Target`,
 /// answers every request with a `ThrottlingException` while throttling, and refuses connections once
 /// stopped, as a KMS endpoint that went away would.
@@ -101,6 +108,11 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: &str) -> Self {
+        Self::start_rewriting(upstream, Arc::new(|_: &str, _: &mut Vec<u8>| None)).await
+    }
+
+    /// A proxy that lets `rewrite` change requests and responses as they pass.
+    pub async fn start_rewriting(upstream: &str, rewrite: Rewrite) -> Self {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -115,8 +127,9 @@ impl Proxy {
             tokio::spawn(async move {
                 while let Ok((socket, _)) = listener.accept().await {
                     let (mode, counts, upstream) = (mode.clone(), counts.clone(), upstream.clone());
+                    let rewrite = rewrite.clone();
                     tasks.lock().spawn(async move {
-                        let _ = serve(socket, &upstream, &mode, &counts).await;
+                        let _ = serve(socket, &upstream, &mode, &counts, &rewrite).await;
                     });
                 }
             })
@@ -161,11 +174,12 @@ async fn serve(
     upstream: &str,
     mode: &AtomicU8,
     counts: &Mutex<HashMap<String, usize>>,
+    rewrite: &Rewrite,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut reader = BufReader::new(read);
     loop {
-        let Some((head, body, target)) = read_message(&mut reader).await? else {
+        let Some((head, mut body, target)) = read_message(&mut reader).await? else {
             return Ok(());
         };
         let operation = target
@@ -173,7 +187,7 @@ async fn serve(
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("")
             .to_owned();
-        *counts.lock().entry(operation).or_default() += 1;
+        *counts.lock().entry(operation.clone()).or_default() += 1;
         if mode.load(Ordering::SeqCst) == THROTTLE {
             let body = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
             let response = format!(
@@ -184,16 +198,36 @@ async fn serve(
             write.write_all(body).await?;
             continue;
         }
+        let edit = rewrite(&operation, &mut body);
+        let head = with_content_length(&head, body.len());
         let mut up = TcpStream::connect(upstream).await?;
         up.write_all(&head).await?;
         up.write_all(&body).await?;
         let mut up_reader = BufReader::new(up);
-        let Some((head, body, _)) = read_message(&mut up_reader).await? else {
+        let Some((mut head, mut body, _)) = read_message(&mut up_reader).await? else {
             return Ok(());
         };
+        if let Some(edit) = edit {
+            edit(&mut body);
+            head = with_content_length(&head, body.len());
+        }
         write.write_all(&head).await?;
         write.write_all(&body).await?;
     }
+}
+
+/// `head` with its `Content-Length` (if it has one) set to `len`.
+fn with_content_length(head: &[u8], len: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive("\r\n") {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(&format!("Content-Length: {len}\r\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
 }
 
 /// One HTTP message: its head (with the blank line), its body, and its `X-Amz-Target`.
