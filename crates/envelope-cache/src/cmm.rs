@@ -561,56 +561,12 @@ impl Inner {
             && let Some(entry) = self.successors.lock().remove(&id)
         {
             let request = request.clone();
-            let take_over =
-                move |inner: Arc<Self>, _| inner.take_over(id, entry, request, usage).boxed();
+            let take_over = move |inner: Arc<Self>, _| {
+                inner.fly_encrypt(id, request, usage, Some(entry)).boxed()
+            };
             return (self.launch(&mut flights, id, true, take_over), Role::Leader);
         }
         (self.launch(&mut flights, id, false, start), Role::Leader)
-    }
-
-    /// A successor takes over: into the cache, charged with `usage`, with no call to the
-    /// underlying CMM. The request that led here found the cache empty, but another request may
-    /// have put a successor there since (and a refresh fetched this one for it): then that entry
-    /// serves, and this one waits on. A successor that expired unused is replaced as on a miss.
-    async fn take_over(
-        self: Arc<Self>,
-        id: CacheId,
-        mut entry: EncryptionEntry,
-        request: EncryptionRequest,
-        usage: Usage,
-    ) -> Result<Landed, Error> {
-        let now = self.clock.now();
-        if let Some(hit) = self
-            .cache
-            .get_encryption_materials(&id, usage, self.limits, now)
-            .await
-        {
-            self.count(&self.counters.hits);
-            self.successors.lock().entry(id).or_insert(entry);
-            self.flights.lock().remove(&id);
-            return Ok(Landed::Encryption {
-                materials: hit.materials,
-                cached: true,
-            });
-        }
-        if entry.expires <= now {
-            // Expired unused: new materials, as on a miss.
-            let store = self.store_encryption(id, request, usage, Store::Now);
-            return self.missed(id, store).await;
-        }
-        self.count(&self.counters.hits);
-        entry.usage = usage;
-        // In service from now: refresh-ahead judges the entry's rate of use from this instant.
-        // Its age still runs out at `expires`, counted from when the materials were made.
-        entry.created = now;
-        let materials = Arc::clone(&entry.materials);
-        self.cache.put_encryption_materials(id, entry).await;
-        self.flights.lock().remove(&id);
-        tracing::debug!("refreshed entry took over");
-        Ok(Landed::Encryption {
-            materials,
-            cached: true,
-        })
     }
 
     /// Start the call for `id` and enter it in the flight map (whose lock the caller holds).
@@ -713,15 +669,19 @@ impl Inner {
         }
     }
 
+    /// Lead the flight for `id` after finding the cache empty: with `successor` (fetched ahead by a
+    /// refresh), put it in the cache charged with `usage`, with no call to the underlying CMM;
+    /// otherwise (or if it expired unused) call the underlying CMM, as on a miss.
     async fn fly_encrypt(
         self: Arc<Self>,
         id: CacheId,
         request: EncryptionRequest,
         usage: Usage,
+        successor: Option<EncryptionEntry>,
     ) -> Result<Landed, Error> {
-        // The previous call for this id may have stored its entry between our lookup and our
+        // The previous flight for this id may have stored its entry between our lookup and our
         // taking the lead (it leaves the flight map only after storing): look once more, or a
-        // half-used entry would be replaced.
+        // half-used entry would be replaced. A successor then waits on.
         let now = self.clock.now();
         if let Some(hit) = self
             .cache
@@ -729,9 +689,27 @@ impl Inner {
             .await
         {
             self.count(&self.counters.hits);
+            if let Some(successor) = successor {
+                self.successors.lock().entry(id).or_insert(successor);
+            }
             self.flights.lock().remove(&id);
             return Ok(Landed::Encryption {
                 materials: hit.materials,
+                cached: true,
+            });
+        }
+        if let Some(mut entry) = successor.filter(|e| now < e.expires) {
+            self.count(&self.counters.hits);
+            entry.usage = usage;
+            // In service from now: refresh-ahead judges the entry's rate of use from this instant.
+            // Its age still runs out at `expires`, counted from when the materials were made.
+            entry.created = now;
+            let materials = Arc::clone(&entry.materials);
+            self.cache.put_encryption_materials(id, entry).await;
+            self.flights.lock().remove(&id);
+            tracing::debug!("refreshed entry took over");
+            return Ok(Landed::Encryption {
+                materials,
                 cached: true,
             });
         }
@@ -923,7 +901,7 @@ impl MaterialsManager for CachingCmm {
             }
             let (flight, role) =
                 inner.join_take_over_or_start(id, Some((usage, &request)), |inner, _| {
-                    inner.fly_encrypt(id, request.clone(), usage).boxed()
+                    inner.fly_encrypt(id, request.clone(), usage, None).boxed()
                 });
             let leader = role == Role::Leader;
             match inner.await_flight(flight, role).await? {

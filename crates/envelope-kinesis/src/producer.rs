@@ -208,7 +208,7 @@ impl Producer {
                 max: self.encryptor.record_size_limit(),
             })?;
         let entry = record
-            .to_entry()
+            .into_entry()
             .map_err(|e| Error::Config(format!("cannot build the PutRecords entry: {e}")))?;
         let budget = self
             .budget

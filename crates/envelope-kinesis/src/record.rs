@@ -106,10 +106,15 @@ impl EncryptedRecord {
 
     /// The `PutRecords` entry for this record.
     pub fn to_entry(&self) -> Result<PutRecordsRequestEntry, BuildError> {
+        self.clone().into_entry()
+    }
+
+    /// The `PutRecords` entry for this record, moving its bytes rather than copying them.
+    pub fn into_entry(self) -> Result<PutRecordsRequestEntry, BuildError> {
         PutRecordsRequestEntry::builder()
-            .data(Blob::new(self.data.clone()))
-            .partition_key(self.partition_key.clone())
-            .set_explicit_hash_key(self.explicit_hash_key.clone())
+            .data(Blob::new(self.data))
+            .partition_key(self.partition_key)
+            .set_explicit_hash_key(self.explicit_hash_key)
             .build()
     }
 }
