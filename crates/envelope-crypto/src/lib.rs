@@ -7,6 +7,7 @@ pub mod digest;
 pub mod ecdsa;
 mod error;
 pub mod hkdf;
+pub mod kdf;
 mod pem;
 pub mod rand;
 pub mod rsa;

@@ -77,6 +77,15 @@ pub enum KeyDescription {
         /// The key ARN.
         key_arn: String,
     },
+    /// A hierarchical keyring over one static branch key.
+    Hierarchy {
+        /// The branch key id.
+        branch_key_id: String,
+        /// Its version (a UUID).
+        version: String,
+        /// The branch key bytes.
+        key: Vec<u8>,
+    },
     /// Something this tool cannot build: why.
     Unsupported(String),
 }
@@ -90,6 +99,22 @@ impl KeyDescription {
             "aws-kms" => Ok(Self::AwsKms {
                 key_arn: keys.get(str_field(v, "key")?)?.key_id.clone(),
             }),
+            "aws-kms-hierarchy" => {
+                let key = keys.get(str_field(v, "key")?)?;
+                match &key.material {
+                    KeyMaterial::StaticBranchKey {
+                        version,
+                        key: bytes,
+                    } => Ok(Self::Hierarchy {
+                        branch_key_id: key.key_id.clone(),
+                        version: version.clone(),
+                        key: bytes.clone(),
+                    }),
+                    _ => Ok(Self::Unsupported(
+                        "aws-kms-hierarchy keyring over a non-static branch key".into(),
+                    )),
+                }
+            }
             "multi-keyring" => {
                 let generator = match v.get("generator") {
                     Some(g) if !g.is_null() => Some(Box::new(Self::parse(g, keys)?)),
@@ -284,7 +309,31 @@ impl KeyDescription {
                 Err("a required-encryption-context CMM cannot be used as a keyring".into())
             }
             Self::AwsKms { key_arn } => crate::kms::keyring(key_arn),
+            Self::Hierarchy {
+                branch_key_id,
+                version,
+                key,
+            } => hierarchy_keyring(branch_key_id, version, key),
             Self::Unsupported(what) => Err(format!("{what} not supported")),
         }
     }
+}
+
+/// A hierarchical keyring whose store holds exactly one branch key version.
+fn hierarchy_keyring(
+    branch_key_id: &str,
+    version: &str,
+    key: &[u8],
+) -> Result<Arc<dyn Keyring>, String> {
+    use envelope::hierarchy::{BranchKey, HierarchicalKeyring, StaticKeyStore};
+    let fail = |e: &dyn std::fmt::Display| format!("cannot build hierarchical keyring: {e}");
+    let version = version.parse().map_err(|e| fail(&e))?;
+    let branch_key = BranchKey::new(branch_key_id, version, SecretBytes::from_slice(key))
+        .map_err(|e| fail(&e))?;
+    HierarchicalKeyring::builder(StaticKeyStore::new("test-vectors").with(branch_key))
+        .branch_key_id(branch_key_id)
+        .ttl(std::time::Duration::from_secs(600))
+        .build()
+        .map(|k| Arc::new(k) as Arc<dyn Keyring>)
+        .map_err(|e| fail(&e))
 }

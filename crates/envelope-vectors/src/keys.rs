@@ -17,6 +17,13 @@ pub enum KeyMaterial {
     RsaPrivate(String),
     /// An RSA public key, PEM SPKI.
     RsaPublic(String),
+    /// A static branch key of the hierarchical keyring (its key bytes shipped in the manifest).
+    StaticBranchKey {
+        /// The branch key version (a UUID).
+        version: String,
+        /// The 32 branch key bytes.
+        key: Vec<u8>,
+    },
     /// A key this tool cannot use (AWS KMS, ECDH, static branch keys...): its type.
     Other(String),
 }
@@ -60,6 +67,13 @@ impl Keys {
                 ("aes", "symmetric", Some(m)) => KeyMaterial::Aes(b64(&m)?),
                 ("rsa", "private", Some(m)) => KeyMaterial::RsaPrivate(m),
                 ("rsa", "public", Some(m)) => KeyMaterial::RsaPublic(m),
+                (_, "static-branch-key", _) => KeyMaterial::StaticBranchKey {
+                    version: opt_str(entry, "branchKeyVersion")
+                        .ok_or_else(|| tool_error!("{name}: no branchKeyVersion"))?
+                        .to_string(),
+                    key: b64(opt_str(entry, "branchKey")
+                        .ok_or_else(|| tool_error!("{name}: no branchKey"))?)?,
+                },
                 _ => KeyMaterial::Other(kind.to_string()),
             };
             out.insert(name.clone(), Key { key_id, material });

@@ -47,6 +47,10 @@ pub use envelope_keyring as keyring;
 #[cfg(feature = "kms")]
 pub use envelope_kms as kms;
 
+/// The AWS KMS hierarchical keyring (feature `hierarchy`).
+#[cfg(feature = "hierarchy")]
+pub use envelope_hierarchy as hierarchy;
+
 /// The examples in the repository's README.md compile.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
