@@ -15,10 +15,10 @@ export ENVELOPE_REQUIRE_KMS=1
 export ENVELOPE_PYTHON="$PWD/$venv/bin/python"
 
 echo "== tests, aws-lc-rs backend"
-ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms,envelope/kinesis
+ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms,envelope/kinesis,envelope/hierarchy
 
 echo "== tests, RustCrypto backend"
-ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms,envelope/kinesis
+ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms,envelope/kinesis,envelope/hierarchy
 
 echo "== examples"
 for example in quickstart raw_aes raw_rsa multi_keyring; do

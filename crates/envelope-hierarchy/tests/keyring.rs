@@ -104,7 +104,10 @@ fn messages_from_before_a_rotation_still_decrypt_and_new_ones_use_the_new_versio
     let (new_key, new_edk) = wrap(&after, &EncryptionContext::new());
     assert_eq!(&new_edk.ciphertext()[28..44], version(2).as_bytes());
     let ec = EncryptionContext::new();
-    assert_eq!(unwrap(&after, &ec, std::slice::from_ref(&old_edk)).unwrap(), old_key);
+    assert_eq!(
+        unwrap(&after, &ec, std::slice::from_ref(&old_edk)).unwrap(),
+        old_key
+    );
     assert_eq!(unwrap(&before, &ec, &[new_edk]).unwrap(), new_key);
     // The warm keyring keeps encrypting under version 1 until its TTL ends.
     let (_, still_old) = wrap(&before, &ec);

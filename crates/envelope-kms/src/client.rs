@@ -146,7 +146,7 @@ fn provider_error(message: impl Into<String>) -> Error {
 }
 
 /// Error codes after which a later retry may succeed.
-const RETRYABLE_CODES: &[&str] = &[
+pub(crate) const RETRYABLE_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",

@@ -4,6 +4,8 @@ pub mod arn;
 mod client;
 mod common;
 mod discovery;
+#[cfg(feature = "hierarchy")]
+pub mod hierarchy;
 mod multi;
 mod strict;
 

@@ -47,9 +47,14 @@ pub use envelope_keyring as keyring;
 #[cfg(feature = "kms")]
 pub use envelope_kms as kms;
 
-/// The AWS KMS hierarchical keyring (feature `hierarchy`).
+/// The AWS KMS hierarchical keyring (feature `hierarchy`): the `envelope-hierarchy` crate and, with
+/// feature `kms`, the DynamoDB branch-key store of `envelope-kms`.
 #[cfg(feature = "hierarchy")]
-pub use envelope_hierarchy as hierarchy;
+pub mod hierarchy {
+    pub use envelope_hierarchy::*;
+    #[cfg(feature = "kms")]
+    pub use envelope_kms::hierarchy::{KeyStore, aws_sdk_dynamodb};
+}
 
 /// The examples in the repository's README.md compile.
 #[cfg(doctest)]

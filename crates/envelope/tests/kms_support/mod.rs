@@ -87,6 +87,7 @@ pub async fn create_mrk(client: &aws_sdk_kms::Client, replica_region: &str) -> (
 
 const FORWARD: u8 = 0;
 const THROTTLE: u8 = 1;
+const DENY_DECRYPT: u8 = 2;
 
 /// Changes a response body, decided when its request was seen.
 pub type EditResponse = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
@@ -148,6 +149,13 @@ impl Proxy {
         self.counts.lock().get(operation).copied().unwrap_or(0)
     }
 
+    /// Answer every KMS `Decrypt` with an `AccessDeniedException`, as KMS does when the key policy
+    /// refuses the caller (moto cannot: it ignores key policies and disabled keys).
+    pub fn deny_decrypt(&self, on: bool) {
+        self.mode
+            .store(if on { DENY_DECRYPT } else { FORWARD }, Ordering::SeqCst);
+    }
+
     pub fn throttle(&self, on: bool) {
         self.mode
             .store(if on { THROTTLE } else { FORWARD }, Ordering::SeqCst);
@@ -188,8 +196,13 @@ async fn serve(
             .unwrap_or("")
             .to_owned();
         *counts.lock().entry(operation.clone()).or_default() += 1;
-        if mode.load(Ordering::SeqCst) == THROTTLE {
-            let body = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        let mode = mode.load(Ordering::SeqCst);
+        if mode == THROTTLE || (mode == DENY_DECRYPT && operation == "Decrypt") {
+            let body: &[u8] = if mode == THROTTLE {
+                br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#
+            } else {
+                br#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: kms:Decrypt"}"#
+            };
             let response = format!(
                 "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
                 body.len()

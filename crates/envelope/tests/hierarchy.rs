@@ -1,0 +1,427 @@
+//! The hierarchical keyring over the DynamoDB branch-key store, against moto's DynamoDB and KMS on
+//! 127.0.0.1 (started by scripts/test.sh): creating and rotating keys, KMS calls per TTL, and
+//! faults (DynamoDB throttled or gone, items missing or tampered, KMS refusing). Interop with the
+//! Python Material Providers Library is in `python_*` below.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod kms_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use envelope::hierarchy::aws_sdk_dynamodb::{self, types::AttributeValue};
+use envelope::hierarchy::{
+    BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStore, KeyStoreError,
+};
+use envelope::{Client, EncryptionContext, Error};
+use kms_support::{Proxy, create_key, endpoint, sdk_config};
+
+const REGION: &str = "us-west-2";
+
+struct Env {
+    endpoint: String,
+    config: envelope::kms::aws_config::SdkConfig,
+    kms_arn: String,
+    table: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", BranchKeyVersion::random().unwrap())
+}
+
+async fn env(test: &str) -> Option<Env> {
+    let endpoint = endpoint(test)?;
+    let config = sdk_config(&endpoint, REGION).await;
+    let kms_arn = create_key(&envelope::kms::aws_sdk_kms::Client::new(&config)).await;
+    Some(Env {
+        endpoint,
+        config,
+        kms_arn,
+        table: unique("branch-keys"),
+    })
+}
+
+impl Env {
+    fn store(&self) -> KeyStore {
+        KeyStore::new(&self.config, &self.table, &self.kms_arn)
+    }
+
+    /// A store whose DynamoDB traffic goes through `proxy`.
+    async fn store_via(&self, proxy: &Proxy) -> KeyStore {
+        let config = sdk_config(&proxy.url, REGION).await;
+        KeyStore::from_clients(
+            aws_sdk_dynamodb::Client::new(&config),
+            envelope::kms::aws_sdk_kms::Client::new(&self.config),
+            &self.table,
+            &self.kms_arn,
+        )
+    }
+
+    /// A store whose KMS traffic goes through `proxy`.
+    async fn store_kms_via(&self, proxy: &Proxy) -> KeyStore {
+        let config = sdk_config(&proxy.url, REGION).await;
+        KeyStore::from_clients(
+            aws_sdk_dynamodb::Client::new(&self.config),
+            envelope::kms::aws_sdk_kms::Client::new(&config),
+            &self.table,
+            &self.kms_arn,
+        )
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+}
+
+fn keyring(store: impl BranchKeyStore + 'static, id: &str) -> HierarchicalKeyring {
+    HierarchicalKeyring::builder(store)
+        .branch_key_id(id)
+        .ttl(Duration::from_secs(300))
+        .build()
+        .unwrap()
+}
+
+fn tenant(name: &str) -> EncryptionContext {
+    let mut ec = EncryptionContext::new();
+    ec.insert("tenant", name);
+    ec
+}
+
+fn store_error(error: &Error) -> KeyStoreError {
+    let Error::Materials(e) = error else {
+        panic!("not a materials error: {error}")
+    };
+    let e = match e {
+        envelope::keyring::Error::DecryptAttemptsFailed { errors, .. } => &errors[0],
+        other => other,
+    };
+    KeyStoreError::of(e)
+        .unwrap_or_else(|| panic!("not a key store error: {e}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
+    let Some(env) = env("keys_are_created_used_and_rotated_and_old_messages_still_decrypt").await
+    else {
+        return;
+    };
+    let store = env.store();
+    let arn = store.create_key_store().await.unwrap();
+    assert!(arn.contains(&env.table), "{arn}");
+    // Creating it again accepts the existing table.
+    store.create_key_store().await.unwrap();
+
+    let id = store.create_key(None, BTreeMap::new()).await.unwrap();
+    let first = store.get_active_branch_key(&id).await.unwrap();
+    assert_eq!(first.id(), id);
+    assert_eq!(first.expose_secret().len(), 32);
+    let again = store
+        .get_branch_key_version(&id, first.version())
+        .await
+        .unwrap();
+    assert_eq!(again.expose_secret(), first.expose_secret());
+
+    let envelope = Client::new();
+    let before_keyring = keyring(store.clone(), &id);
+    let before = envelope
+        .encrypt(&before_keyring, b"written before the rotation")
+        .encryption_context(tenant("a"))
+        .await
+        .unwrap();
+
+    let second = store.version_key(&id).await.unwrap();
+    assert_ne!(second, first.version());
+    assert_eq!(
+        store.get_active_branch_key(&id).await.unwrap().version(),
+        second
+    );
+    // The old version is still in the store.
+    store
+        .get_branch_key_version(&id, first.version())
+        .await
+        .unwrap();
+
+    let after_keyring = keyring(store.clone(), &id);
+    let after = envelope
+        .encrypt(&after_keyring, b"written after the rotation")
+        .encryption_context(tenant("a"))
+        .await
+        .unwrap();
+    for (keyring, message, plaintext) in [
+        (&after_keyring, &before, &b"written before the rotation"[..]),
+        (&before_keyring, &after, &b"written after the rotation"[..]),
+    ] {
+        let decrypted = envelope
+            .decrypt(keyring, message.ciphertext())
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext(), plaintext);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chosen_ids_need_a_context_and_cannot_be_created_twice() {
+    let Some(env) = env("chosen_ids_need_a_context_and_cannot_be_created_twice").await else {
+        return;
+    };
+    let store = env.store();
+    store.create_key_store().await.unwrap();
+    let no_context = store.create_key(Some("tenant-a"), BTreeMap::new()).await;
+    assert!(matches!(
+        no_context,
+        Err(KeyStoreError::InvalidConfiguration(_))
+    ));
+    let context = BTreeMap::from([("department".to_owned(), "billing".to_owned())]);
+    let id = store
+        .create_key(Some("tenant-a"), context.clone())
+        .await
+        .unwrap();
+    assert_eq!(id, "tenant-a");
+    let key = store.get_active_branch_key("tenant-a").await.unwrap();
+    assert_eq!(key.encryption_context(), &context);
+    let twice = store.create_key(Some("tenant-a"), context).await;
+    assert!(
+        matches!(&twice, Err(KeyStoreError::AlreadyExists(id)) if id == "tenant-a"),
+        "{twice:?}"
+    );
+    // The first key is untouched.
+    let same = store.get_active_branch_key("tenant-a").await.unwrap();
+    assert_eq!(same.version(), key.version());
+    assert_eq!(same.expose_secret(), key.expose_secret());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
+    let Some(env) = env("one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages").await
+    else {
+        return;
+    };
+    env.store().create_key_store().await.unwrap();
+    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    let kms = Proxy::start(&env.endpoint).await;
+    let dynamodb = Proxy::start(&env.endpoint).await;
+    let config = sdk_config(&dynamodb.url, REGION).await;
+    let kms_config = sdk_config(&kms.url, REGION).await;
+    let store = KeyStore::from_clients(
+        aws_sdk_dynamodb::Client::new(&config),
+        envelope::kms::aws_sdk_kms::Client::new(&kms_config),
+        &env.table,
+        &env.kms_arn,
+    );
+    let keyring = keyring(store, &id);
+    let envelope = Client::new();
+    let mut messages = Vec::new();
+    for i in 0..2_000u32 {
+        let message = envelope
+            .encrypt(&keyring, &i.to_be_bytes())
+            .encryption_context(tenant("a"))
+            .await
+            .unwrap();
+        messages.push(message);
+    }
+    for (i, message) in (0..2_000u32).zip(&messages) {
+        let decrypted = envelope
+            .decrypt(&keyring, message.ciphertext())
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext(), i.to_be_bytes());
+    }
+    // One active fetch, one version fetch: a KMS Decrypt and a DynamoDB GetItem each.
+    assert_eq!(kms.count("Decrypt"), 2);
+    assert_eq!(dynamodb.count("GetItem"), 2);
+    let stats = keyring.cache().stats();
+    assert_eq!((stats.fetches, stats.hits), (2, 3_998));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached() {
+    let Some(env) =
+        env("dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached").await
+    else {
+        return;
+    };
+    env.store().create_key_store().await.unwrap();
+    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    let proxy = Proxy::start(&env.endpoint).await;
+    let keyring = keyring(env.store_via(&proxy).await, &id);
+    let envelope = Client::new();
+
+    proxy.throttle(true);
+    let err = envelope.encrypt(&keyring, b"x").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let KeyStoreError::Service {
+        service,
+        operation,
+        code,
+        ..
+    } = store_error(&err)
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((service, operation), ("dynamodb", "GetItem"));
+    assert_eq!(code.as_deref(), Some("ThrottlingException"));
+    assert!(keyring.cache().is_empty());
+
+    proxy.throttle(false);
+    let message = envelope.encrypt(&keyring, b"x").await.unwrap();
+    // Decrypting caches the version entry (the active entry is another one).
+    envelope
+        .decrypt(&keyring, message.ciphertext())
+        .await
+        .unwrap();
+
+    proxy.stop().await;
+    let cold = self::keyring(env.store_via(&proxy).await, &id);
+    let err = envelope
+        .decrypt(&cold, message.ciphertext())
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(matches!(
+        store_error(&err),
+        KeyStoreError::Service {
+            service: "dynamodb",
+            ..
+        }
+    ));
+    assert!(cold.cache().is_empty());
+    // The warm keyring needs no DynamoDB at all.
+    let decrypted = envelope
+        .decrypt(&keyring, message.ciphertext())
+        .await
+        .unwrap();
+    assert_eq!(decrypted.plaintext(), b"x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_tampered_and_foreign_items_are_typed_errors() {
+    let Some(env) = env("missing_tampered_and_foreign_items_are_typed_errors").await else {
+        return;
+    };
+    let store = env.store();
+    store.create_key_store().await.unwrap();
+    let missing = store.get_active_branch_key("no-such-key").await;
+    assert!(
+        matches!(&missing, Err(KeyStoreError::NotFound { branch_key_id, version: None }) if branch_key_id == "no-such-key"),
+        "{missing:?}"
+    );
+    let version = BranchKeyVersion::random().unwrap();
+    let missing = store.get_branch_key_version("no-such-key", version).await;
+    assert!(
+        matches!(&missing, Err(KeyStoreError::NotFound { version: Some(v), .. }) if *v == version.to_string()),
+        "{missing:?}"
+    );
+
+    let id = store.create_key(None, BTreeMap::new()).await.unwrap();
+    let active = store.get_active_branch_key(&id).await.unwrap();
+    let update = |attribute: &'static str, value: AttributeValue| {
+        let dynamodb = env.dynamodb();
+        let (table, id) = (env.table.clone(), id.clone());
+        async move {
+            dynamodb
+                .update_item()
+                .table_name(table)
+                .key("branch-key-id", AttributeValue::S(id))
+                .key("type", AttributeValue::S("branch:ACTIVE".into()))
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":v", value)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // An attribute changed: KMS refuses the key under the changed context.
+    update(
+        "create-time",
+        AttributeValue::S("2020-01-01T00:00:00.000000Z".into()),
+    )
+    .await;
+    let tampered = store.get_active_branch_key(&id).await;
+    assert!(
+        matches!(&tampered, Err(KeyStoreError::InvalidItem { reason, .. }) if reason.contains("InvalidCiphertextException")),
+        "{tampered:?}"
+    );
+
+    // Pointing the active item at another KMS key is refused before any KMS call.
+    update(
+        "kms-arn",
+        AttributeValue::S("arn:aws:kms:us-west-2:111122223333:key/other".into()),
+    )
+    .await;
+    let foreign = store.get_active_branch_key(&id).await;
+    assert!(
+        matches!(&foreign, Err(KeyStoreError::InvalidItem { reason, .. }) if reason.contains("not this store's")),
+        "{foreign:?}"
+    );
+
+    // A malformed attribute type.
+    update("hierarchy-version", AttributeValue::S("1".into())).await;
+    let malformed = store.get_active_branch_key(&id).await;
+    assert!(
+        matches!(&malformed, Err(KeyStoreError::InvalidItem { .. })),
+        "{malformed:?}"
+    );
+
+    // Another logical name is another store: its context differs, KMS refuses.
+    let renamed = env.store().with_logical_name("another-name");
+    let id2 = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    let refused = renamed.get_active_branch_key(&id2).await;
+    assert!(
+        matches!(&refused, Err(KeyStoreError::InvalidItem { .. })),
+        "{refused:?}"
+    );
+    let _ = active;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written() {
+    let Some(env) =
+        env("kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written").await
+    else {
+        return;
+    };
+    env.store().create_key_store().await.unwrap();
+    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    let before = env.store().get_active_branch_key(&id).await.unwrap();
+    let proxy = Proxy::start(&env.endpoint).await;
+    let store = env.store_kms_via(&proxy).await;
+
+    // Rotation with KMS throttled writes nothing: the active version is unchanged.
+    proxy.throttle(true);
+    let rotate = store.version_key(&id).await;
+    assert!(
+        matches!(&rotate, Err(e @ KeyStoreError::Service { service: "kms", .. }) if e.is_retryable()),
+        "{rotate:?}"
+    );
+    let create = store.create_key(None, BTreeMap::new()).await;
+    assert!(matches!(&create, Err(e) if e.is_retryable()), "{create:?}");
+    proxy.throttle(false);
+    let still = env.store().get_active_branch_key(&id).await.unwrap();
+    assert_eq!(still.version(), before.version());
+
+    // KMS refusing the decrypt (moto ignores key policies, so the proxy answers as KMS would).
+    let refusing = Proxy::start(&env.endpoint).await;
+    refusing.deny_decrypt(true);
+    let keyring = keyring(env.store_kms_via(&refusing).await, &id);
+    let err = Client::new().encrypt(&keyring, b"x").await.unwrap_err();
+    let KeyStoreError::Service {
+        service,
+        operation,
+        code,
+        retryable,
+        ..
+    } = store_error(&err)
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((service, operation), ("kms", "Decrypt"));
+    assert!(code.is_some() && !retryable, "{err}");
+    assert!(keyring.cache().is_empty());
+    refusing.deny_decrypt(false);
+    Client::new().encrypt(&keyring, b"x").await.unwrap();
+    assert_eq!(keyring.cache().len(), 1);
+}
