@@ -15,7 +15,7 @@ use envelope::hierarchy::{
     BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStore, KeyStoreError,
 };
 use envelope::{Client, EncryptionContext, Error};
-use kms_support::{Proxy, create_key, endpoint, sdk_config};
+use kms_support::{Proxy, create_key, endpoint, python, sdk_config};
 
 const REGION: &str = "us-west-2";
 
@@ -424,4 +424,206 @@ async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_
     refusing.deny_decrypt(false);
     Client::new().encrypt(&keyring, b"x").await.unwrap();
     assert_eq!(keyring.cache().len(), 1);
+}
+
+/// Run interop/hierarchy_peer.py against the emulator; what it printed.
+async fn peer(python: &std::path::Path, env: &Env, args: &[&str]) -> String {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/hierarchy_peer.py");
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(script)
+        .args(args)
+        .args(["--table", &env.table, "--key-arn", &env.kms_arn])
+        .env("AWS_ENDPOINT_URL_KMS", &env.endpoint)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &env.endpoint)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "AKIDENVELOPETEST")
+        .env("AWS_SECRET_ACCESS_KEY", "envelope-test-secret");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "hierarchy_peer.py {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Encrypt `count` messages named `<tag>-<i>` into `dir`, as the peer does.
+async fn encrypt_into(
+    keyring: &HierarchicalKeyring,
+    dir: &std::path::Path,
+    tag: &str,
+    count: usize,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let envelope = Client::new();
+    for i in 0..count {
+        let name = format!("{tag}-{i}");
+        let message = envelope
+            .encrypt(keyring, name.as_bytes())
+            .encryption_context(tenant(tag))
+            .await
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.ct")), message.ciphertext()).unwrap();
+    }
+}
+
+/// Decrypt every `*.ct` in `dir` and check it as the peer does; how many.
+async fn decrypt_all(keyring: &HierarchicalKeyring, dir: &std::path::Path) -> usize {
+    let envelope = Client::new();
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "ct") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let decrypted = envelope
+            .decrypt(keyring, &std::fs::read(&path).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(decrypted.plaintext(), stem.as_bytes());
+        let tag = stem.rsplit_once('-').unwrap().0;
+        assert_eq!(decrypted.encryption_context().get("tenant"), Some(tag));
+        count += 1;
+    }
+    count
+}
+
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("envelope-{test}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
+    const TEST: &str = "python_creates_the_store_and_key_and_both_sides_read_each_other";
+    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+        return;
+    };
+    let dir = scratch("py-store");
+    let id = peer(&python, &env, &["create"]).await;
+    peer(
+        &python,
+        &env,
+        &[
+            "encrypt",
+            "--id",
+            &id,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--count",
+            "25",
+            "--tag",
+            "python",
+        ],
+    )
+    .await;
+    let keyring = keyring(env.store(), &id);
+    encrypt_into(&keyring, &dir, "envelope", 25).await;
+    assert_eq!(decrypt_all(&keyring, &dir).await, 50);
+    let read = peer(
+        &python,
+        &env,
+        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(read, "50");
+
+    // Python rotates; messages from before still decrypt on both sides, new ones too.
+    peer(&python, &env, &["version", "--id", &id]).await;
+    peer(
+        &python,
+        &env,
+        &[
+            "encrypt",
+            "--id",
+            &id,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--count",
+            "25",
+            "--tag",
+            "python2",
+        ],
+    )
+    .await;
+    encrypt_into(&self::keyring(env.store(), &id), &dir, "envelope2", 25).await;
+    assert_eq!(
+        decrypt_all(&self::keyring(env.store(), &id), &dir).await,
+        100
+    );
+    let read = peer(
+        &python,
+        &env,
+        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(read, "100");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_it() {
+    const TEST: &str = "envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_it";
+    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+        return;
+    };
+    let dir = scratch("rs-store");
+    let store = env.store();
+    store.create_key_store().await.unwrap();
+    let context = BTreeMap::from([("team".to_owned(), "payments".to_owned())]);
+    let id = store
+        .create_key(Some("payments-key"), context)
+        .await
+        .unwrap();
+    encrypt_into(&keyring(env.store(), &id), &dir, "before", 25).await;
+    peer(
+        &python,
+        &env,
+        &[
+            "encrypt",
+            "--id",
+            &id,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--count",
+            "25",
+            "--tag",
+            "pybefore",
+        ],
+    )
+    .await;
+    store.version_key(&id).await.unwrap();
+    encrypt_into(&keyring(env.store(), &id), &dir, "after", 25).await;
+    peer(
+        &python,
+        &env,
+        &[
+            "encrypt",
+            "--id",
+            &id,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--count",
+            "25",
+            "--tag",
+            "pyafter",
+        ],
+    )
+    .await;
+    let read = peer(
+        &python,
+        &env,
+        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(read, "100");
+    assert_eq!(decrypt_all(&keyring(env.store(), &id), &dir).await, 100);
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -19,7 +19,7 @@ use envelope::kinesis::{
 };
 use envelope::kms::AwsKmsKeyring;
 use envelope::{AlgorithmSuite, CachingCmm, Client, EncryptOptions, LocalCache, MaterialsManager};
-use kms_support::{Proxy, create_key, endpoint, sdk_config};
+use kms_support::{Proxy, create_key, endpoint, python, sdk_config};
 use parking_lot::Mutex;
 
 const REGION: &str = "us-west-2";
@@ -589,26 +589,6 @@ async fn records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_req
         .unwrap();
     assert!(fits.size() <= 2_000);
     assert_eq!(kms_proxy.count("GenerateDataKey"), 2);
-}
-
-/// The Python interpreter with the Python ESDK (scripts/test.sh exports `ENVELOPE_PYTHON`, its
-/// venv's), or `None` after saying why the test skips. With `ENVELOPE_REQUIRE_KMS` set, missing it
-/// fails the test.
-#[allow(clippy::print_stderr)] // why the test skips
-fn python(test: &str) -> Option<std::path::PathBuf> {
-    match std::env::var_os("ENVELOPE_PYTHON") {
-        Some(python) if !python.is_empty() => Some(python.into()),
-        _ => {
-            assert!(
-                std::env::var_os("ENVELOPE_REQUIRE_KMS").is_none(),
-                "{test}: ENVELOPE_PYTHON is not set but ENVELOPE_REQUIRE_KMS is"
-            );
-            eprintln!(
-                "{test}: skipped: set ENVELOPE_PYTHON to a Python with the ESDK (scripts/test.sh does)"
-            );
-            None
-        }
-    }
 }
 
 /// Run interop/kinesis_peer.py against the emulator; the {partition key: plaintext} it wrote.

@@ -39,6 +39,26 @@ pub fn endpoint(test: &str) -> Option<String> {
     }
 }
 
+/// The Python interpreter with the Python ESDK (scripts/test.sh exports `ENVELOPE_PYTHON`, its
+/// venv's), or `None` after saying why the test skips. With `ENVELOPE_REQUIRE_KMS` set, missing it
+/// fails the test.
+#[allow(clippy::print_stderr)] // why the test skips
+pub fn python(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("ENVELOPE_PYTHON") {
+        Some(python) if !python.is_empty() => Some(python.into()),
+        _ => {
+            assert!(
+                std::env::var_os("ENVELOPE_REQUIRE_KMS").is_none(),
+                "{test}: ENVELOPE_PYTHON is not set but ENVELOPE_REQUIRE_KMS is"
+            );
+            eprintln!(
+                "{test}: skipped: set ENVELOPE_PYTHON to a Python with the ESDK (scripts/test.sh does)"
+            );
+            None
+        }
+    }
+}
+
 /// Configuration for the emulator: static credentials, one attempt per call (so faults show at
 /// once), the given region.
 pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
