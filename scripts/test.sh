@@ -32,5 +32,9 @@ AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_ENDPOINT_URL_KINESIS="$ENVELOP
     AWS_ACCESS_KEY_ID=example AWS_SECRET_ACCESS_KEY=example \
     cargo run --locked --quiet -p envelope --features kinesis --example kinesis | grep -E 'per 1,000|consumed|ok$'
 
+AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$ENVELOPE_KMS_ENDPOINT" AWS_REGION=us-west-2 \
+    AWS_ACCESS_KEY_ID=example AWS_SECRET_ACCESS_KEY=example \
+    cargo run --locked --quiet -p envelope --features kms,hierarchy --example hierarchical | tail -n 2
+
 echo "== interop with the Python ESDK"
 bash scripts/interop.sh
