@@ -3,6 +3,7 @@
 //! large-message throughput against them.
 //! The `envelope-bench` binary is its command line.
 
+pub mod fleet;
 pub mod floor;
 pub mod large;
 pub mod load;

@@ -130,7 +130,8 @@ impl SimulatedMasterKey {
         self.calls.load(Ordering::Relaxed)
     }
 
-    async fn call(&self) {
+    /// One simulated call: the latency, after any wait for the quota.
+    pub async fn call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut wait = self.latency;
         if let Some((interval, next)) = &self.quota {

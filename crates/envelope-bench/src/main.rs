@@ -23,7 +23,7 @@ use envelope::AlgorithmSuite;
 use envelope::cache::RefreshAhead;
 
 use envelope_bench::load::{self, CacheReport, LoadResult, LoadSpec};
-use envelope_bench::{floor, large, plan, sweep};
+use envelope_bench::{fleet, floor, large, plan, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,10 @@ enum Command {
     },
     /// Recommend max_messages / max_age / max_bytes from traffic, cost and limits.
     Plan {
+        /// Hosts, each at --rate with its own cache, sharing the budget and the quota; the figures
+        /// printed are the fleet's, and the hierarchical keyring's calls are shown beside them.
+        #[arg(long, default_value_t = 1)]
+        hosts: u32,
         /// Messages per second (during bursts with --burst).
         #[arg(long, required_unless_present = "examples")]
         rate: Option<f64>,
@@ -107,6 +111,62 @@ enum Command {
         /// Seconds per primitive.
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// N hosts, each with its own cache and keyring, at R messages/s each against simulated KMS
+    /// and DynamoDB: calls per second, latency and monthly cost for a caching CMM over KMS, the
+    /// hierarchical keyring, and both; write fleet.csv and fleet.svg.
+    Fleet {
+        /// Hosts (comma-separated for several fleet sizes).
+        #[arg(long, value_delimiter = ',', default_value = "10")]
+        hosts: Vec<usize>,
+        /// Messages per second per host.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds to run each setup.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Plaintext bytes per message.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Simulated KMS latency, milliseconds.
+        #[arg(long, default_value_t = 10.0)]
+        kms_latency_ms: f64,
+        /// Simulated DynamoDB latency, milliseconds.
+        #[arg(long, default_value_t = 5.0)]
+        dynamodb_latency_ms: f64,
+        /// KMS calls per second the whole fleet may make; excess calls queue.
+        #[arg(long)]
+        kms_quota: Option<f64>,
+        /// Caching CMM max_age, seconds.
+        #[arg(long, default_value_t = 300.0)]
+        max_age: f64,
+        /// Caching CMM max_messages.
+        #[arg(long, default_value_t = 100)]
+        max_messages: u64,
+        /// Hierarchical keyring branch-key TTL, seconds.
+        #[arg(long, default_value_t = 300.0)]
+        ttl: f64,
+        /// Setups to run (default: all three).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "caching-cmm,hierarchy,both"
+        )]
+        setup: Vec<fleet::Setup>,
+        /// Dollars per KMS request (AWS KMS: $0.03 per 10,000).
+        #[arg(long, default_value_t = 0.000_003)]
+        kms_cost_per_call: f64,
+        /// Dollars per eventually consistent DynamoDB GetItem (on-demand: half a read request
+        /// unit, $0.125 per million units).
+        #[arg(long, default_value_t = 0.000_000_062_5)]
+        dynamodb_cost_per_read: f64,
+        /// Where to write the CSV and SVG.
+        #[arg(long, default_value = "target/envelope-bench/fleet")]
+        out: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -280,7 +340,93 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Fleet {
+            hosts,
+            rate,
+            seconds,
+            size,
+            kms_latency_ms,
+            dynamodb_latency_ms,
+            kms_quota,
+            max_age,
+            max_messages,
+            ttl,
+            setup,
+            kms_cost_per_call,
+            dynamodb_cost_per_read,
+            out,
+            json: as_json,
+        } => {
+            let secs = |name: &str, v: f64| {
+                Duration::try_from_secs_f64(v).map_err(|e| format!("--{name}: {e}"))
+            };
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                return Err("--seconds must be positive".into());
+            }
+            if kms_quota.is_some_and(|q| !(q > 0.0 && q.is_finite())) {
+                return Err("--kms-quota must be positive".into());
+            }
+            let mut results = Vec::new();
+            for hosts in hosts {
+                let spec = fleet::FleetSpec {
+                    hosts,
+                    rate,
+                    seconds,
+                    message_size: size,
+                    kms_latency: secs("kms-latency-ms", kms_latency_ms / 1e3)?,
+                    dynamodb_latency: secs("dynamodb-latency-ms", dynamodb_latency_ms / 1e3)?,
+                    kms_quota,
+                    max_age: secs("max-age", max_age)?,
+                    max_messages,
+                    ttl: secs("ttl", ttl)?,
+                    kms_cost_per_call,
+                    dynamodb_cost_per_read,
+                };
+                results.extend(fleet::run(&spec, &setup)?);
+            }
+            fleet::write(&results, &out)?;
+            if as_json {
+                json(&results)?;
+            } else {
+                println!(
+                    "{:>12} {:>6} {:>10} {:>10} {:>12} {:>14} {:>9} {:>9} {:>12}",
+                    "setup",
+                    "hosts",
+                    "messages",
+                    "KMS calls",
+                    "KMS calls/s",
+                    "DynamoDB/s",
+                    "p50 µs",
+                    "p99 µs",
+                    "$/month"
+                );
+                for r in &results {
+                    println!(
+                        "{:>12} {:>6} {:>10} {:>10} {:>12.3} {:>14.3} {:>9} {:>9} {:>12.2}",
+                        serde_json::to_value(r.setup)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        r.hosts,
+                        r.messages,
+                        r.kms_calls,
+                        r.kms_calls_per_s,
+                        r.dynamodb_calls_per_s,
+                        r.p50_us,
+                        r.p99_us,
+                        r.cost_per_month
+                    );
+                }
+            }
+            eprintln!(
+                "wrote {} and {}",
+                out.join("fleet.csv").display(),
+                out.join("fleet.svg").display()
+            );
+            Ok(())
+        }
         Command::Plan {
+            hosts,
             rate,
             size,
             cost_per_call,
@@ -316,17 +462,31 @@ fn run(cli: Cli) -> Result<(), String> {
                     Ok((s, p))
                 })
                 .transpose()?;
+            if hosts == 0 {
+                return Err("--hosts must be at least 1".into());
+            }
+            let fleet = f64::from(hosts);
+            // Each host plans for its share of the fleet's budget and quota.
             let input = plan::PlanInput {
                 rate: rate.ok_or("--rate is required")?,
                 message_size: size,
                 cost_per_call,
                 latency_ms,
-                budget,
-                max_calls_per_second,
+                budget: budget.map(|b| b / fleet),
+                max_calls_per_second: max_calls_per_second.map(|q| q / fleet),
                 max_bytes,
                 burst,
             };
-            let p = plan::plan(&input);
+            let mut p = plan::plan(&input);
+            for v in [
+                &mut p.calls_per_second,
+                &mut p.uncached_calls_per_second,
+                &mut p.cost_per_month,
+                &mut p.uncached_cost_per_month,
+                &mut p.refresh_calls_per_second,
+            ] {
+                *v *= fleet;
+            }
             if as_json {
                 return json(&p);
             }
@@ -353,6 +513,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 100.0 * p.refresh_unused_share,
                 p.refresh_calls_per_second
             );
+            if hosts > 1 {
+                // One branch-key fetch (a KMS Decrypt) per host per TTL, whatever the message rate;
+                // refresh-ahead fetches 10 s before expiry, so every 290 s with a 300 s TTL.
+                let hierarchy = fleet / 290.0;
+                println!(
+                    "fleet             {hosts} hosts (figures above are the fleet's); the hierarchical keyring (300 s TTL, one branch key): {:.3} KMS calls/s (${:.2}/month)",
+                    hierarchy,
+                    hierarchy * cost_per_call * 30.0 * 86_400.0
+                );
+            }
             for w in &p.warnings {
                 println!("warning: {w}");
             }
