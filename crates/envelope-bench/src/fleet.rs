@@ -194,9 +194,13 @@ async fn run_one(spec: &FleetSpec, setup: Setup) -> Result<FleetResult, String> 
         });
     }
 
+    let run_for = Duration::try_from_secs_f64(spec.seconds).map_err(|e| format!("seconds: {e}"))?;
+    let interval = Duration::try_from_secs_f64(1.0 / spec.rate)
+        .ok()
+        .filter(|i| !i.is_zero())
+        .ok_or("the rate must give a message interval between 1 ns and the largest duration")?;
     let start = Instant::now();
-    let end = start + Duration::from_secs_f64(spec.seconds);
-    let interval = Duration::from_secs_f64(1.0 / spec.rate);
+    let end = start + run_for;
     let data = Arc::new(vec![0x5a_u8; spec.message_size]);
     let mut tasks = Vec::with_capacity(spec.hosts);
     for (host, cmm) in cmms.into_iter().enumerate() {

@@ -23,6 +23,11 @@ const fn block_len(hash: HashAlgorithm) -> usize {
 }
 
 /// An HMAC key with its inner and outer padded blocks already absorbed.
+///
+/// The two absorbed hash states are as sensitive as the key (they compute every MAC under it) and
+/// live as long as this value. The padded key blocks are zeroized after use, but the backends'
+/// hash states are not zeroized on drop (neither AWS-LC's contexts nor RustCrypto's `sha2`
+/// offer it); the HKDF pseudorandom keys of message encryption are held the same way.
 #[derive(Clone)]
 pub struct HmacKey {
     inner: Hasher,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use envelope_cache::{Clock, DefaultSpawner, Spawn, SystemClock};
 use envelope_crypto::digest::{HashAlgorithm, Hasher};
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
+use futures::future::{BoxFuture, Shared, WeakShared};
 use lru::LruCache;
 use parking_lot::Mutex;
 
@@ -54,10 +54,28 @@ impl EntryId {
 
 type Fetch = Shared<BoxFuture<'static, Result<Arc<BranchKey>, KeyStoreError>>>;
 
+/// A fetch older than this is not joined: the next lookup starts another (a store call that hangs
+/// does not hold every later lookup of its key).
+const FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
+/// After a failed refresh, the old entry keeps serving and the next refresh waits this long.
+const REFRESH_RETRY: Duration = Duration::from_secs(1);
+/// Above this many recorded flights, the ones nobody holds any more are dropped.
+const FLIGHTS_PRUNE_AT: usize = 1_024;
+
 struct Entry {
     key: Arc<BranchKey>,
     fetched: Instant,
     expires: Instant,
+    /// No refresh before this (set when one failed).
+    refresh_after: Option<Instant>,
+}
+
+/// A fetch in flight. Held weakly: when every waiter is gone (cancelled, timed out) the fetch is
+/// dropped with them and the next lookup starts afresh.
+struct InFlight {
+    fetch: WeakShared<BoxFuture<'static, Result<Arc<BranchKey>, KeyStoreError>>>,
+    started: Instant,
+    generation: u64,
 }
 
 /// Counters of a [`BranchKeyCache`], cumulative since it was made.
@@ -87,7 +105,8 @@ struct Counters {
 
 struct Inner {
     entries: Mutex<LruCache<EntryId, Entry>>,
-    flights: Mutex<HashMap<EntryId, Fetch>>,
+    flights: Mutex<HashMap<EntryId, InFlight>>,
+    generations: AtomicU64,
     clock: Arc<dyn Clock>,
     spawner: Arc<dyn Spawn>,
     counters: Counters,
@@ -95,8 +114,10 @@ struct Inner {
 
 /// A cache of decrypted branch keys, shared by every keyring given a clone of it.
 ///
-/// Each entry lives for the TTL of the keyring that fetched it. Concurrent misses for one key make
-/// one key-store call and all wait for it; errors are not cached. When a lookup finds an entry in
+/// Each entry lives for the TTL of the keyring that fetched it (keyrings sharing a partition share
+/// entries, so give them one TTL). Concurrent misses for one key make one key-store call and all
+/// wait for it; errors are not cached, so each miss after a failure asks the store again. A fetch
+/// that every waiter gave up on is dropped, and one older than a minute is not joined. When a lookup finds an entry in
 /// the last tenth of its life (at most the last 10 seconds), the entry keeps serving and one
 /// background fetch replaces it, so a steady stream of messages never waits for the store at
 /// expiry. Keyrings sharing a cache are kept apart by their partition id and their key store's
@@ -137,6 +158,7 @@ impl BranchKeyCache {
             inner: Arc::new(Inner {
                 entries: Mutex::new(LruCache::new(capacity)),
                 flights: Mutex::new(HashMap::new()),
+                generations: AtomicU64::new(0),
                 clock: Arc::new(SystemClock),
                 spawner: Arc::new(DefaultSpawner),
                 counters: Counters::default(),
@@ -145,13 +167,13 @@ impl BranchKeyCache {
     }
 
     /// Measure entry ages with `clock` (tests move a [`ManualClock`](envelope_cache::ManualClock)).
-    /// Call before sharing the cache.
+    /// This makes a new, empty cache: call it right after [`new`](Self::new), before any clone.
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         self.rebuild(|inner| inner.clock = clock)
     }
 
-    /// Run refreshes ahead of expiry with `spawner` (default: [`DefaultSpawner`]). Call before
-    /// sharing the cache.
+    /// Run refreshes ahead of expiry with `spawner` (default: [`DefaultSpawner`]). This makes a
+    /// new, empty cache: call it right after [`new`](Self::new), before any clone.
     pub fn with_spawner(self, spawner: Arc<dyn Spawn>) -> Self {
         self.rebuild(|inner| inner.spawner = spawner)
     }
@@ -164,6 +186,7 @@ impl BranchKeyCache {
                 NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
             )),
             flights: Mutex::new(HashMap::new()),
+            generations: AtomicU64::new(0),
             clock,
             spawner,
             counters: Counters::default(),
@@ -189,7 +212,8 @@ impl BranchKeyCache {
         self.inner.entries.lock().cap().get()
     }
 
-    /// Drop every entry (fetches in flight still land).
+    /// Drop every entry. A fetch already in flight still stores its key when it lands: this
+    /// forgets keys, it does not revoke them (to stop using a key, rotate it in the key store).
     pub fn clear(&self) {
         self.inner.entries.lock().clear();
     }
@@ -241,44 +265,73 @@ impl BranchKeyCache {
         ttl: Duration,
         fetch: impl FnOnce() -> BoxFuture<'static, Result<BranchKey, KeyStoreError>>,
     ) -> (Fetch, bool) {
+        let now = self.inner.clock.now();
         let mut flights = self.inner.flights.lock();
-        if let Some(flight) = flights.get(&id) {
-            return (flight.clone(), false);
+        let joined = flights
+            .get(&id)
+            .filter(|f| now.saturating_duration_since(f.started) < FLIGHT_TIMEOUT)
+            .and_then(|f| f.fetch.upgrade());
+        if let Some(flight) = joined {
+            return (flight, false);
+        }
+        if flights.len() >= FLIGHTS_PRUNE_AT {
+            flights.retain(|_, f| f.fetch.upgrade().is_some());
         }
         self.inner.counters.fetches.fetch_add(1, Ordering::Relaxed);
+        let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed);
         let fetching = fetch();
         let inner = Arc::downgrade(&self.inner);
         let flight = async move {
             let result = fetching.await.map(Arc::new);
             if let Some(inner) = inner.upgrade() {
                 // Store before leaving the flight map, so no lookup in between misses twice.
+                let landed = inner.clock.now();
                 match &result {
                     Ok(key) => {
-                        let fetched = inner.clock.now();
                         let entry = Entry {
                             key: key.clone(),
-                            fetched,
-                            expires: fetched + ttl,
+                            fetched: landed,
+                            expires: landed + ttl,
+                            refresh_after: None,
                         };
                         inner.entries.lock().put(id, entry);
                     }
                     Err(_) => {
                         inner.counters.failures.fetch_add(1, Ordering::Relaxed);
+                        if let Some(entry) = inner.entries.lock().peek_mut(&id) {
+                            entry.refresh_after = Some(landed + REFRESH_RETRY);
+                        }
                     }
                 }
-                inner.flights.lock().remove(&id);
+                let mut flights = inner.flights.lock();
+                if flights.get(&id).is_some_and(|f| f.generation == generation) {
+                    flights.remove(&id);
+                }
             }
             result
         }
         .boxed()
         .shared();
-        flights.insert(id, flight.clone());
+        if let Some(weak) = flight.downgrade() {
+            flights.insert(
+                id,
+                InFlight {
+                    fetch: weak,
+                    started: now,
+                    generation,
+                },
+            );
+        }
         (flight, true)
     }
 }
 
-/// Whether an entry is in the last tenth of its life, capped at its last 10 seconds.
+/// Whether an entry is in the last tenth of its life, capped at its last 10 seconds, and not
+/// waiting out a failed refresh.
 fn refresh_due(entry: &Entry, now: Instant) -> bool {
+    if entry.refresh_after.is_some_and(|after| now < after) {
+        return false;
+    }
     let life = entry.expires.saturating_duration_since(entry.fetched);
     let lead = (life / 10).min(Duration::from_secs(10));
     entry.expires.saturating_duration_since(now) <= lead
@@ -375,6 +428,76 @@ mod tests {
         assert_eq!(s.get(id("a"), ttl).unwrap(), 2, "and lives its own TTL");
         assert_eq!(s.calls.load(Ordering::SeqCst), 2);
         assert_eq!(s.cache.stats().misses, 1);
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_old_key_and_waits_a_second_before_the_next() {
+        let s = setup();
+        let ttl = Duration::from_secs(300);
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        s.clock.advance(Duration::from_secs(295));
+        let failing = || {
+            async {
+                Err(KeyStoreError::NotFound {
+                    branch_key_id: "a".into(),
+                    version: None,
+                })
+            }
+            .boxed()
+        };
+        let served = block_on(s.cache.get(id("a"), ttl, failing)).unwrap();
+        assert_eq!(served.version(), key(1).version(), "the old key answers");
+        assert_eq!(s.cache.stats().failures, 1);
+        // Within the second, hits do not ask the store again.
+        for _ in 0..100 {
+            assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        }
+        assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+        s.clock.advance(REFRESH_RETRY);
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 2, "the next refresh landed");
+        assert_eq!(s.cache.stats().refreshes, 2);
+    }
+
+    #[test]
+    fn a_fetch_every_waiter_gave_up_on_is_dropped_and_the_next_lookup_starts_again() {
+        let s = setup();
+        let ttl = Duration::from_secs(60);
+        let (_keep, gate) = futures::channel::oneshot::channel::<()>();
+        let abandoned = s.cache.get(id("a"), ttl, move || {
+            async move {
+                let _ = gate.await;
+                Ok(key(9))
+            }
+            .boxed()
+        });
+        // Polled once (the fetch starts and waits), then cancelled.
+        assert!(abandoned.now_or_never().is_none());
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        assert_eq!(s.cache.stats().fetches, 2);
+    }
+
+    #[test]
+    fn a_fetch_older_than_the_timeout_is_not_joined() {
+        let s = setup();
+        let ttl = Duration::from_secs(60);
+        let (_keep, gate) = futures::channel::oneshot::channel::<()>();
+        let hanging = s.cache.get(id("a"), ttl, move || {
+            async move {
+                let _ = gate.await;
+                Ok(key(9))
+            }
+            .boxed()
+        });
+        let mut hanging = Box::pin(hanging);
+        let _ = block_on(async { futures::poll!(hanging.as_mut()) });
+        s.clock.advance(FLIGHT_TIMEOUT);
+        assert_eq!(
+            s.get(id("a"), ttl).unwrap(),
+            1,
+            "a new fetch, not the hanging one"
+        );
+        drop(hanging);
     }
 
     #[test]

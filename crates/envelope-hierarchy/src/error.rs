@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use envelope_keyring::{Error, ProviderError};
-
-use crate::wire::PROVIDER_ID;
+use envelope_keyring::Error;
 
 /// Why a branch-key store could not create, version or return a branch key.
 ///
@@ -72,27 +70,12 @@ impl KeyStoreError {
         )
     }
 
-    /// The key-store error a keyring error carries, if it is one (see the `From` conversion).
+    /// The key-store error a keyring error carries, if it is one: the keyring reports store
+    /// failures as provider errors of `aws-kms-hierarchy` whose source is the store error.
     pub fn of(error: &Error) -> Option<&Self> {
         match error {
             Error::Provider(provider) => provider.source.as_deref()?.downcast_ref(),
             _ => None,
         }
-    }
-}
-
-impl From<KeyStoreError> for Error {
-    /// A keyring error from provider `aws-kms-hierarchy`, keeping the store error as its source
-    /// ([`KeyStoreError::of`] gets it back).
-    fn from(error: KeyStoreError) -> Self {
-        let mut provider =
-            ProviderError::new(PROVIDER_ID, error.to_string()).retryable(error.is_retryable());
-        if let KeyStoreError::Service {
-            code: Some(code), ..
-        } = &error
-        {
-            provider = provider.with_code(code.clone());
-        }
-        Error::Provider(provider.with_source(error))
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use envelope_format::{EncryptedDataKey, EncryptionContext};
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
+use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring, ProviderError};
 use futures::FutureExt;
 
 use crate::branch_key::BranchKey;
@@ -113,7 +113,8 @@ impl HierarchicalKeyringBuilder {
     }
 
     /// How long a fetched branch key is used before it is fetched again (at least one second).
-    /// Rotation takes effect for encryption within one TTL.
+    /// Rotation takes effect for encryption within one TTL. Keyrings sharing a cache partition
+    /// share entries, each kept for the TTL of the keyring that fetched it.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -222,10 +223,14 @@ impl HierarchicalKeyring {
         let key = self
             .cache
             .get(entry, self.ttl, move || {
-                async move { store.active_branch_key(&id).await }.boxed()
+                async move {
+                    let key = store.active_branch_key(&id).await?;
+                    check_identity(&key, &id, None)?;
+                    Ok(key)
+                }
+                .boxed()
             })
             .await?;
-        check_identity(&key, branch_key_id, None)?;
         Ok(key)
     }
 
@@ -245,15 +250,20 @@ impl HierarchicalKeyring {
         let key = self
             .cache
             .get(entry, self.ttl, move || {
-                async move { store.branch_key_version(&id, version).await }.boxed()
+                async move {
+                    let key = store.branch_key_version(&id, version).await?;
+                    check_identity(&key, &id, Some(version))?;
+                    Ok(key)
+                }
+                .boxed()
             })
             .await?;
-        check_identity(&key, branch_key_id, Some(version))?;
         Ok(key)
     }
 }
 
-/// A store must answer with the key asked for: a different id or version is refused.
+/// A store must answer with the key asked for: a different id or version is refused (before it
+/// is cached).
 fn check_identity(
     key: &BranchKey,
     branch_key_id: &str,
@@ -332,5 +342,21 @@ impl Keyring for HierarchicalKeyring {
             keyring: self.describe(&branch_key_id),
             errors,
         })
+    }
+}
+
+impl From<KeyStoreError> for Error {
+    /// A keyring error from provider `aws-kms-hierarchy`, keeping the store error as its source
+    /// ([`KeyStoreError::of`] gets it back).
+    fn from(error: KeyStoreError) -> Self {
+        let mut provider =
+            ProviderError::new(PROVIDER_ID, error.to_string()).retryable(error.is_retryable());
+        if let KeyStoreError::Service {
+            code: Some(code), ..
+        } = &error
+        {
+            provider = provider.with_code(code.clone());
+        }
+        Error::Provider(provider.with_source(error))
     }
 }

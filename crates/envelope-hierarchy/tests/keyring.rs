@@ -320,3 +320,45 @@ fn the_builder_refuses_incomplete_settings() {
         .build();
     assert!(matches!(empty, Err(Error::InvalidConfiguration(_))));
 }
+
+/// A store that answers with another branch key than the one asked for.
+#[derive(Debug)]
+struct Confused(StaticKeyStore);
+
+#[async_trait]
+impl BranchKeyStore for Confused {
+    fn logical_name(&self) -> &str {
+        self.0.logical_name()
+    }
+
+    async fn active_branch_key(&self, _id: &str) -> Result<BranchKey, KeyStoreError> {
+        self.0.active_branch_key("other").await
+    }
+
+    async fn branch_key_version(
+        &self,
+        _id: &str,
+        version: BranchKeyVersion,
+    ) -> Result<BranchKey, KeyStoreError> {
+        self.0.branch_key_version("other", version).await
+    }
+}
+
+#[test]
+fn a_store_answering_with_another_key_is_refused_and_nothing_is_cached() {
+    let keyring = keyring(
+        Confused(StaticKeyStore::new("s").with(branch_key("other", 1))),
+        "bk",
+    );
+    let materials =
+        EncryptionMaterials::new(SUITE, EncryptionContext::new(), BTreeSet::new(), None).unwrap();
+    let err = block_on(keyring.on_encrypt(materials)).unwrap_err();
+    assert!(
+        matches!(
+            KeyStoreError::of(&err),
+            Some(KeyStoreError::InvalidItem { .. })
+        ),
+        "{err}"
+    );
+    assert!(keyring.cache().is_empty());
+}

@@ -27,7 +27,7 @@ use envelope_keyring::SecretBytes;
 
 pub use aws_sdk_dynamodb;
 
-use crate::client::{RETRYABLE_CODES, call};
+use crate::client::{Classified, call, classify};
 
 const BRANCH_KEY_ID: &str = "branch-key-id";
 const TYPE: &str = "type";
@@ -214,7 +214,10 @@ impl KeyStore {
                 self.invalid_table("its key schema is not (branch-key-id HASH, type RANGE)")
             );
         }
-        Ok(table.table_arn().unwrap_or_default().to_owned())
+        table
+            .table_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| self.invalid_table("DescribeTable returned no table ARN"))
     }
 
     /// Create a branch key (its first version, the active item and the beacon key) and return its
@@ -251,31 +254,17 @@ impl KeyStore {
         for (k, v) in encryption_context {
             decrypt_only.insert(format!("{CUSTOM_PREFIX}{k}"), v);
         }
-        let active = active_context(&decrypt_only);
         let mut beacon = decrypt_only.clone();
         beacon.insert(TYPE.into(), BEACON_TYPE.into());
-
-        let version_enc = self.generate(&decrypt_only).await?;
-        let active_enc = self
-            .re_encrypt(&version_enc, &decrypt_only, &active)
-            .await?;
+        let (version_item, active_item) =
+            self.new_version(decrypt_only, Condition::NotExists).await?;
         let beacon_enc = self.generate(&beacon).await?;
-        let puts = [
-            (decrypt_only, version_enc),
-            (active, active_enc),
-            (beacon, beacon_enc),
-        ]
-        .into_iter()
-        .map(|(context, enc)| self.put(&context, enc, Condition::NotExists))
-        .collect::<Result<Vec<_>, _>>()?;
-        let request = self
-            .dynamodb
-            .transact_write_items()
-            .set_transact_items(Some(puts))
-            .send();
-        run("dynamodb", "TransactWriteItems", request)
-            .await
-            .map_err(|e| condition_failed(e, KeyStoreError::AlreadyExists(id.clone())))?;
+        let beacon_item = self.put(&beacon, beacon_enc, Condition::NotExists)?;
+        self.write(
+            vec![version_item, active_item, beacon_item],
+            KeyStoreError::AlreadyExists(id.clone()),
+        )
+        .await?;
         Ok(id)
     }
 
@@ -286,7 +275,8 @@ impl KeyStore {
         &self,
         branch_key_id: &str,
     ) -> Result<BranchKeyVersion, KeyStoreError> {
-        let item = self.get_item(branch_key_id, ACTIVE_TYPE).await?;
+        // A strongly consistent read: a rotation right after another must see it.
+        let item = self.get_item(branch_key_id, ACTIVE_TYPE, true).await?;
         let old_active = self.validate(branch_key_id, &item, Kind::Active)?;
         let old_enc = blob(&item, branch_key_id)?;
         // Prove the active item is intact before building on it.
@@ -298,24 +288,52 @@ impl KeyStore {
         decrypt_only.remove(ACTIVE_VERSION);
         decrypt_only.insert(TYPE.into(), format!("{VERSION_PREFIX}{version}"));
         decrypt_only.insert(CREATE_TIME.into(), timestamp());
+        let (version_item, active_item) = self
+            .new_version(decrypt_only, Condition::ActiveIs(old_version))
+            .await?;
+        self.write(
+            vec![version_item, active_item],
+            KeyStoreError::Conflict(branch_key_id.to_owned()),
+        )
+        .await?;
+        Ok(version)
+    }
+
+    /// The writes of a new version with context `decrypt_only`: its own item (a fresh key from
+    /// KMS) and the active item (the same key re-encrypted under the active context), the latter
+    /// written on `active_condition`.
+    async fn new_version(
+        &self,
+        decrypt_only: Context,
+        active_condition: Condition,
+    ) -> Result<(TransactWriteItem, TransactWriteItem), KeyStoreError> {
         let active = active_context(&decrypt_only);
         let version_enc = self.generate(&decrypt_only).await?;
         let active_enc = self
             .re_encrypt(&version_enc, &decrypt_only, &active)
             .await?;
-        let puts = vec![
+        Ok((
             self.put(&decrypt_only, version_enc, Condition::NotExists)?,
-            self.put(&active, active_enc, Condition::ActiveIs(old_version))?,
-        ];
+            self.put(&active, active_enc, active_condition)?,
+        ))
+    }
+
+    /// Write `items` in one transaction; a failed condition is `on_conflict`, and nothing is
+    /// written.
+    async fn write(
+        &self,
+        items: Vec<TransactWriteItem>,
+        on_conflict: KeyStoreError,
+    ) -> Result<(), KeyStoreError> {
         let request = self
             .dynamodb
             .transact_write_items()
-            .set_transact_items(Some(puts))
+            .set_transact_items(Some(items))
             .send();
         run("dynamodb", "TransactWriteItems", request)
             .await
-            .map_err(|e| condition_failed(e, KeyStoreError::Conflict(branch_key_id.to_owned())))?;
-        Ok(version)
+            .map(drop)
+            .map_err(|e| condition_failed(e, on_conflict))
     }
 
     /// The active version of a branch key, decrypted.
@@ -347,7 +365,7 @@ impl KeyStore {
         sort_key: String,
         kind: Kind,
     ) -> Result<BranchKey, KeyStoreError> {
-        let item = self.get_item(branch_key_id, &sort_key).await?;
+        let item = self.get_item(branch_key_id, &sort_key, false).await?;
         let context = self.validate(branch_key_id, &item, kind)?;
         let enc = blob(&item, branch_key_id)?;
         let request = self
@@ -361,8 +379,15 @@ impl KeyStore {
         let output = run("kms", "Decrypt", request)
             .await
             .map_err(|e| tampered_if_invalid_ciphertext(e, branch_key_id))?;
-        let plaintext =
-            SecretBytes::new(output.plaintext.map(Blob::into_inner).unwrap_or_default());
+        if output.key_id.as_deref() != Some(self.kms_key_arn.as_str()) {
+            return Err(bad_kms("Decrypt answered for another key"));
+        }
+        let plaintext = SecretBytes::new(
+            output
+                .plaintext
+                .map(Blob::into_inner)
+                .ok_or_else(|| bad_kms("Decrypt returned no plaintext"))?,
+        );
         let version_text = context
             .get(ACTIVE_VERSION)
             .or_else(|| context.get(TYPE))
@@ -382,11 +407,13 @@ impl KeyStore {
         &self,
         branch_key_id: &str,
         sort_key: &str,
+        consistent: bool,
     ) -> Result<HashMap<String, AttributeValue>, KeyStoreError> {
         let request = self
             .dynamodb
             .get_item()
             .table_name(&self.table)
+            .consistent_read(consistent)
             .key(BRANCH_KEY_ID, AttributeValue::S(branch_key_id.to_owned()))
             .key(TYPE, AttributeValue::S(sort_key.to_owned()))
             .send();
@@ -647,7 +674,8 @@ fn condition_failed(error: KeyStoreError, instead: KeyStoreError) -> KeyStoreErr
             message,
             ..
         } if code == "TransactionCanceledException"
-            && message.contains("ConditionalCheckFailed") =>
+            && (message.contains("ConditionalCheckFailed")
+                || message.contains("TransactionConflict")) =>
         {
             instead
         }
@@ -712,32 +740,11 @@ fn sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let (retryable, code, message) = match &error {
-        SdkError::ServiceError(context) => {
-            let code = context.err().code().map(str::to_owned);
-            let status = context.raw().status().as_u16();
-            let retryable = status == 429
-                || (500..600).contains(&status)
-                || code.as_deref().is_some_and(|c| {
-                    RETRYABLE_CODES.contains(&c) || DYNAMODB_RETRYABLE.contains(&c)
-                });
-            let message = context
-                .err()
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP status {status}"));
-            (retryable, code, message)
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            (true, None, DisplayErrorContext(&error).to_string())
-        }
-        SdkError::DispatchFailure(failure) => (
-            failure.is_io() || failure.is_timeout() || failure.is_other(),
-            None,
-            DisplayErrorContext(&error).to_string(),
-        ),
-        _ => (false, None, DisplayErrorContext(&error).to_string()),
-    };
+    let Classified {
+        retryable,
+        code,
+        message,
+    } = classify(&error, DYNAMODB_RETRYABLE);
     KeyStoreError::Service {
         service,
         operation,

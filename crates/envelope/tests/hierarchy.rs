@@ -452,6 +452,25 @@ async fn peer(python: &std::path::Path, env: &Env, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// The peer encrypts 25 messages named `<tag>-<i>` into `dir`.
+async fn peer_encrypt(
+    python: &std::path::Path,
+    env: &Env,
+    id: &str,
+    dir: &std::path::Path,
+    tag: &str,
+) {
+    let dir = dir.to_str().unwrap();
+    peer(
+        python,
+        env,
+        &[
+            "encrypt", "--id", id, "--dir", dir, "--count", "25", "--tag", tag,
+        ],
+    )
+    .await;
+}
+
 /// Encrypt `count` messages named `<tag>-<i>` into `dir`, as the peer does.
 async fn encrypt_into(
     keyring: &HierarchicalKeyring,
@@ -508,22 +527,7 @@ async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
     };
     let dir = scratch("py-store");
     let id = peer(&python, &env, &["create"]).await;
-    peer(
-        &python,
-        &env,
-        &[
-            "encrypt",
-            "--id",
-            &id,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--count",
-            "25",
-            "--tag",
-            "python",
-        ],
-    )
-    .await;
+    peer_encrypt(&python, &env, &id, &dir, "python").await;
     let keyring = keyring(env.store(), &id);
     encrypt_into(&keyring, &dir, "envelope", 25).await;
     assert_eq!(decrypt_all(&keyring, &dir).await, 50);
@@ -537,22 +541,7 @@ async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
 
     // Python rotates; messages from before still decrypt on both sides, new ones too.
     peer(&python, &env, &["version", "--id", &id]).await;
-    peer(
-        &python,
-        &env,
-        &[
-            "encrypt",
-            "--id",
-            &id,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--count",
-            "25",
-            "--tag",
-            "python2",
-        ],
-    )
-    .await;
+    peer_encrypt(&python, &env, &id, &dir, "python2").await;
     encrypt_into(&self::keyring(env.store(), &id), &dir, "envelope2", 25).await;
     assert_eq!(
         decrypt_all(&self::keyring(env.store(), &id), &dir).await,
@@ -583,40 +572,10 @@ async fn envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_i
         .await
         .unwrap();
     encrypt_into(&keyring(env.store(), &id), &dir, "before", 25).await;
-    peer(
-        &python,
-        &env,
-        &[
-            "encrypt",
-            "--id",
-            &id,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--count",
-            "25",
-            "--tag",
-            "pybefore",
-        ],
-    )
-    .await;
+    peer_encrypt(&python, &env, &id, &dir, "pybefore").await;
     store.version_key(&id).await.unwrap();
     encrypt_into(&keyring(env.store(), &id), &dir, "after", 25).await;
-    peer(
-        &python,
-        &env,
-        &[
-            "encrypt",
-            "--id",
-            &id,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--count",
-            "25",
-            "--tag",
-            "pyafter",
-        ],
-    )
-    .await;
+    peer_encrypt(&python, &env, &id, &dir, "pyafter").await;
     let read = peer(
         &python,
         &env,
