@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use envelope::cache::RefreshAhead;
 use envelope::hierarchy::{
-    BranchKey, BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStoreError,
+    BranchKey, BranchKeyCache, BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStoreError,
 };
 use envelope::{AlgorithmSuite, CachingCmm, Client, LocalCache, MaterialsManager, SecretBytes};
 use plotters::prelude::*;
@@ -69,6 +70,9 @@ pub struct FleetSpec {
     pub max_messages: u64,
     /// Hierarchical keyring: branch-key cache TTL.
     pub ttl: Duration,
+    /// Both caches fetch the next key ahead of expiry (their default); `false`: exactly one
+    /// fetch per TTL or data-key lifetime, with the message at expiry waiting for it.
+    pub refresh_ahead: bool,
     /// Dollars per KMS request.
     pub kms_cost_per_call: f64,
     /// Dollars per DynamoDB eventually consistent `GetItem` (half a read request unit).
@@ -171,9 +175,15 @@ async fn run_one(spec: &FleetSpec, setup: Setup) -> Result<FleetResult, String> 
     let mut cmms: Vec<Arc<dyn MaterialsManager>> = Vec::with_capacity(spec.hosts);
     for _ in 0..spec.hosts {
         let hierarchical = || {
+            let cache = BranchKeyCache::default();
             HierarchicalKeyring::builder_shared(store.clone())
                 .branch_key_id("fleet-branch-key")
                 .ttl(spec.ttl)
+                .cache(if spec.refresh_ahead {
+                    cache
+                } else {
+                    cache.without_refresh_ahead()
+                })
                 .build()
                 .map_err(|e| fail(&e))
         };
@@ -183,6 +193,11 @@ async fn run_one(spec: &FleetSpec, setup: Setup) -> Result<FleetResult, String> 
                 CachingCmm::builder_from_arcs(inner, Arc::new(cache))
                     .max_age(spec.max_age)
                     .max_messages(spec.max_messages)
+                    .refresh_ahead(if spec.refresh_ahead {
+                        RefreshAhead::default()
+                    } else {
+                        RefreshAhead::Off
+                    })
                     .build()
                     .map(|c| Arc::new(c) as Arc<dyn MaterialsManager>)
                     .map_err(|e| fail(&e))

@@ -75,6 +75,9 @@ enum Command {
         /// printed are the fleet's, and the hierarchical keyring's calls are shown beside them.
         #[arg(long, default_value_t = 1)]
         hosts: u32,
+        /// With --hosts: the hierarchical keyring's branch-key TTL, seconds.
+        #[arg(long, default_value_t = 300.0)]
+        ttl: f64,
         /// Messages per second (during bursts with --burst).
         #[arg(long, required_unless_present = "examples")]
         rate: Option<f64>,
@@ -149,6 +152,10 @@ enum Command {
         /// Hierarchical keyring branch-key TTL, seconds.
         #[arg(long, default_value_t = 300.0)]
         ttl: f64,
+        /// Neither cache fetches ahead of expiry: one KMS call per branch key per TTL (or per data
+        /// key's life), and the message that finds it expired waits for the next.
+        #[arg(long)]
+        no_refresh_ahead: bool,
         /// Setups to run (default: all three).
         #[arg(
             long,
@@ -351,6 +358,7 @@ fn run(cli: Cli) -> Result<(), String> {
             max_age,
             max_messages,
             ttl,
+            no_refresh_ahead,
             setup,
             kms_cost_per_call,
             dynamodb_cost_per_read,
@@ -379,6 +387,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     max_age: secs("max-age", max_age)?,
                     max_messages,
                     ttl: secs("ttl", ttl)?,
+                    refresh_ahead: !no_refresh_ahead,
                     kms_cost_per_call,
                     dynamodb_cost_per_read,
                 };
@@ -427,6 +436,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Plan {
             hosts,
+            ttl,
             rate,
             size,
             cost_per_call,
@@ -464,6 +474,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 .transpose()?;
             if hosts == 0 {
                 return Err("--hosts must be at least 1".into());
+            }
+            if !(ttl >= 1.0 && ttl.is_finite()) {
+                return Err("--ttl must be at least 1 second".into());
             }
             let fleet = f64::from(hosts);
             // Each host plans for its share of the fleet's budget and quota.
@@ -515,12 +528,16 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             if hosts > 1 {
                 // One branch-key fetch (a KMS Decrypt) per host per TTL, whatever the message rate;
-                // refresh-ahead fetches 10 s before expiry, so every 290 s with a 300 s TTL.
-                let hierarchy = fleet / 290.0;
+                // refresh-ahead fetches in the last tenth of the TTL (at most its last 10 s).
+                let lead = (ttl / 10.0).min(10.0);
+                let ahead = fleet / (ttl - lead);
+                let exact = fleet / ttl;
+                let monthly = |calls: f64| calls * cost_per_call * 30.0 * 86_400.0;
                 println!(
-                    "fleet             {hosts} hosts (figures above are the fleet's); the hierarchical keyring (300 s TTL, one branch key): {:.3} KMS calls/s (${:.2}/month)",
-                    hierarchy,
-                    hierarchy * cost_per_call * 30.0 * 86_400.0
+                    "fleet             {hosts} hosts (figures above are the fleet's); the hierarchical keyring ({ttl} s TTL, one branch key): {ahead:.3} KMS calls/s (${:.2}/month) with refresh-ahead (a fetch every {:.0} s per host), {exact:.3} calls/s (${:.2}/month) without it (every {ttl} s; the messages a host sends while its fetch is out wait for it)",
+                    monthly(ahead),
+                    ttl - lead,
+                    monthly(exact)
                 );
             }
             for w in &p.warnings {

@@ -109,6 +109,8 @@ struct Inner {
     generations: AtomicU64,
     clock: Arc<dyn Clock>,
     spawner: Arc<dyn Spawn>,
+    /// Fetch the next copy of an entry in the last tenth of its life (the default).
+    refresh_ahead: bool,
     counters: Counters,
 }
 
@@ -122,6 +124,10 @@ struct Inner {
 /// background fetch replaces it, so a steady stream of messages never waits for the store at
 /// expiry. Keyrings sharing a cache are kept apart by their partition id and their key store's
 /// logical name; give two keyrings the same partition id only when they use the same key store.
+///
+/// Refresh-ahead trades store calls for latency: with a 300 s TTL each entry is fetched every
+/// 290 s rather than every 300 s. [`without_refresh_ahead`](Self::without_refresh_ahead) makes it
+/// exactly one fetch per TTL, and the first lookup after expiry waits for the store.
 ///
 /// ```
 /// use std::num::NonZeroUsize;
@@ -161,6 +167,7 @@ impl BranchKeyCache {
                 generations: AtomicU64::new(0),
                 clock: Arc::new(SystemClock),
                 spawner: Arc::new(DefaultSpawner),
+                refresh_ahead: true,
                 counters: Counters::default(),
             }),
         }
@@ -178,9 +185,17 @@ impl BranchKeyCache {
         self.rebuild(|inner| inner.spawner = spawner)
     }
 
+    /// Never fetch ahead of expiry: one store call per entry per TTL, and the lookup that finds
+    /// the entry expired waits for the next (the others wait with it). This makes a new, empty
+    /// cache: call it right after [`new`](Self::new), before any clone.
+    pub fn without_refresh_ahead(self) -> Self {
+        self.rebuild(|inner| inner.refresh_ahead = false)
+    }
+
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let capacity = self.capacity();
         let (clock, spawner) = (self.inner.clock.clone(), self.inner.spawner.clone());
+        let refresh_ahead = self.inner.refresh_ahead;
         let mut inner = Inner {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
@@ -189,6 +204,7 @@ impl BranchKeyCache {
             generations: AtomicU64::new(0),
             clock,
             spawner,
+            refresh_ahead,
             counters: Counters::default(),
         };
         change(&mut inner);
@@ -240,7 +256,10 @@ impl BranchKeyCache {
         let now = self.inner.clock.now();
         let counters = &self.inner.counters;
         let found = self.inner.entries.lock().get(&id).and_then(|entry| {
-            (now < entry.expires).then(|| (entry.key.clone(), refresh_due(entry, now)))
+            (now < entry.expires).then(|| {
+                let refresh = self.inner.refresh_ahead && refresh_due(entry, now);
+                (entry.key.clone(), refresh)
+            })
         });
         if let Some((key, refresh)) = found {
             counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -428,6 +447,31 @@ mod tests {
         assert_eq!(s.get(id("a"), ttl).unwrap(), 2, "and lives its own TTL");
         assert_eq!(s.calls.load(Ordering::SeqCst), 2);
         assert_eq!(s.cache.stats().misses, 1);
+    }
+
+    #[test]
+    fn without_refresh_ahead_an_entry_is_fetched_once_per_ttl_and_never_early() {
+        let clock = Arc::new(ManualClock::new());
+        let s = Setup {
+            cache: BranchKeyCache::new(NonZeroUsize::new(2).unwrap())
+                .with_clock(clock.clone())
+                .with_spawner(Arc::new(InlineSpawner))
+                .without_refresh_ahead(),
+            clock,
+            calls: Arc::new(AtomicUsize::new(0)),
+        };
+        let ttl = Duration::from_secs(300);
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        s.clock.advance(Duration::from_secs(299));
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 1, "still the first key");
+        s.clock.advance(Duration::from_secs(1));
+        assert_eq!(s.get(id("a"), ttl).unwrap(), 2, "fetched at expiry");
+        let stats = s.cache.stats();
+        assert_eq!(
+            (stats.fetches, stats.refreshes, stats.misses, stats.hits),
+            (2, 0, 2, 2)
+        );
     }
 
     #[test]

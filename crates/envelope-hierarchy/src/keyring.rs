@@ -211,54 +211,34 @@ impl HierarchicalKeyring {
         format!("hierarchical keyring (branch key {branch_key_id:?})")
     }
 
-    async fn active(&self, branch_key_id: &str) -> Result<Arc<BranchKey>, KeyStoreError> {
-        let entry = EntryId::new(
-            &self.partition,
-            self.store.logical_name(),
-            branch_key_id,
-            None,
-        );
-        let store = self.store.clone();
-        let id = branch_key_id.to_owned();
-        let key = self
-            .cache
-            .get(entry, self.ttl, move || {
-                async move {
-                    let key = store.active_branch_key(&id).await?;
-                    check_identity(&key, &id, None)?;
-                    Ok(key)
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(key)
-    }
-
-    async fn version(
+    /// The branch key from the cache, or fetched from the store once for every caller waiting:
+    /// the active version (`None`) or the given one.
+    async fn branch_key(
         &self,
         branch_key_id: &str,
-        version: crate::BranchKeyVersion,
+        version: Option<crate::BranchKeyVersion>,
     ) -> Result<Arc<BranchKey>, KeyStoreError> {
         let entry = EntryId::new(
             &self.partition,
             self.store.logical_name(),
             branch_key_id,
-            Some(version),
+            version,
         );
         let store = self.store.clone();
         let id = branch_key_id.to_owned();
-        let key = self
-            .cache
+        self.cache
             .get(entry, self.ttl, move || {
                 async move {
-                    let key = store.branch_key_version(&id, version).await?;
-                    check_identity(&key, &id, Some(version))?;
+                    let key = match version {
+                        None => store.active_branch_key(&id).await?,
+                        Some(version) => store.branch_key_version(&id, version).await?,
+                    };
+                    check_identity(&key, &id, version)?;
                     Ok(key)
                 }
                 .boxed()
             })
-            .await?;
-        Ok(key)
+            .await
     }
 }
 
@@ -290,7 +270,7 @@ impl Keyring for HierarchicalKeyring {
     ) -> Result<EncryptionMaterials, Error> {
         let mut materials = materials;
         let branch_key_id = self.branch_key_id(materials.encryption_context())?;
-        let branch_key = self.active(&branch_key_id).await?;
+        let branch_key = self.branch_key(&branch_key_id, None).await?;
         materials.data_key_or_generate()?;
         let data_key = materials.data_key().ok_or(Error::IncompleteMaterials(
             "no data key after generating one",
@@ -321,7 +301,7 @@ impl Keyring for HierarchicalKeyring {
                 });
                 continue;
             };
-            let branch_key = match self.version(&branch_key_id, parsed.version).await {
+            let branch_key = match self.branch_key(&branch_key_id, Some(parsed.version)).await {
                 Ok(key) => key,
                 Err(e) => {
                     errors.push(e.into());
