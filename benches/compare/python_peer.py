@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """One workload on the Python AWS Encryption SDK 4.0.7, for run.sh (same workloads and JSON line
-as src/main.rs). Raw AES through RawMasterKey, the Python ESDK's fastest raw-key path.
+as src/main.rs). Raw AES through RawMasterKey, the Python ESDK's fastest raw-key path; the
+hierarchical keyring of the Material Providers Library 1.11.3 for the hier-* workloads.
 
 usage: python_peer.py WORKLOAD [SECONDS]
+       python_peer.py setup    (a KMS key, a key store table and a branch key on the emulator named by
+                                AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_DYNAMODB; prints
+                                "KEY_ARN TABLE BRANCH_KEY_ID" for the hier-* workloads)
+The hier-* workloads read ENVELOPE_COMPARE_KEY_ARN, ENVELOPE_COMPARE_TABLE and
+ENVELOPE_COMPARE_BRANCH_KEY.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -29,7 +36,47 @@ def repeat(seconds, op):
     return n, time.process_time() - cpu0
 
 
+def hierarchy():
+    """The MPL's key store over the emulator and a hierarchical keyring on the setup's branch key
+    (TTL 600 s: every timed message finds the branch key cached)."""
+    import boto3
+    from aws_cryptographic_material_providers.keystore import KeyStore
+    from aws_cryptographic_material_providers.keystore.config import KeyStoreConfig
+    from aws_cryptographic_material_providers.keystore.models import KMSConfigurationKmsKeyArn
+    from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+    from aws_cryptographic_material_providers.mpl.models import CreateAwsKmsHierarchicalKeyringInput
+
+    table = os.environ["ENVELOPE_COMPARE_TABLE"]
+    store = KeyStore(config=KeyStoreConfig(
+        ddb_table_name=table, logical_key_store_name=table,
+        kms_configuration=KMSConfigurationKmsKeyArn(os.environ["ENVELOPE_COMPARE_KEY_ARN"]),
+        ddb_client=boto3.client("dynamodb"), kms_client=boto3.client("kms")))
+    mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+    return mpl.create_aws_kms_hierarchical_keyring(input=CreateAwsKmsHierarchicalKeyringInput(
+        key_store=store, branch_key_id=os.environ["ENVELOPE_COMPARE_BRANCH_KEY"], ttl_seconds=600))
+
+
+def setup():
+    import boto3
+    from aws_cryptographic_material_providers.keystore import KeyStore
+    from aws_cryptographic_material_providers.keystore.config import KeyStoreConfig
+    from aws_cryptographic_material_providers.keystore.models import (
+        CreateKeyInput, CreateKeyStoreInput, KMSConfigurationKmsKeyArn)
+
+    arn = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    table = f"envelope-compare-{os.getpid()}"
+    store = KeyStore(config=KeyStoreConfig(
+        ddb_table_name=table, logical_key_store_name=table,
+        kms_configuration=KMSConfigurationKmsKeyArn(arn),
+        ddb_client=boto3.client("dynamodb"), kms_client=boto3.client("kms")))
+    store.create_key_store(CreateKeyStoreInput())
+    print(arn, table, store.create_key(CreateKeyInput()).branch_key_identifier)
+
+
 def main():
+    if sys.argv[1] == "setup":
+        return setup()
     workload = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
     wall = time.time()
@@ -47,6 +94,19 @@ def main():
             source=pt, materials_manager=cmm, encryption_context=CONTEXT,
             algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY))
         size = 1024
+    elif workload.startswith("hier"):
+        ring, pt, size = hierarchy(), b"\x07" * 1024, 1024
+
+        def encrypt():
+            return client.encrypt(source=pt, keyring=ring, encryption_context=CONTEXT,
+                                  algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+                                  frame_length=4096)[0]
+        message = encrypt()  # warms the branch-key cache (the active key)
+        if workload.startswith("hierdec"):
+            client.decrypt(source=message, keyring=ring)  # and the version it names
+            ops, cpu = repeat(seconds, lambda: client.decrypt(source=message, keyring=ring))
+        else:
+            ops, cpu = repeat(seconds, encrypt)
     elif workload != "idle":
         op, sz, suite = workload.split("-")
         size = 1024 if sz == "1k" else 16 << 20

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Envelope, the official Rust ESDK (aws-esdk 1.2.4 from crates.io) and the Python ESDK 4.0.7 on the
 # same workloads, interleaved in one run, as rates per CPU-second of each process, plus the peak
-# memory of a 16 MiB encrypt. Not part of CI (the peer takes minutes to build).
+# memory of a 16 MiB encrypt; the hier-* workloads put each SDK's hierarchical keyring (warm
+# branch-key cache) over one key store on moto's DynamoDB and KMS on 127.0.0.1, made by the Python
+# Material Providers Library 1.11.3. Not part of CI (the peer takes minutes to build).
 #
 # usage: bash benches/compare/run.sh [ROUNDS] [SECONDS_PER_RUN]
 # output: target/compare/results.jsonl and the markdown table on stdout (also target/compare/table.md)
@@ -17,12 +19,19 @@ echo "== building (aws-esdk is large: minutes on first build)" >&2
 CARGO_TARGET_DIR="$root/target/compare/cargo" cargo build --release --quiet
 rust="$root/target/compare/cargo/release/envelope-compare"
 
-venv="$out/venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption_sdk' 2>/dev/null; then
-    echo "== creating $venv with the Python ESDK" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aws-encryption-sdk==4.0.7'
-fi
+# The project's Python environment (the Python ESDK 4.0.7 with the MPL 1.11.3, and moto) and an
+# emulator on a free port for the hier-* workloads; both stop with this script.
+cd "$root"
+# shellcheck source=../../scripts/python-env.sh
+source scripts/python-env.sh
+start_moto
+cd - >/dev/null
+export AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$ENVELOPE_KMS_ENDPOINT"
+export AWS_REGION=us-west-2 AWS_DEFAULT_REGION=us-west-2 AWS_ACCESS_KEY_ID=compare AWS_SECRET_ACCESS_KEY=compare
+venv="$root/$venv"
+read -r ENVELOPE_COMPARE_KEY_ARN ENVELOPE_COMPARE_TABLE ENVELOPE_COMPARE_BRANCH_KEY < <("$venv/bin/python" python_peer.py setup)
+export ENVELOPE_COMPARE_KEY_ARN ENVELOPE_COMPARE_TABLE ENVELOPE_COMPARE_BRANCH_KEY
+echo "== key store $ENVELOPE_COMPARE_TABLE, branch key $ENVELOPE_COMPARE_BRANCH_KEY" >&2
 python="$venv/bin/python python_peer.py"
 
 peer_cmd() { # peer -> command prefix
@@ -32,7 +41,7 @@ peer_cmd() { # peer -> command prefix
     esac
 }
 
-workloads="enc-1k-0478 dec-1k-0478 enc-1k-0578 dec-1k-0578 enc-16m-0478 dec-16m-0478 enc-16m-0578 dec-16m-0578 cache-1k-0478"
+workloads="enc-1k-0478 dec-1k-0478 enc-1k-0578 dec-1k-0578 enc-16m-0478 dec-16m-0478 enc-16m-0578 dec-16m-0578 cache-1k-0478 hier-1k-0478 hierdec-1k-0478"
 peers="envelope aws-esdk python"
 results="$out/results.jsonl"
 : > "$results"

@@ -19,7 +19,8 @@ for line in open(sys.argv[1]):
         rates[(r["peer"], r["workload"])].append(per_cpu * (r["bytes_per_op"] / 1e6 if "16m" in r["workload"] else 1))
 
 peers = ["envelope", "aws-esdk", "python"]
-workloads = sorted({w for _, w in rates}, key=lambda w: (w.split("-")[1] != "1k", w.startswith("cache"), w.split("-")[2], w))
+kind = lambda w: 2 if w.startswith("hier") else 1 if w.startswith("cache") else 0
+workloads = sorted({w for _, w in rates}, key=lambda w: (w.split("-")[1] != "1k", kind(w), w.split("-")[2], w))
 print("| workload | unit | " + " | ".join(peers) + " | Envelope / aws-esdk | Envelope / Python |")
 print("|---|---|" + "---|" * (len(peers) + 2))
 for w in workloads:

@@ -4,8 +4,12 @@
 //! usage: envelope-compare envelope|aws-esdk WORKLOAD [SECONDS]
 //! workloads: enc-1k-0478 dec-1k-0478 enc-1k-0578 dec-1k-0578 enc-16m-0478 dec-16m-0478
 //!            enc-16m-0578 dec-16m-0578 cache-1k-0478 mem-16m-0578 idle
+//!            hier-1k-0478 hierdec-1k-0478 (the hierarchical keyring over the key store that
+//!            `python_peer.py setup` made on the emulator, named by ENVELOPE_COMPARE_KEY_ARN /
+//!            _TABLE / _BRANCH_KEY, with a warm branch-key cache)
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::time::Instant;
 
 use aws_esdk::client as esdk_client;
@@ -85,6 +89,9 @@ async fn envelope_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64),
     if workload == "idle" {
         return Ok((0, 0, 0.0));
     }
+    if workload.starts_with("hier") {
+        return hierarchy_run(workload, seconds, &client, &context).await;
+    }
     if workload == "cache-1k-0478" {
         let cmm = CachingCmm::builder(
             keyring,
@@ -151,6 +158,55 @@ async fn envelope_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64),
     Ok((n, work.size, cpu))
 }
 
+/// The hierarchical keyring on the setup's branch key (TTL 600 s), warmed by one message before
+/// the clock starts, as the Python peer does.
+async fn hierarchy_run(
+    workload: &str,
+    seconds: f64,
+    client: &envelope::Client,
+    context: &envelope::EncryptionContext,
+) -> Result<(u64, usize, f64), Error> {
+    use envelope::AlgorithmSuite;
+    use envelope::hierarchy::{HierarchicalKeyring, KeyStore};
+    use envelope::kms::aws_config::{self, BehaviorVersion};
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let store = KeyStore::new(
+        &config,
+        &var("ENVELOPE_COMPARE_TABLE")?,
+        &var("ENVELOPE_COMPARE_KEY_ARN")?,
+    );
+    let keyring = HierarchicalKeyring::builder(store)
+        .branch_key_id(var("ENVELOPE_COMPARE_BRANCH_KEY")?)
+        .ttl(std::time::Duration::from_secs(600))
+        .build()?;
+    let pt = vec![7u8; 1024];
+    let encrypt = || {
+        client
+            .encrypt(&keyring, &pt)
+            .encryption_context(context.clone())
+            .suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey)
+            .into_future()
+    };
+    let message = encrypt().await?;
+    let (n, cpu) = if workload.starts_with("hierdec") {
+        client.decrypt(&keyring, message.ciphertext()).await?;
+        repeat(seconds, || async {
+            let d = client.decrypt(&keyring, message.ciphertext()).await?;
+            std::hint::black_box(d.plaintext().len());
+            Ok(())
+        })
+        .await?
+    } else {
+        repeat(seconds, || async {
+            encrypt().await?;
+            Ok(())
+        })
+        .await?
+    };
+    Ok((n, 1024, cpu))
+}
+
 async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Error> {
     let esdk = esdk_client::Client::from_conf(AwsEncryptionSdkConfig::builder().build()?)?;
     let mpl = mpl_client::Client::from_conf(MaterialProvidersConfig::builder().build()?)?;
@@ -169,6 +225,9 @@ async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Err
     if workload == "cache-1k-0478" {
         return Err("aws-esdk has no caching CMM".into());
     }
+    if workload.starts_with("hier") {
+        return esdk_hierarchy_run(workload, seconds, &esdk, &mpl, &context).await;
+    }
     let work = if let Some(rest) = workload.strip_prefix("mem-") {
         parse(&format!("enc-{rest}")).ok_or("bad workload")?
     } else {
@@ -186,7 +245,7 @@ async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Err
             .keyring(keyring.clone())
             .encryption_context(context.clone())
             .algorithm_suite_id(suite.clone())
-            .frame_length(envelope::DEFAULT_FRAME)
+            .frame_length(i64::from(envelope::DEFAULT_FRAME.get()))
             .send()
     };
     if workload.starts_with("mem-") {
@@ -216,6 +275,77 @@ async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Err
         .await?
     };
     Ok((n, work.size, cpu))
+}
+
+/// aws-esdk's hierarchical keyring on the setup's branch key (TTL 600 s), warmed the same way.
+async fn esdk_hierarchy_run(
+    workload: &str,
+    seconds: f64,
+    esdk: &esdk_client::Client,
+    mpl: &mpl_client::Client,
+    context: &HashMap<String, String>,
+) -> Result<(u64, usize, f64), Error> {
+    use aws_esdk::key_store::client as keystore_client;
+    use aws_esdk::key_store::types::KmsConfiguration;
+    use aws_esdk::key_store::types::key_store_config::KeyStoreConfig;
+    use envelope::hierarchy::aws_sdk_dynamodb;
+    use envelope::kms::aws_config::{self, BehaviorVersion};
+    use envelope::kms::aws_sdk_kms;
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let table = var("ENVELOPE_COMPARE_TABLE")?;
+    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let store = keystore_client::Client::from_conf(
+        KeyStoreConfig::builder()
+            .kms_client(aws_sdk_kms::Client::new(&config))
+            .ddb_client(aws_sdk_dynamodb::Client::new(&config))
+            .ddb_table_name(table.clone())
+            .logical_key_store_name(table)
+            .kms_configuration(KmsConfiguration::KmsKeyArn(var(
+                "ENVELOPE_COMPARE_KEY_ARN",
+            )?))
+            .build()?,
+    )?;
+    let keyring = mpl
+        .create_aws_kms_hierarchical_keyring()
+        .key_store(store)
+        .branch_key_id(var("ENVELOPE_COMPARE_BRANCH_KEY")?)
+        .ttl_seconds(600)
+        .send()
+        .await?;
+    let pt = vec![7u8; 1024];
+    let encrypt = || {
+        esdk.encrypt()
+            .plaintext(pt.clone())
+            .keyring(keyring.clone())
+            .encryption_context(context.clone())
+            .algorithm_suite_id(EsdkAlgorithmSuiteId::AlgAes256GcmHkdfSha512CommitKey)
+            .frame_length(i64::from(envelope::DEFAULT_FRAME.get()))
+            .send()
+    };
+    let ciphertext = encrypt().await?.ciphertext.ok_or("no ciphertext")?;
+    let decrypt = || {
+        esdk.decrypt()
+            .ciphertext(ciphertext.clone())
+            .keyring(keyring.clone())
+            .encryption_context(context.clone())
+            .send()
+    };
+    let (n, cpu) = if workload.starts_with("hierdec") {
+        decrypt().await?;
+        repeat(seconds, || async {
+            let d = decrypt().await?;
+            std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
+            Ok(())
+        })
+        .await?
+    } else {
+        repeat(seconds, || async {
+            encrypt().await?;
+            Ok(())
+        })
+        .await?
+    };
+    Ok((n, 1024, cpu))
 }
 
 #[tokio::main(flavor = "current_thread")]
