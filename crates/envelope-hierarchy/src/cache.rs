@@ -119,10 +119,10 @@ struct Inner {
 /// Each entry lives for the TTL of the keyring that fetched it (keyrings sharing a partition share
 /// entries, so give them one TTL). Concurrent misses for one key make one key-store call and all
 /// wait for it; errors are not cached, so each miss after a failure asks the store again. A fetch
-/// that every waiter gave up on is dropped, and one older than a minute is not joined. When a lookup finds an entry in
-/// the last tenth of its life (at most the last 10 seconds), the entry keeps serving and one
-/// background fetch replaces it, so a steady stream of messages never waits for the store at
-/// expiry. Keyrings sharing a cache are kept apart by their partition id and their key store's
+/// that every waiter gave up on is dropped, and one older than a minute is not joined. When a
+/// lookup finds an entry in the last tenth of its life (at most the last 10 seconds), the entry
+/// keeps serving and one background fetch replaces it, so a steady stream of messages never waits
+/// for the store at expiry. Keyrings sharing a cache are kept apart by their partition id and their key store's
 /// logical name; give two keyrings the same partition id only when they use the same key store.
 ///
 /// Refresh-ahead trades store calls for latency: with a 300 s TTL each entry is fetched every
@@ -133,7 +133,7 @@ struct Inner {
 /// use std::num::NonZeroUsize;
 /// use envelope_hierarchy::BranchKeyCache;
 ///
-/// let shared = BranchKeyCache::new(NonZeroUsize::new(100).unwrap());
+/// let shared = BranchKeyCache::new(NonZeroUsize::MIN.saturating_add(99));
 /// assert!(shared.is_empty());
 /// ```
 #[derive(Clone)]
@@ -382,10 +382,17 @@ mod tests {
     }
 
     fn setup() -> Setup {
+        setup_with(|cache| cache)
+    }
+
+    /// A two-entry cache on a manual clock with inline refreshes, then `configure`d.
+    fn setup_with(configure: impl FnOnce(BranchKeyCache) -> BranchKeyCache) -> Setup {
         let clock = Arc::new(ManualClock::new());
-        let cache = BranchKeyCache::new(NonZeroUsize::new(2).unwrap())
-            .with_clock(clock.clone())
-            .with_spawner(Arc::new(InlineSpawner));
+        let cache = configure(
+            BranchKeyCache::new(NonZeroUsize::new(2).unwrap())
+                .with_clock(clock.clone())
+                .with_spawner(Arc::new(InlineSpawner)),
+        );
         Setup {
             cache,
             clock,
@@ -451,15 +458,7 @@ mod tests {
 
     #[test]
     fn without_refresh_ahead_an_entry_is_fetched_once_per_ttl_and_never_early() {
-        let clock = Arc::new(ManualClock::new());
-        let s = Setup {
-            cache: BranchKeyCache::new(NonZeroUsize::new(2).unwrap())
-                .with_clock(clock.clone())
-                .with_spawner(Arc::new(InlineSpawner))
-                .without_refresh_ahead(),
-            clock,
-            calls: Arc::new(AtomicUsize::new(0)),
-        };
+        let s = setup_with(BranchKeyCache::without_refresh_ahead);
         let ttl = Duration::from_secs(300);
         assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
         s.clock.advance(Duration::from_secs(299));
