@@ -271,11 +271,8 @@ impl Keyring for HierarchicalKeyring {
         let mut materials = materials;
         let branch_key_id = self.branch_key_id(materials.encryption_context())?;
         let branch_key = self.branch_key(&branch_key_id, None).await?;
-        materials.data_key_or_generate()?;
-        let data_key = materials.data_key().ok_or(Error::IncompleteMaterials(
-            "no data key after generating one",
-        ))?;
-        let edk = wire::wrap(&branch_key, materials.encryption_context(), data_key)?;
+        let data_key = materials.data_key_or_generate()?.clone();
+        let edk = wire::wrap(&branch_key, materials.encryption_context(), &data_key)?;
         Ok(materials.with_encrypted_data_key(edk))
     }
 

@@ -116,6 +116,17 @@ impl Error {
         Self::Custom(std::sync::Arc::new(error))
     }
 
+    /// What a keyring that tried `attempts` of the message's encrypted data keys and unwrapped
+    /// none reports: [`Error::NoMatchingDataKey`] when none was its own, else
+    /// [`Error::UnwrapFailed`].
+    pub fn nothing_unwrapped(keyring: String, attempts: usize) -> Self {
+        if attempts == 0 {
+            Self::NoMatchingDataKey { keyring }
+        } else {
+            Self::UnwrapFailed { keyring, attempts }
+        }
+    }
+
     /// Whether trying again later may succeed (throttling, timeouts, unavailable services).
     pub fn is_retryable(&self) -> bool {
         match self {

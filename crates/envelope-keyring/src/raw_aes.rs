@@ -196,15 +196,6 @@ impl Keyring for RawAesKeyring {
                 return materials.with_data_key(data_key);
             }
         }
-        if attempts == 0 {
-            Err(Error::NoMatchingDataKey {
-                keyring: self.describe(),
-            })
-        } else {
-            Err(Error::UnwrapFailed {
-                keyring: self.describe(),
-                attempts,
-            })
-        }
+        Err(Error::nothing_unwrapped(self.describe(), attempts))
     }
 }

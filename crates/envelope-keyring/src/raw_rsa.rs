@@ -200,15 +200,6 @@ impl Keyring for RawRsaKeyring {
                 _ => continue,
             }
         }
-        if attempts == 0 {
-            Err(Error::NoMatchingDataKey {
-                keyring: self.describe(),
-            })
-        } else {
-            Err(Error::UnwrapFailed {
-                keyring: self.describe(),
-                attempts,
-            })
-        }
+        Err(Error::nothing_unwrapped(self.describe(), attempts))
     }
 }
