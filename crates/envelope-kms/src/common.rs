@@ -152,7 +152,7 @@ fn edk_arn(keyring: &str, edk: &EncryptedDataKey) -> Result<Option<(String, KmsA
 
 /// The encrypted data keys to try, each with the `KeyId` to call `Decrypt` with: every `aws-kms`
 /// one that `key_for` maps to a key (from its provider info and parsed ARN), in message order.
-pub(crate) fn candidates<'e>(
+fn candidates<'e>(
     keyring: &str,
     encrypted_data_keys: &'e [EncryptedDataKey],
     mut key_for: impl FnMut(String, &KmsArn) -> Option<String>,
@@ -168,15 +168,18 @@ pub(crate) fn candidates<'e>(
     Ok(out)
 }
 
-/// Decrypt each candidate `(encrypted data key, KeyId to call Decrypt with)` in order until one
-/// works; the errors of all attempts otherwise.
+/// Call `Decrypt` for each `aws-kms` encrypted data key that `key_for` maps to a `KeyId` (from
+/// its provider info and parsed ARN), in message order, until one works; the errors of all
+/// attempts otherwise. A malformed `aws-kms` provider info fails before any call.
 pub(crate) async fn decrypt_first(
     keyring: String,
     client: &aws_sdk_kms::Client,
     grant_tokens: &[String],
     materials: DecryptionMaterials,
-    candidates: Vec<(&EncryptedDataKey, String)>,
+    encrypted_data_keys: &[EncryptedDataKey],
+    key_for: impl FnMut(String, &KmsArn) -> Option<String>,
 ) -> Result<DecryptionMaterials, Error> {
+    let candidates = candidates(&keyring, encrypted_data_keys, key_for)?;
     materials.expect_no_data_key()?;
     let key_len = materials.suite().key_len();
     let context = kms_context(materials.encryption_context());

@@ -9,7 +9,7 @@ use envelope_format::EncryptedDataKey;
 use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
 
 use crate::arn::KmsArn;
-use crate::common::{candidates, decrypt_first};
+use crate::common::decrypt_first;
 
 /// Which accounts' keys a discovery keyring may use, in one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,19 +218,18 @@ impl<S: DiscoveryScope> Keyring for KmsDiscoveryKeyring<S> {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, Error> {
-        let keyring = self.scope.label();
-        let candidates = candidates(&keyring, encrypted_data_keys, |info, arn| {
-            if self.filter.as_ref().is_some_and(|f| !f.admits(arn)) {
-                return None;
-            }
-            self.scope.key_id(info, arn)
-        })?;
         decrypt_first(
-            keyring,
+            self.scope.label(),
             &self.client,
             &self.grant_tokens,
             materials,
-            candidates,
+            encrypted_data_keys,
+            |info, arn| {
+                if self.filter.as_ref().is_some_and(|f| !f.admits(arn)) {
+                    return None;
+                }
+                self.scope.key_id(info, arn)
+            },
         )
         .await
     }

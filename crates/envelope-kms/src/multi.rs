@@ -6,48 +6,41 @@ use envelope_keyring::{Error, Keyring, MultiKeyring};
 
 use crate::arn::{KeyIdentifier, ensure_mrks_unique};
 use crate::client::ClientSupplier;
+use crate::strict::{Exact, KeyMatch, KmsKeyring, MultiRegion};
 use crate::{
-    AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
-    DiscoveryFilter,
+    AwsKmsDiscoveryKeyring, AwsKmsMrkDiscoveryKeyring, DiscoveryFilter, DiscoveryScope,
+    KmsDiscoveryKeyring,
 };
 
-/// A multi-keyring of [`AwsKmsKeyring`]s: the generator makes each data key and every child key
-/// wraps it too, so any of them can decrypt. Each key gets the supplier's client for the region in
-/// its ARN (the default region for bare ids and aliases). Identifiers naming one multi-Region key
-/// twice are refused.
+/// A multi-keyring of [`AwsKmsKeyring`](crate::AwsKmsKeyring)s: the generator makes each data
+/// key and every child key wraps it too, so any of them can decrypt. Each key gets the supplier's
+/// client for the region in its ARN (the default region for bare ids and aliases). Identifiers
+/// naming one multi-Region key twice are refused.
 pub fn multi_keyring<'a>(
     supplier: &dyn ClientSupplier,
     generator: Option<&str>,
     children: impl IntoIterator<Item = &'a str>,
     grant_tokens: &[String],
 ) -> Result<MultiKeyring, Error> {
-    build(supplier, generator, children, |key_id, client| {
-        Ok(Arc::new(
-            AwsKmsKeyring::new(key_id, client)?.with_grant_tokens(grant_tokens.iter().cloned()),
-        ))
-    })
+    strict::<Exact>(supplier, generator, children, grant_tokens)
 }
 
-/// [`multi_keyring`] of [`AwsKmsMrkKeyring`]s, which also decrypt data keys wrapped under replicas
-/// of their multi-Region keys.
+/// [`multi_keyring`] of [`AwsKmsMrkKeyring`](crate::AwsKmsMrkKeyring)s, which also decrypt data
+/// keys wrapped under replicas of their multi-Region keys.
 pub fn mrk_multi_keyring<'a>(
     supplier: &dyn ClientSupplier,
     generator: Option<&str>,
     children: impl IntoIterator<Item = &'a str>,
     grant_tokens: &[String],
 ) -> Result<MultiKeyring, Error> {
-    build(supplier, generator, children, |key_id, client| {
-        Ok(Arc::new(
-            AwsKmsMrkKeyring::new(key_id, client)?.with_grant_tokens(grant_tokens.iter().cloned()),
-        ))
-    })
+    strict::<MultiRegion>(supplier, generator, children, grant_tokens)
 }
 
-fn build<'a>(
+fn strict<'a, M: KeyMatch>(
     supplier: &dyn ClientSupplier,
     generator: Option<&str>,
     children: impl IntoIterator<Item = &'a str>,
-    make: impl Fn(&str, aws_sdk_kms::Client) -> Result<Arc<dyn Keyring>, Error>,
+    grant_tokens: &[String],
 ) -> Result<MultiKeyring, Error> {
     let children: Vec<&str> = children.into_iter().collect();
     if generator.is_none() && children.is_empty() {
@@ -57,8 +50,10 @@ fn build<'a>(
     }
     ensure_mrks_unique(generator.into_iter().chain(children.iter().copied()))?;
     let keyring = |key_id: &str| -> Result<Arc<dyn Keyring>, Error> {
-        let parsed = KeyIdentifier::parse(key_id)?;
-        make(key_id, supplier.client(parsed.region())?)
+        let client = supplier.client(KeyIdentifier::parse(key_id)?.region())?;
+        Ok(Arc::new(
+            KmsKeyring::<M>::new(key_id, client)?.with_grant_tokens(grant_tokens.iter().cloned()),
+        ))
     };
     let mut builder = MultiKeyring::builder();
     if let Some(generator) = generator {
@@ -78,13 +73,8 @@ pub fn discovery_multi_keyring<'a>(
     filter: Option<DiscoveryFilter>,
     grant_tokens: &[String],
 ) -> Result<MultiKeyring, Error> {
-    discovery(regions, |region| {
-        let mut keyring = AwsKmsDiscoveryKeyring::new(supplier.client(Some(region))?)
-            .with_grant_tokens(grant_tokens.iter().cloned());
-        if let Some(filter) = &filter {
-            keyring = keyring.with_filter(filter.clone());
-        }
-        Ok(Arc::new(keyring))
+    discovery(regions, filter, grant_tokens, |region| {
+        Ok(AwsKmsDiscoveryKeyring::new(supplier.client(Some(region))?))
     })
 }
 
@@ -95,19 +85,16 @@ pub fn mrk_discovery_multi_keyring<'a>(
     filter: Option<DiscoveryFilter>,
     grant_tokens: &[String],
 ) -> Result<MultiKeyring, Error> {
-    discovery(regions, |region| {
-        let mut keyring = AwsKmsMrkDiscoveryKeyring::new(supplier.client(Some(region))?, region)?
-            .with_grant_tokens(grant_tokens.iter().cloned());
-        if let Some(filter) = &filter {
-            keyring = keyring.with_filter(filter.clone());
-        }
-        Ok(Arc::new(keyring))
+    discovery(regions, filter, grant_tokens, |region| {
+        AwsKmsMrkDiscoveryKeyring::new(supplier.client(Some(region))?, region)
     })
 }
 
-fn discovery<'a>(
+fn discovery<'a, S: DiscoveryScope>(
     regions: impl IntoIterator<Item = &'a str>,
-    make: impl Fn(&str) -> Result<Arc<dyn Keyring>, Error>,
+    filter: Option<DiscoveryFilter>,
+    grant_tokens: &[String],
+    make: impl Fn(&str) -> Result<KmsDiscoveryKeyring<S>, Error>,
 ) -> Result<MultiKeyring, Error> {
     let regions: Vec<&str> = regions.into_iter().collect();
     if regions.is_empty() || regions.iter().any(|r| r.is_empty()) {
@@ -117,7 +104,11 @@ fn discovery<'a>(
     }
     let mut builder = MultiKeyring::builder();
     for region in regions {
-        builder = builder.child_arc(make(region)?);
+        let mut keyring = make(region)?.with_grant_tokens(grant_tokens.iter().cloned());
+        if let Some(filter) = &filter {
+            keyring = keyring.with_filter(filter.clone());
+        }
+        builder = builder.child_arc(Arc::new(keyring));
     }
     builder.build()
 }

@@ -8,7 +8,7 @@ use envelope_format::EncryptedDataKey;
 use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
 
 use crate::arn::{KeyIdentifier, KmsArn, mrk_match};
-use crate::common::{KeyConfig, candidates, decrypt_first};
+use crate::common::{KeyConfig, decrypt_first};
 
 mod sealed {
     pub trait Sealed {}
@@ -133,17 +133,17 @@ impl<M: KeyMatch> Keyring for KmsKeyring<M> {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, Error> {
-        let keyring = format!("{} {}", M::LABEL, self.config.key_id);
         let config = &self.config;
-        let candidates = candidates(&keyring, encrypted_data_keys, |info, arn| {
-            M::matches(&config.parsed, &config.key_id, &info, arn).then(|| config.key_id.clone())
-        })?;
         decrypt_first(
-            keyring,
-            &self.config.client,
-            &self.config.grant_tokens,
+            format!("{} {}", M::LABEL, config.key_id),
+            &config.client,
+            &config.grant_tokens,
             materials,
-            candidates,
+            encrypted_data_keys,
+            |info, arn| {
+                M::matches(&config.parsed, &config.key_id, &info, arn)
+                    .then(|| config.key_id.clone())
+            },
         )
         .await
     }
