@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::config::http::HttpResponse;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use envelope_aws::{Classified, classify};
 use envelope_format::{AlgorithmSuite, FormatError};
 
 use crate::cipher::CipherError;
@@ -139,14 +140,12 @@ impl BadRecord {
     }
 }
 
-/// Per-entry and per-call error codes after which sending again may succeed.
-pub(crate) const RETRYABLE_CODES: &[&str] = &[
+/// Kinesis error codes, per entry and per call, after which sending again may succeed, beyond
+/// [`envelope_aws::COMMON_RETRYABLE_CODES`].
+pub(crate) const KINESIS_RETRYABLE: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "InternalFailure",
-    "LimitExceededException",
     "KMSThrottlingException",
-    "ServiceUnavailable",
-    "ThrottlingException",
 ];
 
 /// A Kinesis call's failure, with the service's code and whether a retry may help.
@@ -154,41 +153,17 @@ pub(crate) fn kinesis_error<E>(operation: &'static str, error: SdkError<E, HttpR
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match &error {
-        SdkError::ServiceError(context) => {
-            let code = context.err().code().map(str::to_owned);
-            let status = context.raw().status().as_u16();
-            let retryable = status == 429
-                || (500..600).contains(&status)
-                || code
-                    .as_deref()
-                    .is_some_and(|c| RETRYABLE_CODES.contains(&c));
-            let message = context
-                .err()
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP status {status}"));
-            Error::Kinesis {
-                operation,
-                code,
-                message,
-                retryable,
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Error::Kinesis {
-                operation,
-                code: None,
-                message: DisplayErrorContext(&error).to_string(),
-                retryable: true,
-            }
-        }
-        _ => Error::Kinesis {
-            operation,
-            code: None,
-            message: DisplayErrorContext(&error).to_string(),
-            retryable: false,
-        },
+    let Classified {
+        retryable,
+        code,
+        message,
+        ..
+    } = classify(&error, KINESIS_RETRYABLE);
+    Error::Kinesis {
+        operation,
+        code,
+        message,
+        retryable,
     }
 }
 

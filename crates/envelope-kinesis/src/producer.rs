@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::error::{Error, RETRYABLE_CODES, backoff, jitter, kinesis_error};
+use crate::error::{Error, KINESIS_RETRYABLE, backoff, jitter, kinesis_error};
 use crate::record::{EncryptedRecord, Record, RecordEncryptor};
 
 /// The most records one `PutRecords` call takes.
@@ -403,7 +403,7 @@ impl Worker {
                     }
                     (code, _, _) => {
                         let code = code.unwrap_or_else(|| "MissingSequenceNumber".to_owned());
-                        let retryable = RETRYABLE_CODES.contains(&code.as_str());
+                        let retryable = envelope_aws::is_retryable_code(&code, KINESIS_RETRYABLE);
                         if retryable && queued.attempts < self.config.max_attempts {
                             failed.push(queued);
                         } else {

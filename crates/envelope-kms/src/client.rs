@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use envelope_aws::{Classified, classify};
 use envelope_keyring::{Error, ProviderError};
 use parking_lot::Mutex;
 
@@ -145,22 +146,12 @@ fn provider_error(message: impl Into<String>) -> Error {
     Error::Provider(ProviderError::new(PROVIDER_ID, message))
 }
 
-/// Error codes after which a later retry may succeed.
-const RETRYABLE_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalError",
+/// KMS error codes after which a later retry may succeed, beyond
+/// [`envelope_aws::COMMON_RETRYABLE_CODES`].
+const KMS_RETRYABLE: &[&str] = &[
     "KMSInternalException",
     "DependencyTimeoutException",
     "KeyUnavailableException",
-    "ServiceUnavailable",
 ];
 
 /// Map an AWS SDK error to a provider error that keeps the KMS code and message and says whether a
@@ -173,7 +164,8 @@ where
         retryable,
         code,
         message,
-    } = classify(&error, &[]);
+        ..
+    } = classify(&error, KMS_RETRYABLE);
     let mut provider = ProviderError::new(PROVIDER_ID, format!("{operation} failed: {message}"))
         .with_key_id(key_id)
         .retryable(retryable)
@@ -182,52 +174,6 @@ where
         provider = provider.with_code(code);
     }
     Error::Provider(provider)
-}
-
-/// What an AWS SDK error says: whether a retry may help, the service's code and its message.
-pub(crate) struct Classified {
-    pub(crate) retryable: bool,
-    pub(crate) code: Option<String>,
-    pub(crate) message: String,
-}
-
-/// Classify an AWS SDK error: throttling, 5xx, timeouts, connection failures and the KMS codes
-/// above (plus `extra_retryable`, another service's) are worth retrying.
-pub(crate) fn classify<E>(error: &SdkError<E, HttpResponse>, extra_retryable: &[&str]) -> Classified
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let (retryable, code, message) = match error {
-        SdkError::ServiceError(context) => {
-            let code = context.err().code().map(str::to_owned);
-            let status = context.raw().status().as_u16();
-            let retryable = status == 429
-                || (500..600).contains(&status)
-                || code
-                    .as_deref()
-                    .is_some_and(|c| RETRYABLE_CODES.contains(&c) || extra_retryable.contains(&c));
-            let message = context
-                .err()
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP status {status}"));
-            (retryable, code, message)
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            (true, None, DisplayErrorContext(error).to_string())
-        }
-        SdkError::DispatchFailure(failure) => (
-            failure.is_io() || failure.is_timeout() || failure.is_other(),
-            None,
-            DisplayErrorContext(error).to_string(),
-        ),
-        _ => (false, None, DisplayErrorContext(error).to_string()),
-    };
-    Classified {
-        retryable,
-        code,
-        message,
-    }
 }
 
 /// A response that breaks the KMS keyring contract (wrong key, wrong length, missing field).

@@ -27,7 +27,9 @@ use envelope_keyring::SecretBytes;
 
 pub use aws_sdk_dynamodb;
 
-use crate::client::{Classified, call, classify};
+use envelope_aws::{Classified, classify};
+
+use crate::client::call;
 
 const BRANCH_KEY_ID: &str = "branch-key-id";
 const TYPE: &str = "type";
@@ -723,13 +725,11 @@ where
     outcome.map_err(|error| sdk_error(service, operation, error))
 }
 
-/// Throttling and capacity codes of DynamoDB that a retry may get past.
+/// Capacity and internal-error codes of DynamoDB that a retry may get past, beyond
+/// [`envelope_aws::COMMON_RETRYABLE_CODES`].
 const DYNAMODB_RETRYABLE: &[&str] = &[
     "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
     "InternalServerError",
-    "LimitExceededException",
 ];
 
 fn sdk_error<E>(
@@ -744,6 +744,7 @@ where
         retryable,
         code,
         message,
+        ..
     } = classify(&error, DYNAMODB_RETRYABLE);
     KeyStoreError::Service {
         service,
