@@ -22,6 +22,12 @@ pub const COMMON_RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
 ];
 
+/// What every `aws-sdk-*` operation error is: error metadata (code, message) that can be sent
+/// between threads. Implemented for every type that meets the bounds; name it in `where` clauses.
+pub trait OperationError: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {}
+
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> OperationError for E {}
+
 /// What an AWS SDK error says: whether a retry may help, the service's code and its message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,10 +50,10 @@ pub fn is_retryable_code(code: &str, service_codes: &[&str]) -> bool {
 
 /// Classify an AWS SDK error by the rules in the crate documentation; `service_codes` are the
 /// retryable codes of the service the call went to, beyond [`COMMON_RETRYABLE_CODES`].
-pub fn classify<E>(error: &SdkError<E, Response>, service_codes: &[&str]) -> Classified
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
+pub fn classify<E: OperationError>(
+    error: &SdkError<E, Response>,
+    service_codes: &[&str],
+) -> Classified {
     let described = || DisplayErrorContext(error).to_string();
     match error {
         SdkError::ServiceError(context) => {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::config::http::HttpResponse;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
-use envelope_aws::{Classified, classify};
+use aws_sdk_kinesis::error::SdkError;
+use envelope_aws::{OperationError, classify};
 use envelope_format::{AlgorithmSuite, FormatError};
 
 use crate::cipher::CipherError;
@@ -149,21 +149,16 @@ pub(crate) const KINESIS_RETRYABLE: &[&str] = &[
 ];
 
 /// A Kinesis call's failure, with the service's code and whether a retry may help.
-pub(crate) fn kinesis_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let Classified {
-        retryable,
-        code,
-        message,
-        ..
-    } = classify(&error, KINESIS_RETRYABLE);
+pub(crate) fn kinesis_error<E: OperationError>(
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> Error {
+    let seen = classify(&error, KINESIS_RETRYABLE);
     Error::Kinesis {
         operation,
-        code,
-        message,
-        retryable,
+        code: seen.code,
+        message: seen.message,
+        retryable: seen.retryable,
     }
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -428,12 +428,9 @@ impl Worker {
 
 /// A whole-call failure. Only a service answer with a throttling or internal-failure code is
 /// retried by the worker: after a timeout or a broken connection the records may have been written.
-pub(crate) fn call_error<E>(
+pub(crate) fn call_error<E: envelope_aws::OperationError>(
     error: SdkError<E, aws_sdk_kinesis::config::http::HttpResponse>,
-) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
+) -> Error {
     kinesis_error("PutRecords", error)
 }
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
-use envelope_aws::{Classified, classify};
+use aws_sdk_kms::error::SdkError;
+use envelope_aws::{OperationError, classify};
 use envelope_keyring::{Error, ProviderError};
 use parking_lot::Mutex;
 
@@ -156,21 +156,18 @@ const KMS_RETRYABLE: &[&str] = &[
 
 /// Map an AWS SDK error to a provider error that keeps the KMS code and message and says whether a
 /// retry may help.
-pub(crate) fn kms_error<E>(operation: &str, key_id: &str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let Classified {
-        retryable,
-        code,
-        message,
-        ..
-    } = classify(&error, KMS_RETRYABLE);
-    let mut provider = ProviderError::new(PROVIDER_ID, format!("{operation} failed: {message}"))
-        .with_key_id(key_id)
-        .retryable(retryable)
-        .with_source(error);
-    if let Some(code) = code {
+pub(crate) fn kms_error<E: OperationError>(
+    operation: &str,
+    key_id: &str,
+    error: SdkError<E, HttpResponse>,
+) -> Error {
+    let seen = classify(&error, KMS_RETRYABLE);
+    let mut provider =
+        ProviderError::new(PROVIDER_ID, format!("{operation} failed: {}", seen.message))
+            .with_key_id(key_id)
+            .retryable(seen.retryable)
+            .with_source(error);
+    if let Some(code) = seen.code {
         provider = provider.with_code(code);
     }
     Error::Provider(provider)

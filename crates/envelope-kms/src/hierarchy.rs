@@ -20,14 +20,14 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use envelope_hierarchy::{BranchKey, BranchKeyStore, BranchKeyVersion, KeyStoreError};
 use envelope_keyring::SecretBytes;
 
 pub use aws_sdk_dynamodb;
 
-use envelope_aws::{Classified, classify};
+use envelope_aws::{OperationError, classify};
 
 use crate::client::call;
 
@@ -712,7 +712,7 @@ async fn run<F, T, E>(
 where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
     T: Send + 'static,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: OperationError,
 {
     let outcome = call(request).await.map_err(|e| KeyStoreError::Service {
         service,
@@ -732,26 +732,18 @@ const DYNAMODB_RETRYABLE: &[&str] = &[
     "InternalServerError",
 ];
 
-fn sdk_error<E>(
+fn sdk_error<E: OperationError>(
     service: &'static str,
     operation: &'static str,
     error: SdkError<E, HttpResponse>,
-) -> KeyStoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let Classified {
-        retryable,
-        code,
-        message,
-        ..
-    } = classify(&error, DYNAMODB_RETRYABLE);
+) -> KeyStoreError {
+    let seen = classify(&error, DYNAMODB_RETRYABLE);
     KeyStoreError::Service {
         service,
         operation,
-        code,
-        message,
-        retryable,
+        code: seen.code,
+        message: seen.message,
+        retryable: seen.retryable,
         source: Some(std::sync::Arc::new(error)),
     }
 }
