@@ -42,6 +42,14 @@ async fn env(test: &str) -> Option<Env> {
     })
 }
 
+/// [`env`] with its key store table created and one branch key in it.
+async fn env_with_key(test: &str) -> Option<(Env, String)> {
+    let env = env(test).await?;
+    env.store().create_key_store().await.unwrap();
+    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    Some((env, id))
+}
+
 impl Env {
     fn store(&self) -> KeyStore {
         KeyStore::new(&self.config, &self.table, &self.kms_arn)
@@ -194,12 +202,11 @@ async fn chosen_ids_need_a_context_and_cannot_be_created_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
-    let Some(env) = env("one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages").await
+    let Some((env, id)) =
+        env_with_key("one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages").await
     else {
         return;
     };
-    env.store().create_key_store().await.unwrap();
-    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
     let kms = Proxy::start(&env.endpoint).await;
     let dynamodb = Proxy::start(&env.endpoint).await;
     let config = sdk_config(&dynamodb.url, REGION).await;
@@ -237,13 +244,11 @@ async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached() {
-    let Some(env) =
-        env("dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached").await
+    let Some((env, id)) =
+        env_with_key("dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached").await
     else {
         return;
     };
-    env.store().create_key_store().await.unwrap();
-    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
     let proxy = Proxy::start(&env.endpoint).await;
     let keyring = keyring(env.store_via(&proxy).await, &id);
     let envelope = Client::new();
@@ -379,13 +384,13 @@ async fn missing_tampered_and_foreign_items_are_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written() {
-    let Some(env) =
-        env("kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written").await
+    let Some((env, id)) = env_with_key(
+        "kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written",
+    )
+    .await
     else {
         return;
     };
-    env.store().create_key_store().await.unwrap();
-    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
     let before = env.store().get_active_branch_key(&id).await.unwrap();
     let proxy = Proxy::start(&env.endpoint).await;
     let store = env.store_kms_via(&proxy).await;
