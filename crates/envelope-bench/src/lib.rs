@@ -7,5 +7,6 @@ pub mod fleet;
 pub mod floor;
 pub mod large;
 pub mod load;
+pub mod parse;
 pub mod plan;
 pub mod sweep;

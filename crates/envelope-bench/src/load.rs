@@ -111,11 +111,15 @@ impl SimulatedMasterKey {
     /// A simulated master key.
     pub fn new(latency: Duration, rate_limit: Option<f64>) -> Result<Self, KeyringError> {
         let quota = match rate_limit {
-            Some(rate) if rate > 0.0 => Some((
-                Duration::from_secs_f64(1.0 / rate),
+            Some(rate) => Some((
+                Duration::try_from_secs_f64(1.0 / rate).map_err(|_| {
+                    KeyringError::InvalidConfiguration(format!(
+                        "rate limit {rate}: give calls per second above 0 that a timer can keep"
+                    ))
+                })?,
                 Mutex::new(Instant::now()),
             )),
-            _ => None,
+            None => None,
         };
         Ok(Self {
             inner: RawAesKeyring::new("envelope-bench", "simulated", SecretBytes::random(32)?)?,
@@ -332,10 +336,10 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
         budget: spec.messages,
         issued: AtomicU64::new(0),
         schedule: match spec.rate {
-            Some(rate) if rate.is_finite() && rate > 0.0 => {
-                Some((started, Duration::from_secs_f64(1.0 / rate)))
-            }
-            Some(rate) => return Err(format!("--rate {rate}: give messages per second above 0")),
+            Some(rate) => match Duration::try_from_secs_f64(1.0 / rate) {
+                Ok(interval) if rate > 0.0 => Some((started, interval)),
+                _ => return Err(format!("--rate {rate}: give messages per second above 0")),
+            },
             None => None,
         },
         threads: !spec.async_tasks,

@@ -23,7 +23,7 @@ use envelope::AlgorithmSuite;
 use envelope::cache::RefreshAhead;
 
 use envelope_bench::load::{self, CacheReport, LoadResult, LoadSpec};
-use envelope_bench::{fleet, floor, large, plan, sweep};
+use envelope_bench::{fleet, floor, large, parse, plan, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -76,28 +76,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         hosts: u32,
         /// With --hosts: the hierarchical keyring's branch-key TTL, seconds.
-        #[arg(long, default_value_t = 300.0)]
+        #[arg(long, value_parser = parse::seconds, default_value_t = 300.0)]
         ttl: f64,
         /// Messages per second (during bursts with --burst).
-        #[arg(long, required_unless_present = "examples")]
+        #[arg(long, value_parser = parse::rate, required_unless_present = "examples")]
         rate: Option<f64>,
         /// Average plaintext bytes per message.
-        #[arg(long, default_value_t = 1024.0)]
+        #[arg(long, value_parser = parse::non_negative, default_value_t = 1024.0)]
         size: f64,
         /// Dollars per master-key call (default: AWS KMS, $0.03 per 10,000 requests).
-        #[arg(long, default_value_t = 0.000_003)]
+        #[arg(long, value_parser = parse::non_negative, default_value_t = 0.000_003)]
         cost_per_call: f64,
         /// Master-key latency per call, milliseconds.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, value_parser = parse::millis, default_value_t = 10.0)]
         latency_ms: f64,
         /// Monthly budget for master-key calls, dollars.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::positive)]
         budget: Option<f64>,
         /// Master-key calls per second allowed (quota).
-        #[arg(long)]
+        #[arg(long, value_parser = parse::rate)]
         max_calls_per_second: Option<f64>,
         /// Bytes one data key may encrypt.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::positive)]
         max_bytes: Option<f64>,
         /// Bursty traffic: SECONDS/PERIOD, e.g. 5/60.
         #[arg(long)]
@@ -112,7 +112,7 @@ enum Command {
     /// The primitives' costs on this machine and backend.
     Floor {
         /// Seconds per primitive.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, value_parser = parse::seconds, default_value_t = 1.0)]
         seconds: f64,
         /// Print JSON.
         #[arg(long)]
@@ -123,34 +123,34 @@ enum Command {
     /// hierarchical keyring, and both; write fleet.csv and fleet.svg.
     Fleet {
         /// Hosts (comma-separated for several fleet sizes).
-        #[arg(long, value_delimiter = ',', default_value = "10")]
+        #[arg(long, value_parser = parse::hosts, value_delimiter = ',', default_value = "10")]
         hosts: Vec<usize>,
         /// Messages per second per host.
-        #[arg(long, default_value_t = 100.0)]
+        #[arg(long, value_parser = parse::rate, default_value_t = 100.0)]
         rate: f64,
         /// Seconds to run each setup.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, value_parser = parse::seconds, default_value_t = 10.0)]
         seconds: f64,
         /// Plaintext bytes per message.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, value_parser = parse::message_size, default_value_t = 1024)]
         size: usize,
         /// Simulated KMS latency, milliseconds.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, value_parser = parse::millis, default_value_t = 10.0)]
         kms_latency_ms: f64,
         /// Simulated DynamoDB latency, milliseconds.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, value_parser = parse::millis, default_value_t = 5.0)]
         dynamodb_latency_ms: f64,
         /// KMS calls per second the whole fleet may make; excess calls queue.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::rate)]
         kms_quota: Option<f64>,
         /// Caching CMM max_age, seconds.
-        #[arg(long, default_value_t = 300.0)]
+        #[arg(long, value_parser = parse::seconds, default_value_t = 300.0)]
         max_age: f64,
         /// Caching CMM max_messages.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_parser = parse::count_u64, default_value_t = 100)]
         max_messages: u64,
         /// Hierarchical keyring branch-key TTL, seconds.
-        #[arg(long, default_value_t = 300.0)]
+        #[arg(long, value_parser = parse::seconds, default_value_t = 300.0)]
         ttl: f64,
         /// Neither cache fetches ahead of expiry: one KMS call per branch key per TTL (or per data
         /// key's life), and the message that finds it expired waits for the next.
@@ -165,11 +165,11 @@ enum Command {
         )]
         setup: Vec<fleet::Setup>,
         /// Dollars per KMS request (AWS KMS: $0.03 per 10,000).
-        #[arg(long, default_value_t = 0.000_003)]
+        #[arg(long, value_parser = parse::non_negative, default_value_t = 0.000_003)]
         kms_cost_per_call: f64,
         /// Dollars per eventually consistent DynamoDB GetItem (on-demand: half a read request
         /// unit, $0.125 per million units).
-        #[arg(long, default_value_t = 0.000_000_062_5)]
+        #[arg(long, value_parser = parse::non_negative, default_value_t = 0.000_000_062_5)]
         dynamodb_cost_per_read: f64,
         /// Where to write the CSV and SVG.
         #[arg(long, default_value = "target/envelope-bench/fleet")]
@@ -182,10 +182,10 @@ enum Command {
     /// round by round so the ratios hold on a noisy machine.
     Large {
         /// Plaintext size in MiB.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, value_parser = parse::large_mib, default_value_t = 16)]
         mib: usize,
         /// Rounds; each runs every case once, and medians are reported.
-        #[arg(long, default_value_t = 15)]
+        #[arg(long, value_parser = parse::count, default_value_t = 15)]
         rounds: usize,
         /// Algorithm suites (ids in hex or ESDK names), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "0478,0578")]
@@ -199,44 +199,44 @@ enum Command {
 #[derive(Args, Clone)]
 struct LoadArgs {
     /// Worker threads using the blocking API.
-    #[arg(long, default_value_t = 1, conflicts_with = "tasks")]
+    #[arg(long, value_parser = parse::workers, default_value_t = 1, conflicts_with = "tasks")]
     threads: usize,
     /// Async tasks on a multi-thread tokio runtime instead of threads.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::workers)]
     tasks: Option<usize>,
     /// Plaintext bytes per message.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, value_parser = parse::message_size, default_value_t = 1024)]
     size: usize,
     /// Algorithm suite: id in hex or ESDK name (0478 = AES-256 committing, unsigned; 0578 =
     /// signed).
     #[arg(long, default_value = "0478")]
     suite: AlgorithmSuite,
     /// Distinct encryption contexts, used round-robin (each has its own cache entries).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = parse::count, default_value_t = 1)]
     contexts: usize,
     /// max_age, seconds.
-    #[arg(long, default_value_t = 300.0)]
+    #[arg(long, value_parser = parse::seconds, default_value_t = 300.0)]
     max_age: f64,
     /// max_messages.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_parser = parse::count_u64, default_value_t = 1000)]
     max_messages: u64,
     /// max_bytes.
-    #[arg(long, default_value_t = i64::MAX as u64)]
+    #[arg(long, value_parser = parse::count_u64, default_value_t = i64::MAX as u64)]
     max_bytes: u64,
     /// Cache capacity, entries.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_parser = parse::count, default_value_t = 1000)]
     capacity: usize,
     /// Simulated master-key latency, milliseconds.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, value_parser = parse::millis, default_value_t = 5.0)]
     latency_ms: f64,
     /// Master-key calls per second allowed; calls beyond it queue, as with a KMS quota.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::rate)]
     rate_limit: Option<f64>,
     /// Run for this many seconds ...
-    #[arg(long, default_value_t = 3.0, conflicts_with = "messages")]
+    #[arg(long, value_parser = parse::seconds, default_value_t = 3.0, conflicts_with = "messages")]
     duration: f64,
     /// ... or for this many messages.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::count_u64)]
     messages: Option<u64>,
     /// Also decrypt every message (through the same caching CMM).
     #[arg(long)]
@@ -245,7 +245,7 @@ struct LoadArgs {
     #[arg(long, default_value = "auto")]
     refresh_ahead: RefreshAhead,
     /// A steady rate: messages per second across all workers (default: flat out).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::rate)]
     rate: Option<f64>,
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use plotters::prelude::*;
 
 use crate::load::{CacheReport, LoadSpec, run_cache};
+use crate::parse;
 
 /// The parameter a sweep varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -24,12 +25,18 @@ pub enum Parameter {
 }
 
 impl Parameter {
-    fn apply(self, spec: &mut LoadSpec, value: u64) {
+    /// Set this parameter of `spec` to `value`, checked as the command line checks the flag.
+    fn apply(self, spec: &mut LoadSpec, value: u64) -> Result<(), String> {
+        let text = value.to_string();
+        let refused = |e: String| format!("--values {value} for --param {}: {e}", self.flag());
         match self {
-            Self::Threads => spec.concurrency = usize::try_from(value).unwrap_or(usize::MAX),
-            Self::MaxMessages => spec.max_messages = value,
-            Self::Size => spec.message_size = usize::try_from(value).unwrap_or(usize::MAX),
-            Self::Latency => spec.latency = Duration::from_millis(value),
+            Self::Threads => spec.concurrency = parse::workers(&text).map_err(refused)?,
+            Self::MaxMessages => spec.max_messages = parse::count_u64(&text).map_err(refused)?,
+            Self::Size => spec.message_size = parse::message_size(&text).map_err(refused)?,
+            Self::Latency => {
+                let ms = parse::millis(&text).map_err(refused)?;
+                spec.latency = Duration::from_secs_f64(ms / 1e3);
+            }
             Self::RefreshAhead => {
                 spec.refresh_ahead = match value {
                     0 => envelope::cache::RefreshAhead::Off,
@@ -37,6 +44,17 @@ impl Parameter {
                     _ => envelope::cache::RefreshAhead::Auto,
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Threads => "threads",
+            Self::MaxMessages => "max-messages",
+            Self::Size => "size",
+            Self::Latency => "latency",
+            Self::RefreshAhead => "refresh-ahead",
         }
     }
 
@@ -59,10 +77,16 @@ pub fn run(
     baseline: bool,
     out: &Path,
 ) -> Result<Vec<(u64, CacheReport)>, String> {
+    // Every value is checked before the first run.
+    let specs = values
+        .iter()
+        .map(|&value| {
+            let mut spec = base.clone();
+            parameter.apply(&mut spec, value).map(|()| (value, spec))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let mut rows = Vec::new();
-    for &value in values {
-        let mut spec = base.clone();
-        parameter.apply(&mut spec, value);
+    for (value, spec) in specs {
         rows.push((value, run_cache(&spec, baseline)?));
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
