@@ -54,9 +54,15 @@ struct Keys {
     /// Use the embedded demo key (public; for trying the tool only).
     #[arg(long)]
     demo_key: bool,
-    /// A raw AES wrapping key: a file of 16, 24 or 32 bytes, or of their Base64 or hex text.
+    /// A raw AES wrapping key: a file of 16, 24 or 32 bytes, or of their Base64 or hex text
+    /// (see --aes-key-format).
     #[arg(long, value_name = "FILE")]
     aes_key: Vec<PathBuf>,
+    /// How --aes-key files are written. `auto` takes a file that is the hex or Base64 text of a
+    /// 16, 24 or 32-byte key as that text, any other file of 16, 24 or 32 bytes as raw bytes, and
+    /// refuses a file that could be either (such as 32 hex digits without a newline).
+    #[arg(long, value_enum, default_value_t = KeyFormat::Auto)]
+    aes_key_format: KeyFormat,
     /// An RSA public key (PEM) to wrap data keys for.
     #[arg(long, value_name = "FILE")]
     rsa_public_key: Vec<PathBuf>,
@@ -150,23 +156,83 @@ fn key_name(keys: &Keys, path: &Path) -> String {
     })
 }
 
-fn read_aes_key(path: &Path) -> Result<SecretBytes, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if matches!(bytes.len(), 16 | 24 | 32) {
-        return Ok(SecretBytes::new(bytes));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let text = text.trim();
-    let decoded = hex::decode(text)
-        .ok()
-        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
-        .ok_or_else(|| {
+/// How an `--aes-key` file is written, as `--aes-key-format` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum KeyFormat {
+    /// Decide by content; refuse a file that is both a raw key and the text of one.
+    Auto,
+    /// The file's bytes are the key.
+    Raw,
+    /// Hex text (surrounding white space ignored).
+    Hex,
+    /// Base64 text (surrounding white space ignored).
+    Base64,
+}
+
+fn is_key_len(len: usize) -> bool {
+    matches!(len, 16 | 24 | 32)
+}
+
+/// The key the text of `bytes` spells in `format` (hex or Base64), if it is a key's length.
+fn decode_key(bytes: &[u8], format: KeyFormat) -> Option<SecretBytes> {
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let decoded = match format {
+        KeyFormat::Hex => hex::decode(text).ok()?,
+        KeyFormat::Base64 => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?,
+        KeyFormat::Auto | KeyFormat::Raw => return None,
+    };
+    let decoded = SecretBytes::new(decoded);
+    is_key_len(decoded.len()).then_some(decoded)
+}
+
+fn read_aes_key(path: &Path, format: KeyFormat) -> Result<SecretBytes, Failure> {
+    let bytes =
+        SecretBytes::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let bytes = bytes.expose_secret();
+    let raw = is_key_len(bytes.len()).then(|| SecretBytes::from_slice(bytes));
+    let text = decode_key(bytes, KeyFormat::Hex).or_else(|| decode_key(bytes, KeyFormat::Base64));
+    let key = match format {
+        KeyFormat::Raw => raw.ok_or_else(|| {
             format!(
-                "{}: not a 16, 24 or 32-byte key, nor its hex or Base64",
-                path.display()
+                "{}: a raw key is 16, 24 or 32 bytes; this file has {}",
+                path.display(),
+                bytes.len()
             )
-        })?;
-    Ok(SecretBytes::new(decoded))
+        })?,
+        KeyFormat::Hex | KeyFormat::Base64 => decode_key(bytes, format).ok_or_else(|| {
+            format!(
+                "{}: not the {} text of a 16, 24 or 32-byte key",
+                path.display(),
+                if format == KeyFormat::Hex {
+                    "hex"
+                } else {
+                    "Base64"
+                }
+            )
+        })?,
+        KeyFormat::Auto => match (raw, text) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: {} bytes that are also the hex or Base64 text of a key; say which with \
+                     --aes-key-format raw, hex or base64",
+                    path.display(),
+                    bytes.len()
+                )
+                .into());
+            }
+            (Some(key), None) | (None, Some(key)) => key,
+            (None, None) => {
+                return Err(format!(
+                    "{}: not a 16, 24 or 32-byte key, nor its hex or Base64",
+                    path.display()
+                )
+                .into());
+            }
+        },
+    };
+    Ok(key)
 }
 
 /// RSA paddings, as `--rsa-padding` names them.
@@ -229,7 +295,7 @@ fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
         )?));
     }
     for path in &keys.aes_key {
-        let key = read_aes_key(path)?;
+        let key = read_aes_key(path, keys.aes_key_format)?;
         rings.push(Arc::new(RawAesKeyring::new(
             keys.key_namespace.clone(),
             key_name(keys, path),
@@ -275,6 +341,9 @@ fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| format!("context {pair:?} is not KEY=VALUE"))?;
+        if ec.contains_key(k) {
+            return Err(format!("context key {k:?} is given more than once").into());
+        }
         ec.insert(k, v);
     }
     Ok(ec)
