@@ -306,22 +306,16 @@ fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
     for path in &keys.rsa_public_key {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = key_name(keys, path);
-        rings.push(Arc::new(RawRsaKeyring::encrypt_only(
-            keys.key_namespace.clone(),
-            name,
-            padding,
-            &pem,
-        )?));
+        let keyring = RawRsaKeyring::encrypt_only(keys.key_namespace.clone(), name, padding, &pem)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        rings.push(Arc::new(keyring));
     }
     for path in &keys.rsa_private_key {
         let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = key_name(keys, path);
-        rings.push(Arc::new(RawRsaKeyring::decrypt_only(
-            keys.key_namespace.clone(),
-            name,
-            padding,
-            &pem,
-        )?));
+        let keyring = RawRsaKeyring::decrypt_only(keys.key_namespace.clone(), name, padding, &pem)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        rings.push(Arc::new(keyring));
     }
     match rings.len() {
         0 => Err(

@@ -166,3 +166,25 @@ fn a_context_key_given_twice_is_refused_on_both_sides() {
         assert!(!dir.path().join("out").exists(), "{command} wrote out");
     }
 }
+
+#[test]
+fn an_rsa_key_under_2048_bits_is_refused_as_too_small_naming_the_file() {
+    let dir = setup();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envelope-crypto/tests/data");
+    for (flag, pem, kind) in [
+        ("--rsa-public-key", "rsa-1024-public.pem", "public"),
+        ("--rsa-private-key", "rsa-1024-private.pem", "private"),
+    ] {
+        fs::copy(data.join(pem), dir.path().join("small.pem")).unwrap();
+        let out = envelope(dir.path(), &["encrypt", flag, "small.pem"], b"secret");
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "envelope: small.pem: invalid configuration: RSA {kind} key: invalid key: \
+                 an RSA key under 2048 bits: too small to use\n"
+            ),
+        );
+        assert!(out.stdout.is_empty(), "{flag}: wrote a message");
+    }
+}

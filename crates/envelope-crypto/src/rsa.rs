@@ -81,6 +81,15 @@ impl std::str::FromStr for RsaPadding {
     }
 }
 
+/// The error for an RSA key below [`MIN_RSA_BITS`], on either backend.
+pub(crate) const TOO_SMALL: &str = "an RSA key under 2048 bits: too small to use";
+/// The error for an RSA key above [`MAX_RSA_BITS`], on either backend.
+pub(crate) const TOO_LARGE: &str = "an RSA key over 8192 bits";
+/// The smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus accepted, in bits.
+pub const MAX_RSA_BITS: usize = 8192;
+
 /// An RSA public key, for encryption.
 #[derive(Clone)]
 pub struct RsaPublicKey {

@@ -327,6 +327,23 @@ fn rsa_rejects_wrong_key_kinds() {
 }
 
 #[test]
+fn rsa_keys_under_2048_bits_are_refused_as_too_small_on_every_backend() {
+    let too_small = CryptoError::InvalidKey("an RSA key under 2048 bits: too small to use");
+    assert_eq!(
+        RsaPublicKey::from_pem(include_str!("data/rsa-1024-public.pem")).err(),
+        Some(too_small.clone())
+    );
+    assert_eq!(
+        RsaPrivateKey::from_pem(include_str!("data/rsa-1024-private.pem")).err(),
+        Some(too_small)
+    );
+    assert_eq!(
+        RsaPublicKey::from_der(&[0x30, 0x00]).err(),
+        Some(CryptoError::InvalidKey("not an RSA SubjectPublicKeyInfo"))
+    );
+}
+
+#[test]
 fn random_bytes_differ() {
     let a = SecretBytes::random(32).unwrap();
     let b = SecretBytes::random(32).unwrap();

@@ -322,6 +322,15 @@ impl VerifyingKey {
     }
 }
 
+/// An RSA key aws-lc-rs refused: its size when that was why, else `otherwise`.
+fn rsa_rejected(error: &aws_lc_rs::error::KeyRejected, otherwise: &'static str) -> CryptoError {
+    CryptoError::InvalidKey(match error.description_() {
+        "TooSmall" => crate::rsa::TOO_SMALL,
+        "TooLarge" => crate::rsa::TOO_LARGE,
+        _ => otherwise,
+    })
+}
+
 #[derive(Clone)]
 pub(crate) struct RsaPublicKey(std::sync::Arc<rsa::PublicEncryptingKey>);
 
@@ -329,7 +338,7 @@ impl RsaPublicKey {
     pub(crate) fn from_der(spki: &[u8]) -> Result<Self, CryptoError> {
         rsa::PublicEncryptingKey::from_der(spki)
             .map(|k| Self(std::sync::Arc::new(k)))
-            .map_err(|_| CryptoError::InvalidKey("not an RSA SubjectPublicKeyInfo"))
+            .map_err(|e| rsa_rejected(&e, "not an RSA SubjectPublicKeyInfo"))
     }
 
     pub(crate) fn size_bytes(&self) -> usize {
@@ -371,7 +380,7 @@ impl RsaPrivateKey {
     pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
         rsa::PrivateDecryptingKey::from_pkcs8(der)
             .map(Self)
-            .map_err(|_| CryptoError::InvalidKey("not an unencrypted RSA PKCS#8 private key"))
+            .map_err(|e| rsa_rejected(&e, "not an unencrypted RSA PKCS#8 private key"))
     }
 
     pub(crate) fn size_bytes(&self) -> usize {

@@ -288,14 +288,27 @@ impl VerifyingKey {
     }
 }
 
+/// The modulus sizes aws-lc-rs accepts, so that both backends take the same keys.
+fn rsa_size_check(modulus_bits: usize) -> Result<(), CryptoError> {
+    match modulus_bits {
+        bits if bits < crate::rsa::MIN_RSA_BITS => {
+            Err(CryptoError::InvalidKey(crate::rsa::TOO_SMALL))
+        }
+        bits if bits > crate::rsa::MAX_RSA_BITS => {
+            Err(CryptoError::InvalidKey(crate::rsa::TOO_LARGE))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct RsaPublicKey(rsa::RsaPublicKey);
 
 impl RsaPublicKey {
     pub(crate) fn from_der(spki: &[u8]) -> Result<Self, CryptoError> {
-        rsa::RsaPublicKey::from_public_key_der(spki)
-            .map(Self)
-            .map_err(|_| CryptoError::InvalidKey("not an RSA SubjectPublicKeyInfo"))
+        let key = rsa::RsaPublicKey::from_public_key_der(spki)
+            .map_err(|_| CryptoError::InvalidKey("not an RSA SubjectPublicKeyInfo"))?;
+        rsa_size_check(key.n().bits()).map(|()| Self(key))
     }
 
     pub(crate) fn size_bytes(&self) -> usize {
@@ -332,9 +345,9 @@ pub(crate) struct RsaPrivateKey(rsa::RsaPrivateKey);
 
 impl RsaPrivateKey {
     pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
-        rsa::RsaPrivateKey::from_pkcs8_der(der)
-            .map(Self)
-            .map_err(|_| CryptoError::InvalidKey("not an unencrypted RSA PKCS#8 private key"))
+        let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
+            .map_err(|_| CryptoError::InvalidKey("not an unencrypted RSA PKCS#8 private key"))?;
+        rsa_size_check(key.n().bits()).map(|()| Self(key))
     }
 
     pub(crate) fn size_bytes(&self) -> usize {
