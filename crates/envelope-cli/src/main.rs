@@ -1,28 +1,29 @@
 //! `envelope`: encrypt and decrypt files and pipes in the AWS Encryption SDK message format.
 //!
-//! Everything streams: memory stays around twice the frame length whatever the input size.
+//! Everything streams: memory stays around twice the frame length whatever the input size (unless
+//! `--buffer` asks to hold the output back until the whole message verified).
 #![allow(clippy::print_stderr)]
 
+mod codec;
+mod keys;
+mod metadata;
 mod output;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use base64::Engine;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use envelope::blocking::Client;
-use envelope::format::{Header, HeaderDecoder, HeaderLimits, Parsed};
-use envelope::{
-    AlgorithmSuite, CommitmentPolicy, EncryptionContext, Keyring, MultiKeyring, RawAesKeyring,
-    RawRsaKeyring, RsaPadding, SecretBytes,
-};
+use envelope::format::{DEFAULT_MAX_HEADER_LEN, Header, HeaderDecoder, HeaderLimits, Parsed};
+use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
+use serde_json::{Value, json};
 
-/// A demo wrapping key, compiled in so that the tool can be tried without any setup. It is public:
-/// never protect real data with it.
-const DEMO_KEY: [u8; 32] = *b"envelope-cli-demo-key-NOT-SECRET";
+use crate::codec::{Base64Reader, Recording, Sink};
+use crate::keys::Keys;
+use crate::metadata::Metadata;
 
 #[derive(Parser)]
 #[command(
@@ -42,42 +43,7 @@ enum Command {
     /// Decrypt INPUT (default stdin) into OUTPUT (default stdout).
     Decrypt(DecryptArgs),
     /// Print a message's header: suite, encryption context, encrypted data keys.
-    Info {
-        /// The message (default stdin).
-        #[arg(short, long)]
-        input: Option<PathBuf>,
-    },
-}
-
-#[derive(Args)]
-struct Keys {
-    /// Use the embedded demo key (public; for trying the tool only).
-    #[arg(long)]
-    demo_key: bool,
-    /// A raw AES wrapping key: a file of 16, 24 or 32 bytes, or of their Base64 or hex text
-    /// (see --aes-key-format).
-    #[arg(long, value_name = "FILE")]
-    aes_key: Vec<PathBuf>,
-    /// How --aes-key files are written. `auto` takes a file that is the hex or Base64 text of a
-    /// 16, 24 or 32-byte key as that text, any other file of 16, 24 or 32 bytes as raw bytes, and
-    /// refuses a file that could be either (such as 32 hex digits without a newline).
-    #[arg(long, value_enum, default_value_t = KeyFormat::Auto)]
-    aes_key_format: KeyFormat,
-    /// An RSA public key (PEM) to wrap data keys for.
-    #[arg(long, value_name = "FILE")]
-    rsa_public_key: Vec<PathBuf>,
-    /// An RSA private key (PEM, PKCS#8) to unwrap data keys with.
-    #[arg(long, value_name = "FILE")]
-    rsa_private_key: Vec<PathBuf>,
-    /// RSA padding.
-    #[arg(long, value_enum, default_value_t = Padding::OaepSha256)]
-    rsa_padding: Padding,
-    /// The key namespace written into messages (the provider id).
-    #[arg(long, default_value = "envelope-cli")]
-    key_namespace: String,
-    /// The key name written into messages; defaults to the key file's name.
-    #[arg(long)]
-    key_name: Option<String>,
+    Info(InfoArgs),
 }
 
 #[derive(Args)]
@@ -88,20 +54,66 @@ struct Io {
     /// Write to this file instead of stdout (written to a temporary file, renamed on success).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// An encryption context pair KEY=VALUE (repeatable).
-    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE")]
+    /// An encryption context pair KEY=VALUE (repeatable). On decrypt the message's context must
+    /// hold every pair, and KEY alone requires the key with any value.
+    #[arg(
+        short = 'c',
+        long = "encryption-context",
+        visible_alias = "context",
+        value_name = "KEY=VALUE"
+    )]
     context: Vec<String>,
     /// Commitment policy.
     #[arg(long, value_enum, default_value_t = Policy::RequireEncryptRequireDecrypt)]
     commitment_policy: Policy,
     /// The largest frame length to write or to stream (default 64 MiB): encrypting with longer
-    /// frames, or decrypting a message that has them, fails before any key is used.
-    #[arg(long, value_name = "BYTES", default_value_t = envelope::DEFAULT_MAX_FRAME_LENGTH)]
+    /// frames, or decrypting a message that has them (or a non-framed body that long), fails
+    /// before any key is used.
+    #[arg(
+        long,
+        visible_alias = "max-length",
+        value_name = "BYTES",
+        default_value_t = envelope::DEFAULT_MAX_FRAME_LENGTH
+    )]
     max_frame_length: u32,
+    /// Refuse messages with more encrypted data keys than this, before any key is tried.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = envelope::DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    max_encrypted_data_keys: u16,
     /// Hash signed messages on the calling thread only (by default large signed messages hash on
     /// a second core while the first encrypts).
     #[arg(long)]
     single_core: bool,
+    /// The input is Base64 text: decode it first.
+    #[arg(long)]
+    decode: bool,
+    /// Write the output as Base64 text.
+    #[arg(long)]
+    encode: bool,
+    /// Hold all output in memory and release it only once the whole command succeeded (for
+    /// standard output; files are always renamed into place only on success).
+    #[arg(long)]
+    buffer: bool,
+    /// Append one JSON line per operation to FILE (`-`: standard output) in aws-encryption-sdk-cli's
+    /// fields: mode, input, output, header, and header_auth on decrypt.
+    #[arg(long, value_name = "FILE", conflicts_with = "suppress_metadata")]
+    metadata_output: Option<PathBuf>,
+    /// Replace the --metadata-output file instead of appending to it.
+    #[arg(long, requires = "metadata_output")]
+    overwrite_metadata: bool,
+    /// Write no metadata (the default; accepted for aws-encryption-sdk-cli's -S).
+    #[arg(short = 'S', long)]
+    suppress_metadata: bool,
+    /// Say what was done on standard error (-vv: and whose data keys).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+    /// Print no warnings (the report -v asks for is still printed).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -110,13 +122,13 @@ struct EncryptArgs {
     keys: Keys,
     #[command(flatten)]
     io: Io,
-    /// Algorithm suite: its id in hex (e.g. 0578) or ESDK name (default: the commitment
-    /// policy's).
-    #[arg(long)]
+    /// Algorithm suite: its id in hex (e.g. 0578), its ESDK name, or the Python ESDK's name
+    /// (e.g. AES_256_GCM_HKDF_SHA512_COMMIT_KEY); default: the commitment policy's.
+    #[arg(long, visible_alias = "algorithm", value_parser = parse_suite)]
     suite: Option<AlgorithmSuite>,
     /// Frame length in bytes (1 to the maximum frame length).
     #[arg(long, default_value_t = envelope::DEFAULT_FRAME)]
-    frame_length: std::num::NonZeroU32,
+    frame_length: NonZeroU32,
 }
 
 #[derive(Args)]
@@ -126,8 +138,21 @@ struct DecryptArgs {
     #[command(flatten)]
     io: Io,
     /// Refuse signed messages, so that every byte written is final when it is written.
-    #[arg(long)]
+    #[arg(long, visible_alias = "decrypt-unsigned")]
     unsigned_only: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// The message (default stdin).
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// The message is Base64 text.
+    #[arg(long)]
+    decode: bool,
+    /// Print the header as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 type Failure = Box<dyn std::error::Error>;
@@ -137,7 +162,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Encrypt(args) => encrypt(args),
         Command::Decrypt(args) => decrypt(args),
-        Command::Info { input } => info(input),
+        Command::Info(args) => info(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,112 +174,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn key_name(keys: &Keys, path: &Path) -> String {
-    keys.key_name.clone().unwrap_or_else(|| {
-        path.file_name()
-            .map_or_else(|| "key".to_string(), |n| n.to_string_lossy().into_owned())
+/// A suite as `--suite`/`--algorithm` names it: what [`AlgorithmSuite`] parses, or the Python
+/// ESDK's name (the ESDK name without `ALG_`, and without `_NO_KDF` for the legacy suites).
+fn parse_suite(text: &str) -> Result<AlgorithmSuite, String> {
+    text.parse::<AlgorithmSuite>().or_else(|e| {
+        let name = text.trim().to_ascii_uppercase();
+        AlgorithmSuite::ALL
+            .into_iter()
+            .find(|suite| metadata::python_suite_name(suite.name()) == name)
+            .ok_or_else(|| {
+                format!("{e}, or a Python ESDK name such as AES_256_GCM_HKDF_SHA512_COMMIT_KEY")
+            })
     })
-}
-
-/// How an `--aes-key` file is written, as `--aes-key-format` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum KeyFormat {
-    /// Decide by content; refuse a file that is both a raw key and the text of one.
-    Auto,
-    /// The file's bytes are the key.
-    Raw,
-    /// Hex text (surrounding white space ignored).
-    Hex,
-    /// Base64 text (surrounding white space ignored).
-    Base64,
-}
-
-fn is_key_len(len: usize) -> bool {
-    matches!(len, 16 | 24 | 32)
-}
-
-/// The key the text of `bytes` spells in `format` (hex or Base64), if it is a key's length.
-fn decode_key(bytes: &[u8], format: KeyFormat) -> Option<SecretBytes> {
-    let text = std::str::from_utf8(bytes).ok()?.trim();
-    let decoded = match format {
-        KeyFormat::Hex => hex::decode(text).ok()?,
-        KeyFormat::Base64 => base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .ok()?,
-        KeyFormat::Auto | KeyFormat::Raw => return None,
-    };
-    let decoded = SecretBytes::new(decoded);
-    is_key_len(decoded.len()).then_some(decoded)
-}
-
-fn read_aes_key(path: &Path, format: KeyFormat) -> Result<SecretBytes, Failure> {
-    let bytes =
-        SecretBytes::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
-    let bytes = bytes.expose_secret();
-    let raw = is_key_len(bytes.len()).then(|| SecretBytes::from_slice(bytes));
-    let text = decode_key(bytes, KeyFormat::Hex).or_else(|| decode_key(bytes, KeyFormat::Base64));
-    let key = match format {
-        KeyFormat::Raw => raw.ok_or_else(|| {
-            format!(
-                "{}: a raw key is 16, 24 or 32 bytes; this file has {}",
-                path.display(),
-                bytes.len()
-            )
-        })?,
-        KeyFormat::Hex | KeyFormat::Base64 => decode_key(bytes, format).ok_or_else(|| {
-            format!(
-                "{}: not the {} text of a 16, 24 or 32-byte key",
-                path.display(),
-                if format == KeyFormat::Hex {
-                    "hex"
-                } else {
-                    "Base64"
-                }
-            )
-        })?,
-        KeyFormat::Auto => match (raw, text) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{}: {} bytes that are also the hex or Base64 text of a key; say which with \
-                     --aes-key-format raw, hex or base64",
-                    path.display(),
-                    bytes.len()
-                )
-                .into());
-            }
-            (Some(key), None) | (None, Some(key)) => key,
-            (None, None) => {
-                return Err(format!(
-                    "{}: not a 16, 24 or 32-byte key, nor its hex or Base64",
-                    path.display()
-                )
-                .into());
-            }
-        },
-    };
-    Ok(key)
-}
-
-/// RSA paddings, as `--rsa-padding` names them.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Padding {
-    Pkcs1,
-    OaepSha1,
-    OaepSha256,
-    OaepSha384,
-    OaepSha512,
-}
-
-impl From<Padding> for RsaPadding {
-    fn from(padding: Padding) -> Self {
-        match padding {
-            Padding::Pkcs1 => Self::Pkcs1v15,
-            Padding::OaepSha1 => Self::OaepSha1,
-            Padding::OaepSha256 => Self::OaepSha256,
-            Padding::OaepSha384 => Self::OaepSha384,
-            Padding::OaepSha512 => Self::OaepSha512,
-        }
-    }
 }
 
 /// Commitment policies, as `--commitment-policy` names them (the aws-encryption-sdk-cli's names;
@@ -279,62 +210,24 @@ impl From<Policy> for CommitmentPolicy {
     }
 }
 
-/// One keyring per key given; several make a multi-keyring (the first one generates).
-fn keyring(keys: &Keys) -> Result<Arc<dyn Keyring>, Failure> {
-    let mut rings: Vec<Arc<dyn Keyring>> = Vec::new();
-    if keys.demo_key {
-        let _ = writeln!(
-            io::stderr(),
-            "envelope: using the public demo key: never protect real data with it"
-        );
-        let ns = keys.key_namespace.clone();
-        rings.push(Arc::new(RawAesKeyring::new(
-            ns,
-            "demo-key",
-            SecretBytes::from_slice(&DEMO_KEY),
-        )?));
-    }
-    for path in &keys.aes_key {
-        let key = read_aes_key(path, keys.aes_key_format)?;
-        rings.push(Arc::new(RawAesKeyring::new(
-            keys.key_namespace.clone(),
-            key_name(keys, path),
-            key,
-        )?));
-    }
-    let padding = RsaPadding::from(keys.rsa_padding);
-    for path in &keys.rsa_public_key {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let name = key_name(keys, path);
-        let keyring = RawRsaKeyring::encrypt_only(keys.key_namespace.clone(), name, padding, &pem)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        rings.push(Arc::new(keyring));
-    }
-    for path in &keys.rsa_private_key {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let name = key_name(keys, path);
-        let keyring = RawRsaKeyring::decrypt_only(keys.key_namespace.clone(), name, padding, &pem)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        rings.push(Arc::new(keyring));
-    }
-    match rings.len() {
-        0 => Err(
-            "no key given: use --aes-key, --rsa-public-key, --rsa-private-key or --demo-key".into(),
-        ),
-        1 => Ok(rings.remove(0)),
-        _ => {
-            let generator = rings.remove(0);
-            Ok(Arc::new(MultiKeyring::new(Some(generator), rings)?))
-        }
+/// One `-c` argument: `KEY=VALUE`, or (on decrypt) `KEY` alone.
+fn split_pair(pair: &str) -> (&str, Option<&str>) {
+    match pair.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (pair, None),
     }
 }
 
-fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
+/// The encryption context to encrypt under.
+fn encrypt_context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
     let mut ec = EncryptionContext::new();
     for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("context {pair:?} is not KEY=VALUE"))?;
+        let (k, Some(v)) = split_pair(pair) else {
+            return Err(format!(
+                "context {pair:?} is not KEY=VALUE (KEY alone is for decrypt, to require the key)"
+            )
+            .into());
+        };
         if ec.contains_key(k) {
             return Err(format!("context key {k:?} is given more than once").into());
         }
@@ -343,59 +236,218 @@ fn context(pairs: &[String]) -> Result<EncryptionContext, Failure> {
     Ok(ec)
 }
 
-fn client(io_args: &Io) -> Result<Client, Failure> {
-    let policy = CommitmentPolicy::from(io_args.commitment_policy);
-    let single_core = io_args.single_core;
+/// What decrypt requires of the message's encryption context: each key, with its value when given.
+fn required_context(pairs: &[String]) -> Result<Vec<(String, Option<String>)>, Failure> {
+    let mut required: Vec<(String, Option<String>)> = Vec::new();
+    for pair in pairs {
+        let (k, v) = split_pair(pair);
+        if k.is_empty() {
+            return Err(format!("context {pair:?} has an empty key").into());
+        }
+        if required.iter().any(|(seen, _)| seen == k) {
+            return Err(format!("context key {k:?} is given more than once").into());
+        }
+        required.push((k.to_string(), v.map(str::to_string)));
+    }
+    Ok(required)
+}
+
+/// The requirements `context` does not meet: keys it lacks, and pairs it lacks.
+struct Unmet {
+    keys: Vec<String>,
+    pairs: Vec<(String, String)>,
+    /// One sentence per requirement not met.
+    reasons: Vec<String>,
+}
+
+fn unmet(required: &[(String, Option<String>)], context: &EncryptionContext) -> Unmet {
+    let mut unmet = Unmet {
+        keys: Vec::new(),
+        pairs: Vec::new(),
+        reasons: Vec::new(),
+    };
+    for (key, value) in required {
+        match (context.get(key), value) {
+            (None, None) => {
+                unmet.keys.push(key.clone());
+                unmet.reasons.push(format!(
+                    "the message's encryption context has no key {key:?}"
+                ));
+            }
+            (None, Some(value)) => {
+                unmet.pairs.push((key.clone(), value.clone()));
+                unmet.reasons.push(format!(
+                    "the message's encryption context has no key {key:?}"
+                ));
+            }
+            (Some(found), Some(value)) if found != value => {
+                unmet.pairs.push((key.clone(), value.clone()));
+                unmet.reasons.push(format!(
+                    "the message's encryption context has {key:?} = {found:?}, not {value:?}"
+                ));
+            }
+            _ => {}
+        }
+    }
+    unmet
+}
+
+fn client(io_args: &Io) -> Client {
     let builder = envelope::Client::builder()
-        .commitment_policy(policy)
+        .commitment_policy(CommitmentPolicy::from(io_args.commitment_policy))
         .max_frame_length(io_args.max_frame_length)
-        .signature_hashing(if single_core {
+        .max_encrypted_data_keys(Some(io_args.max_encrypted_data_keys))
+        .signature_hashing(if io_args.single_core {
             envelope::SignatureHashing::Inline
         } else {
             envelope::SignatureHashing::for_this_machine()
         });
-    Ok(Client::from(builder.build()))
+    Client::from(builder.build())
 }
 
-fn input(path: Option<&PathBuf>) -> Result<Box<dyn Read>, Failure> {
-    Ok(match path.filter(|p| p.as_os_str() != "-") {
+/// The input (`None` or `-`: standard input), Base64-decoded with `decode`.
+fn input(path: Option<&PathBuf>, decode: bool) -> Result<Box<dyn Read>, Failure> {
+    let raw: Box<dyn Read> = match path.filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(BufReader::new(
             File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
         )),
         None => Box::new(io::stdin().lock()),
+    };
+    Ok(if decode {
+        Box::new(Base64Reader::new(raw))
+    } else {
+        raw
     })
 }
 
+fn is_stdout(path: Option<&Path>) -> bool {
+    path.is_none_or(|p| p == Path::new("-"))
+}
+
+/// The metadata destination, opened before any output file is created; refused when it and the
+/// output would both be standard output.
+fn open_metadata(io_args: &Io) -> Result<Option<Metadata>, Failure> {
+    let Some(path) = io_args.metadata_output.as_deref() else {
+        return Ok(None);
+    };
+    if path == Path::new("-") && is_stdout(io_args.output.as_deref()) {
+        return Err(
+            "--metadata-output - and the output would both be standard output; name a file for one"
+                .into(),
+        );
+    }
+    Ok(Some(Metadata::open(path, io_args.overwrite_metadata)?))
+}
+
+/// The names the metadata and `-v` give the input and output.
+fn names(io_args: &Io) -> (String, String) {
+    (
+        metadata::file_name(io_args.input.as_deref(), "<stdin>"),
+        metadata::file_name(io_args.output.as_deref(), "<stdout>"),
+    )
+}
+
+/// With `-v`, say what was done; with `-vv`, also whose data keys the message holds.
+fn report(io_args: &Io, done: &str, header: &Header, bytes: Option<u64>) {
+    if io_args.verbose == 0 {
+        return;
+    }
+    let (input, output) = names(io_args);
+    let body = header.body();
+    let size = bytes.map_or_else(String::new, |n| format!(" ({n} bytes of plaintext)"));
+    let mut text = format!(
+        "envelope: {done} {input} to {output}{size}: suite {}, frame length {}, {} data key(s)",
+        body.suite(),
+        body.framing().frame_length(),
+        body.encrypted_data_keys().len()
+    );
+    if io_args.verbose > 1 {
+        for edk in body.encrypted_data_keys() {
+            text.push_str("\nenvelope:   ");
+            text.push_str(&keys::describe_data_key(edk, true));
+        }
+    }
+    let _ = writeln!(io::stderr(), "{text}");
+}
+
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
+    let io_args = &args.io;
     // Every argument is checked, and the input opened, before any output file is created.
-    let keyring = keyring(&args.keys)?;
-    let client = client(&args.io)?;
-    let encryption_context = context(&args.io.context)?;
-    let suite = args.suite;
-    let source = input(args.io.input.as_ref())?;
-    let destination = output::Destination::check(args.io.output.as_deref())?;
+    let keyring = keys::keyring(&args.keys, io_args.quiet)?;
+    let client = client(io_args);
+    let encryption_context = encrypt_context(&io_args.context)?;
+    let mut metadata = open_metadata(io_args)?;
+    let source = CountingReader {
+        inner: input(io_args.input.as_ref(), io_args.decode)?,
+        count: 0,
+    };
+    let destination = output::Destination::check(io_args.output.as_deref())?;
     let (output, sink) = destination.open()?;
+    let sink = Sink::new(sink, io_args.encode, io_args.buffer);
     let mut request = client
         .encrypt_stream(&keyring, sink)
         .encryption_context(encryption_context)
         .frame_length(args.frame_length);
-    if let Some(suite) = suite {
+    if let Some(suite) = args.suite {
         request = request.suite(suite);
     }
-    let written = request
-        .run()
-        .and_then(|writer| writer.encrypt_from(source))
-        .and_then(|mut sink| Ok(sink.flush()?));
-    // Dropping `output` on the error path removes the temporary file.
-    written.map_err(|e| stream_error(e, &args.io))?;
-    Ok(output.commit()?)
+    let mut source = source;
+    // Dropping `output` on an error path removes the temporary file.
+    let writer = request.run().map_err(|e| stream_error(e, io_args))?;
+    let header = writer.header().clone();
+    let sink = writer
+        .encrypt_from(&mut source)
+        .map_err(|e| stream_error(e, io_args))?;
+    sink.finish()
+        .map_err(|e| stream_error(envelope::Error::Io(e), io_args))?;
+    output.commit()?;
+    if let Some(metadata) = &mut metadata {
+        let (input, output) = names(io_args);
+        metadata.write(&Value::Object(metadata::line(
+            "encrypt", &input, &output, &header,
+        )))?;
+    }
+    report(io_args, "encrypted", &header, Some(source.count));
+    Ok(())
 }
 
 /// Name what failed: writing to a closed standard output is said plainly.
 fn stream_error(e: envelope::Error, io_args: &Io) -> Failure {
     match &e {
         envelope::Error::Io(io)
-            if io.kind() == io::ErrorKind::BrokenPipe && io_args.output.is_none() =>
+            if io.kind() == io::ErrorKind::BrokenPipe && is_stdout(io_args.output.as_deref()) =>
         {
             "standard output was closed before the output was complete".into()
         }
@@ -403,32 +455,84 @@ fn stream_error(e: envelope::Error, io_args: &Io) -> Failure {
     }
 }
 
-fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
-    let keyring = keyring(&args.keys)?;
-    let client = client(&args.io)?;
-    let expected = if args.io.context.is_empty() {
-        None
-    } else {
-        Some(context(&args.io.context)?)
-    };
-    let source = input(args.io.input.as_ref())?;
-    let destination = output::Destination::check(args.io.output.as_deref())?;
-    let (output, sink) = destination.open()?;
-    let mut request = client.decrypt_stream(&keyring, source);
-    if let Some(expected) = expected {
-        request = request.encryption_context(expected);
+/// The header at the start of `bytes`, if they hold a whole one.
+fn parse_header(bytes: &[u8]) -> Option<Header> {
+    match HeaderDecoder::new(HeaderLimits::default()).feed(bytes) {
+        Ok(Parsed::Complete(header, _)) => Some(header),
+        _ => None,
     }
+}
+
+fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
+    let io_args = &args.io;
+    let keyring = keys::keyring(&args.keys, io_args.quiet)?;
+    let client = client(io_args);
+    let required = required_context(&io_args.context)?;
+    let mut metadata = open_metadata(io_args)?;
+    let (source, seen) = Recording::new(
+        input(io_args.input.as_ref(), io_args.decode)?,
+        DEFAULT_MAX_HEADER_LEN,
+    );
+    let destination = output::Destination::check(io_args.output.as_deref())?;
+    let (output, sink) = destination.open()?;
+    let mut sink = Counting {
+        inner: Sink::new(sink, io_args.encode, io_args.buffer),
+        count: 0,
+    };
+    let mut request = client.decrypt_stream(&keyring, source);
     if args.unsigned_only {
         request = request.unsigned_only();
     }
-    let written = request.run().and_then(|reader| reader.decrypt_into(sink));
-    // Dropping `output` on the error path removes the temporary file and its plaintext.
-    written.map_err(|e| stream_error(e, &args.io))?;
-    Ok(output.commit()?)
+    // Dropping `output` on an error path removes the temporary file and any plaintext in it.
+    let reader = match request.run() {
+        Ok(reader) => reader,
+        Err(e) if keys::no_key_matched(&e) => {
+            return Err(match parse_header(&seen.borrow()) {
+                Some(header) => format!("{e}\n{}", keys::no_match_hint(&args.keys, &header)),
+                None => e.to_string(),
+            }
+            .into());
+        }
+        Err(e) => return Err(stream_error(e, io_args)),
+    };
+    // The header is authenticated now; no plaintext has been produced yet.
+    let header = reader.header().clone();
+    let (input_name, output_name) = names(io_args);
+    let mut line = metadata::line("decrypt", &input_name, &output_name, &header);
+    let unmet = unmet(&required, reader.encryption_context());
+    if !unmet.reasons.is_empty() {
+        if let Some(metadata) = &mut metadata {
+            line.insert("skipped".into(), true.into());
+            line.insert(
+                "reason".into(),
+                "Missing encryption context key or value".into(),
+            );
+            line.insert("missing_encryption_context_keys".into(), json!(unmet.keys));
+            line.insert(
+                "missing_encryption_context_pairs".into(),
+                json!(unmet.pairs),
+            );
+            metadata.write(&Value::Object(line))?;
+        }
+        return Err(format!("not decrypted: {}", unmet.reasons.join("; ")).into());
+    }
+    reader
+        .decrypt_into(&mut sink)
+        .map_err(|e| stream_error(e, io_args))?;
+    let plaintext = sink.count;
+    sink.inner
+        .finish()
+        .map_err(|e| stream_error(envelope::Error::Io(e), io_args))?;
+    output.commit()?;
+    if let Some(metadata) = &mut metadata {
+        metadata.write(&Value::Object(line))?;
+    }
+    report(io_args, "decrypted", &header, Some(plaintext));
+    Ok(())
 }
 
-fn info(path: Option<PathBuf>) -> Result<(), Failure> {
-    let mut source = input(path.as_ref())?;
+fn info(args: InfoArgs) -> Result<(), Failure> {
+    let mut source = input(args.input.as_ref(), args.decode)?;
     let mut decoder = HeaderDecoder::new(HeaderLimits::default());
     let mut chunk = vec![0u8; 64 << 10];
     let header: Header = loop {
@@ -445,12 +549,36 @@ fn info(path: Option<PathBuf>) -> Result<(), Failure> {
             break header;
         }
     };
-    match print_header(&header, &mut BufWriter::new(io::stdout().lock())) {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let printed = if args.json {
+        writeln!(out, "{}", info_json(&header)).and_then(|()| out.flush())
+    } else {
+        print_header(&header, &mut out)
+    };
+    match printed {
         // The reader stopped reading (`| head`): not a failure of ours.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(format!("writing to standard output: {e}").into()),
         Ok(()) => Ok(()),
     }
+}
+
+/// `info --json`: the header in aws-encryption-sdk-cli's metadata fields, its length, and each
+/// data key's owner decoded (raw AES key name and IV, KMS key ARN).
+fn info_json(header: &Header) -> Value {
+    let data_keys: Vec<Value> = header
+        .body()
+        .encrypted_data_keys()
+        .iter()
+        .map(keys::data_key_json)
+        .collect();
+    json!({
+        "header": metadata::header_json(header),
+        "header_auth": metadata::header_auth_json(header),
+        "header_length": header.len(),
+        "data_keys": data_keys,
+        "authenticated": false,
+    })
 }
 
 fn print_header(header: &Header, out: &mut impl Write) -> io::Result<()> {
@@ -465,9 +593,8 @@ fn print_header(header: &Header, out: &mut impl Write) -> io::Result<()> {
     for edk in body.encrypted_data_keys() {
         writeln!(
             out,
-            "encrypted data key: provider {:?}, info {:?}, {} bytes",
-            edk.provider_id(),
-            String::from_utf8_lossy(edk.provider_info()),
+            "encrypted data key: {}, {} bytes",
+            keys::describe_data_key(edk, true),
             edk.ciphertext().len()
         )?;
     }

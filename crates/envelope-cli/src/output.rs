@@ -146,9 +146,10 @@ impl Destination {
                     .tempfile_in(&dir)
                     .map_err(|e| {
                         format!(
-                            "{}: cannot create a file in {}: {e}",
+                            "{}: cannot create a file in {}: {}",
                             shown.display(),
-                            dir.display()
+                            dir.display(),
+                            without_path(&e)
                         )
                     })?;
                 partials.push(temp.path().to_path_buf());
@@ -170,6 +171,24 @@ impl Destination {
                 ))
             }
         }
+    }
+}
+
+/// An I/O error's message without the temporary file's path that `tempfile` appends to it
+/// (` at path "..."`): messages name the user's path, never the temporary one.
+fn without_path(error: &io::Error) -> String {
+    // tempfile wraps the operating system's error; report that one.
+    if let Some(inner) = error
+        .get_ref()
+        .and_then(|e| std::error::Error::source(e))
+        .and_then(|e| e.downcast_ref::<io::Error>())
+    {
+        return inner.to_string();
+    }
+    let text = error.to_string();
+    match text.find(" at path \"") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 
