@@ -1,6 +1,6 @@
 # Sourced by test.sh and interop.sh: the Python venv under target/interop/ (the Python ESDK 4.0.7
-# and moto, from interop/requirements.txt) and, with start_moto, moto's KMS emulator on a free
-# 127.0.0.1 port for the rest of the calling script.
+# and moto, from interop/requirements.txt), aws-encryption-sdk-cli in a venv of its own, and, with
+# start_moto, moto's KMS emulator on a free 127.0.0.1 port for the rest of the calling script.
 
 work=target/interop
 venv=$work/venv
@@ -9,6 +9,14 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption
     echo "== creating $venv with the Python ESDK and moto"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r interop/requirements.txt
+fi
+
+# aws-encryption-sdk-cli 4.3.0 in a venv of its own: it needs the Python ESDK 3.x.
+cli_venv=$work/cli-venv
+if [ ! -x "$cli_venv/bin/aws-encryption-cli" ] || ! "$cli_venv/bin/aws-encryption-cli" --version 2>/dev/null | grep -q 'aws-encryption-sdk-cli/4.3.0'; then
+    echo "== creating $cli_venv with aws-encryption-sdk-cli"
+    python3 -m venv "$cli_venv"
+    "$cli_venv/bin/pip" install --quiet --disable-pip-version-check -r interop/requirements-cli.txt
 fi
 
 # Start moto (patched for multi-Region keys) unless ENVELOPE_KMS_ENDPOINT already names one; export

@@ -13,6 +13,8 @@ start_moto
 # The KMS and Kinesis tests fail rather than skip when the emulator (or the Python peer) is missing.
 export ENVELOPE_REQUIRE_KMS=1
 export ENVELOPE_PYTHON="$PWD/$venv/bin/python"
+export ENVELOPE_PYTHON_CLI="$PWD/$cli_venv/bin/aws-encryption-cli"
+export ENVELOPE_REQUIRE_PYTHON_CLI=1
 
 echo "== tests, aws-lc-rs backend"
 ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features envelope/tokio,envelope/kms,envelope/kinesis,envelope/hierarchy

@@ -1,10 +1,7 @@
-//! Byte-stream adapters for the command line: Base64 out (`--encode`) and in (`--decode`), output
-//! held back until the command succeeded (`--buffer`), and the first bytes of an input kept for
-//! error messages and metadata.
+//! Byte-stream adapters for the command line: Base64 out (`--encode`) and in (`--decode`), and
+//! output held back until the command succeeded (`--buffer`).
 
-use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::rc::Rc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -166,38 +163,6 @@ impl<R: Read> Read for Base64Reader<R> {
     }
 }
 
-/// Passes reads through and keeps a copy of the first `limit` bytes.
-pub(crate) struct Recording<R> {
-    inner: R,
-    kept: Rc<RefCell<Vec<u8>>>,
-    limit: usize,
-}
-
-impl<R: Read> Recording<R> {
-    /// The reader and a handle on the bytes it keeps.
-    pub(crate) fn new(inner: R, limit: usize) -> (Self, Rc<RefCell<Vec<u8>>>) {
-        let kept = Rc::new(RefCell::new(Vec::new()));
-        (
-            Self {
-                inner,
-                kept: Rc::clone(&kept),
-                limit,
-            },
-            kept,
-        )
-    }
-}
-
-impl<R: Read> Read for Recording<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut kept = self.kept.borrow_mut();
-        let room = self.limit.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -206,7 +171,7 @@ mod tests {
     use std::io::{Read, Write};
     use std::rc::Rc;
 
-    use super::{Base64Reader, Recording, Sink};
+    use super::{Base64Reader, Sink};
 
     /// A writer whose bytes can be read after the sink that owns it is gone.
     #[derive(Clone, Default)]
@@ -281,14 +246,5 @@ mod tests {
             assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{bad:?}");
             assert_eq!(error.to_string(), "the input is not Base64 (--decode)");
         }
-    }
-
-    #[test]
-    fn recording_keeps_only_the_first_bytes() {
-        let (mut reader, kept) = Recording::new(&b"0123456789"[..], 4);
-        let mut all = Vec::new();
-        reader.read_to_end(&mut all).unwrap();
-        assert_eq!(all, b"0123456789");
-        assert_eq!(*kept.borrow(), b"0123");
     }
 }

@@ -10,6 +10,7 @@ use envelope::format::{EncryptedDataKey, Header};
 use envelope::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding, SecretBytes};
 
 use crate::Failure;
+use crate::kms::{self, Side};
 
 /// A demo wrapping key, compiled in so that the tool can be tried without any setup. It is public:
 /// never protect real data with it.
@@ -50,9 +51,35 @@ pub(crate) struct Keys {
     /// The key name written into messages; defaults to the key file's name.
     #[arg(long)]
     pub(crate) key_name: Option<String>,
+    /// AWS KMS keys, as aws-encryption-sdk-cli takes them: `key=ARN|ID|alias/NAME` (repeatable),
+    /// `region=`, `profile=`, and on decrypt `discovery=true` with `discovery-account=` and
+    /// `discovery-partition=`. Repeat -w for keys with another profile or region. The first key
+    /// of the first group generates the data key.
+    #[arg(short = 'w', long, value_name = "NAME=VALUE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub(crate) wrapping_keys: Vec<String>,
+    /// The values of each `-w`, in order (filled from the argument matches by [`Keys::group`]).
+    #[arg(skip)]
+    pub(crate) wrapping_groups: Vec<Vec<String>>,
 }
 
 impl Keys {
+    /// Split `--wrapping-keys` values into one group per `-w`, as `matches` (of the subcommand)
+    /// received them.
+    pub(crate) fn group(&mut self, matches: &clap::ArgMatches) {
+        self.wrapping_groups = matches
+            .get_occurrences::<String>("wrapping_keys")
+            .map(|occurrences| occurrences.map(|o| o.cloned().collect()).collect())
+            .unwrap_or_default();
+    }
+
+    /// The `--wrapping-keys` groups, checked for `side`.
+    pub(crate) fn kms_groups(&self, side: Side) -> Result<Vec<kms::Group>, Failure> {
+        self.wrapping_groups
+            .iter()
+            .map(|values| kms::parse_group(values, side))
+            .collect()
+    }
+
     /// The key files given, in the order their keyrings are built.
     fn files(&self) -> impl Iterator<Item = &PathBuf> {
         self.aes_key
@@ -176,10 +203,17 @@ impl From<Padding> for RsaPadding {
     }
 }
 
-/// One keyring per key given; several make a multi-keyring (the first one generates). `quiet`
-/// silences the demo key's warning.
-pub(crate) fn keyring(keys: &Keys, quiet: bool) -> Result<Arc<dyn Keyring>, Failure> {
-    let mut rings: Vec<Arc<dyn Keyring>> = Vec::new();
+/// One keyring per key given; several make a multi-keyring whose generator is the first AWS KMS
+/// key, else the first key given. `quiet` silences the demo key's warning; `header` (on decrypt)
+/// tells discovery which regions to ask.
+pub(crate) fn keyring(
+    keys: &Keys,
+    side: Side,
+    quiet: bool,
+    header: Option<&Header>,
+) -> Result<Arc<dyn Keyring>, Failure> {
+    let groups = keys.kms_groups(side)?;
+    let mut rings: Vec<Arc<dyn Keyring>> = kms::keyrings(&groups, header)?;
     if keys.demo_key {
         if !quiet {
             let _ = writeln!(
@@ -226,7 +260,9 @@ pub(crate) fn keyring(keys: &Keys, quiet: bool) -> Result<Arc<dyn Keyring>, Fail
     }
     match rings.len() {
         0 => Err(
-            "no key given: use --aes-key, --rsa-public-key, --rsa-private-key or --demo-key".into(),
+            "no key given: use --wrapping-keys, --aes-key, --rsa-public-key, \
+                  --rsa-private-key or --demo-key"
+                .into(),
         ),
         1 => Ok(rings.remove(0)),
         _ => {
@@ -313,15 +349,23 @@ pub(crate) fn no_match_hint(keys: &Keys, header: &Header) -> String {
     if keys.demo_key {
         given.insert(0, DEMO_KEY_NAME.to_string());
     }
-    hint.push_str(&format!(
-        "\nthe keys given are named {} in namespace {:?}",
-        given
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        keys.key_namespace
-    ));
+    if !given.is_empty() {
+        hint.push_str(&format!(
+            "\nthe keys given are named {} in namespace {:?}",
+            given
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            keys.key_namespace
+        ));
+    }
+    if let Ok(groups) = keys.kms_groups(Side::Decrypt) {
+        for name in kms::describe(&groups) {
+            hint.push_str("\nthe keys given include ");
+            hint.push_str(&name);
+        }
+    }
     if keys.key_name.is_none() && keys.files().next().is_some() {
         hint.push_str(
             "\nhint: a key file's key name defaults to its file name; give the name the message \
@@ -336,6 +380,8 @@ pub(crate) fn no_key_matched(error: &envelope::Error) -> bool {
     fn leaf(error: &envelope::keyring::Error) -> bool {
         match error {
             envelope::keyring::Error::NoMatchingDataKey { .. } => true,
+            // A discovery keyring whose filter admitted none of the message's keys.
+            envelope::keyring::Error::DecryptAttemptsFailed { errors, .. } => errors.is_empty(),
             envelope::keyring::Error::MultiKeyring(errors) => {
                 !errors.is_empty() && errors.iter().all(leaf)
             }

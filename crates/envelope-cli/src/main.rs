@@ -6,6 +6,7 @@
 
 mod codec;
 mod keys;
+mod kms;
 mod metadata;
 mod output;
 
@@ -15,14 +16,15 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use envelope::blocking::Client;
 use envelope::format::{DEFAULT_MAX_HEADER_LEN, Header, HeaderDecoder, HeaderLimits, Parsed};
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
 use serde_json::{Value, json};
 
-use crate::codec::{Base64Reader, Recording, Sink};
+use crate::codec::{Base64Reader, Sink};
 use crate::keys::Keys;
+use crate::kms::Side;
 use crate::metadata::Metadata;
 
 #[derive(Parser)]
@@ -54,13 +56,16 @@ struct Io {
     /// Write to this file instead of stdout (written to a temporary file, renamed on success).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// An encryption context pair KEY=VALUE (repeatable). On decrypt the message's context must
+    /// Encryption context pairs KEY=VALUE (`-c a=1 b=2` or `-c a=1 -c b=2`). On decrypt the
+    /// message's context must
     /// hold every pair, and KEY alone requires the key with any value.
     #[arg(
         short = 'c',
         long = "encryption-context",
         visible_alias = "context",
-        value_name = "KEY=VALUE"
+        value_name = "KEY=VALUE",
+        num_args = 1..,
+        action = clap::ArgAction::Append
     )]
     context: Vec<String>,
     /// Commitment policy.
@@ -129,6 +134,28 @@ struct EncryptArgs {
     /// Frame length in bytes (1 to the maximum frame length).
     #[arg(long, default_value_t = envelope::DEFAULT_FRAME)]
     frame_length: NonZeroU32,
+    /// How a plaintext that is an exact multiple of the frame length ends: `empty` (regular frames
+    /// and an empty final frame, what aws-encryption-sdk-cli writes and the only form it and the
+    /// Python ESDK before 4.0 decrypt) or `full` (the last chunk is the final frame, the
+    /// specification's recommendation and the library's default; 32 bytes shorter).
+    #[arg(long, value_enum, default_value_t = FinalFrameArg::Empty)]
+    final_frame: FinalFrameArg,
+}
+
+/// The `--final-frame` forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FinalFrameArg {
+    Empty,
+    Full,
+}
+
+impl From<FinalFrameArg> for envelope::format::FinalFrame {
+    fn from(arg: FinalFrameArg) -> Self {
+        match arg {
+            FinalFrameArg::Empty => Self::Empty,
+            FinalFrameArg::Full => Self::Full,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -158,10 +185,25 @@ struct InfoArgs {
 type Failure = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let sub = matches.subcommand().map(|(_, m)| m);
     let result = match cli.command {
-        Command::Encrypt(args) => encrypt(args),
-        Command::Decrypt(args) => decrypt(args),
+        Command::Encrypt(mut args) => {
+            if let Some(m) = sub {
+                args.keys.group(m);
+            }
+            encrypt(args)
+        }
+        Command::Decrypt(mut args) => {
+            if let Some(m) = sub {
+                args.keys.group(m);
+            }
+            decrypt(args)
+        }
         Command::Info(args) => info(args),
     };
     match result {
@@ -405,7 +447,7 @@ impl<R: Read> Read for CountingReader<R> {
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     let io_args = &args.io;
     // Every argument is checked, and the input opened, before any output file is created.
-    let keyring = keys::keyring(&args.keys, io_args.quiet)?;
+    let keyring = keys::keyring(&args.keys, Side::Encrypt, io_args.quiet, None)?;
     let client = client(io_args);
     let encryption_context = encrypt_context(&io_args.context)?;
     let mut metadata = open_metadata(io_args)?;
@@ -419,7 +461,8 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     let mut request = client
         .encrypt_stream(&keyring, sink)
         .encryption_context(encryption_context)
-        .frame_length(args.frame_length);
+        .frame_length(args.frame_length)
+        .final_frame(args.final_frame.into());
     if let Some(suite) = args.suite {
         request = request.suite(suite);
     }
@@ -455,24 +498,40 @@ fn stream_error(e: envelope::Error, io_args: &Io) -> Failure {
     }
 }
 
-/// The header at the start of `bytes`, if they hold a whole one.
-fn parse_header(bytes: &[u8]) -> Option<Header> {
-    match HeaderDecoder::new(HeaderLimits::default()).feed(bytes) {
-        Ok(Parsed::Complete(header, _)) => Some(header),
-        _ => None,
-    }
+/// Read the header from the start of `source`, if it holds one, and give back a reader of the
+/// whole input: the header tells discovery where to look and error messages whose keys the
+/// message holds. A malformed header is left for decryption to report.
+fn peek_header(mut source: Box<dyn Read>) -> Result<(Option<Header>, Box<dyn Read>), Failure> {
+    let mut decoder = HeaderDecoder::new(HeaderLimits::default());
+    let mut seen = Vec::new();
+    let mut chunk = vec![0u8; 16 << 10];
+    let header = loop {
+        let n = match source.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(envelope::Error::Io(e).into()),
+        };
+        if n == 0 {
+            break None;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        match decoder.feed(&chunk[..n]) {
+            Ok(Parsed::Complete(header, _)) => break Some(header),
+            Ok(_) if seen.len() <= DEFAULT_MAX_HEADER_LEN => {}
+            _ => break None,
+        }
+    };
+    Ok((header, Box::new(io::Cursor::new(seen).chain(source))))
 }
 
 fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let io_args = &args.io;
-    let keyring = keys::keyring(&args.keys, io_args.quiet)?;
+    args.keys.kms_groups(Side::Decrypt)?;
     let client = client(io_args);
     let required = required_context(&io_args.context)?;
     let mut metadata = open_metadata(io_args)?;
-    let (source, seen) = Recording::new(
-        input(io_args.input.as_ref(), io_args.decode)?,
-        DEFAULT_MAX_HEADER_LEN,
-    );
+    let (peeked, source) = peek_header(input(io_args.input.as_ref(), io_args.decode)?)?;
+    let keyring = keys::keyring(&args.keys, Side::Decrypt, io_args.quiet, peeked.as_ref())?;
     let destination = output::Destination::check(io_args.output.as_deref())?;
     let (output, sink) = destination.open()?;
     let mut sink = Counting {
@@ -487,8 +546,8 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let reader = match request.run() {
         Ok(reader) => reader,
         Err(e) if keys::no_key_matched(&e) => {
-            return Err(match parse_header(&seen.borrow()) {
-                Some(header) => format!("{e}\n{}", keys::no_match_hint(&args.keys, &header)),
+            return Err(match &peeked {
+                Some(header) => format!("{e}\n{}", keys::no_match_hint(&args.keys, header)),
                 None => e.to_string(),
             }
             .into());

@@ -286,13 +286,37 @@ fn check_sequence(expected: u32, found: u32) -> Result<(), Stop> {
     }
 }
 
+/// How a plaintext that is an exact non-zero multiple of the frame length ends.
+///
+/// Both forms are valid messages and every decoder must read both. They differ in one respect
+/// users meet in practice: the Python ESDK before 4.0 (and so aws-encryption-sdk-cli 4.3.0, which
+/// pins it) refuses a final frame as long as the frame length, so only [`FinalFrame::Empty`]
+/// messages of such lengths decrypt there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FinalFrame {
+    /// The last frame-length chunk is the final frame (what the specification recommends).
+    #[default]
+    Full,
+    /// Every chunk goes into a regular frame and an empty final frame follows (what the Python
+    /// ESDK writes); 32 bytes longer than [`FinalFrame::Full`] at those lengths.
+    Empty,
+}
+
 /// The number of regular frames and the final frame's length for `plaintext_len` bytes.
 ///
-/// A plaintext that is an exact non-zero multiple of the frame length ends in a full final frame
-/// (what the spec recommends) rather than an empty one.
-pub fn frame_split(plaintext_len: u64, frame_length: u32) -> Result<(u64, u32), FormatError> {
+/// A plaintext that is an exact non-zero multiple of the frame length ends as `final_frame` says:
+/// in a full final frame, or in an empty one after the regular frames.
+pub fn frame_split(
+    plaintext_len: u64,
+    frame_length: u32,
+    final_frame: FinalFrame,
+) -> Result<(u64, u32), FormatError> {
     let frame = u64::from(frame_length.max(1));
-    let (regular, last) = if plaintext_len > 0 && plaintext_len.is_multiple_of(frame) {
+    let (regular, last) = if final_frame == FinalFrame::Full
+        && plaintext_len > 0
+        && plaintext_len.is_multiple_of(frame)
+    {
         (plaintext_len / frame - 1, frame)
     } else {
         (plaintext_len / frame, plaintext_len % frame)
@@ -306,8 +330,12 @@ pub fn frame_split(plaintext_len: u64, frame_length: u32) -> Result<(u64, u32), 
 }
 
 /// The length of a framed body carrying `plaintext_len` bytes.
-pub fn framed_body_len(plaintext_len: u64, frame_length: u32) -> Result<u64, FormatError> {
-    let (regular, last) = frame_split(plaintext_len, frame_length)?;
+pub fn framed_body_len(
+    plaintext_len: u64,
+    frame_length: u32,
+    final_frame: FinalFrame,
+) -> Result<u64, FormatError> {
+    let (regular, last) = frame_split(plaintext_len, frame_length, final_frame)?;
     let regular_unit = (REGULAR_FRAME_HEADER_LEN + TAG_LEN) as u64 + u64::from(frame_length);
     Ok(regular * regular_unit + (FINAL_FRAME_HEADER_LEN + TAG_LEN) as u64 + u64::from(last))
 }
@@ -371,19 +399,43 @@ mod tests {
 
     #[test]
     fn frame_split_prefers_a_full_final_frame() {
-        assert_eq!(frame_split(0, 4096).unwrap(), (0, 0));
-        assert_eq!(frame_split(1, 4096).unwrap(), (0, 1));
-        assert_eq!(frame_split(4095, 4096).unwrap(), (0, 4095));
-        assert_eq!(frame_split(4096, 4096).unwrap(), (0, 4096));
-        assert_eq!(frame_split(4097, 4096).unwrap(), (1, 1));
-        assert_eq!(frame_split(3 * 4096, 4096).unwrap(), (2, 4096));
+        let full = |len, frame| frame_split(len, frame, FinalFrame::Full);
+        assert_eq!(full(0, 4096).unwrap(), (0, 0));
+        assert_eq!(full(1, 4096).unwrap(), (0, 1));
+        assert_eq!(full(4095, 4096).unwrap(), (0, 4095));
+        assert_eq!(full(4096, 4096).unwrap(), (0, 4096));
+        assert_eq!(full(4097, 4096).unwrap(), (1, 1));
+        assert_eq!(full(3 * 4096, 4096).unwrap(), (2, 4096));
         assert_eq!(
-            frame_split(u64::from(u32::MAX), 1).unwrap(),
+            full(u64::from(u32::MAX), 1).unwrap(),
             (u64::from(u32::MAX) - 1, 1)
         );
         assert_eq!(
-            frame_split(u64::from(u32::MAX) + 1, 1),
+            full(u64::from(u32::MAX) + 1, 1),
             Err(FormatError::TooManyFrames)
+        );
+    }
+
+    #[test]
+    fn frame_split_can_end_in_an_empty_final_frame() {
+        let empty = |len, frame| frame_split(len, frame, FinalFrame::Empty);
+        assert_eq!(empty(0, 4096).unwrap(), (0, 0));
+        assert_eq!(empty(4095, 4096).unwrap(), (0, 4095));
+        assert_eq!(empty(4096, 4096).unwrap(), (1, 0));
+        assert_eq!(empty(4097, 4096).unwrap(), (1, 1));
+        assert_eq!(empty(3 * 4096, 4096).unwrap(), (3, 0));
+        // The empty form needs one more frame, so one plaintext length fewer fits.
+        assert_eq!(
+            empty(u64::from(u32::MAX) - 1, 1).unwrap(),
+            (u64::from(u32::MAX) - 1, 0)
+        );
+        assert_eq!(
+            empty(u64::from(u32::MAX), 1),
+            Err(FormatError::TooManyFrames)
+        );
+        assert_eq!(
+            framed_body_len(4096, 4096, FinalFrame::Empty).unwrap(),
+            framed_body_len(4096, 4096, FinalFrame::Full).unwrap() + 32
         );
     }
 
@@ -479,9 +531,9 @@ mod tests {
     #[test]
     fn body_len() {
         // one final frame of 5 bytes: 4+4+12+4 + 5 + 16
-        assert_eq!(framed_body_len(5, 4096).unwrap(), 45);
+        assert_eq!(framed_body_len(5, 4096, FinalFrame::Full).unwrap(), 45);
         // "hello" at frame length 4: regular (4+12+4+16) + final (24+1+16)
-        assert_eq!(framed_body_len(5, 4).unwrap(), 36 + 41);
-        assert_eq!(framed_body_len(0, 4).unwrap(), 40);
+        assert_eq!(framed_body_len(5, 4, FinalFrame::Full).unwrap(), 36 + 41);
+        assert_eq!(framed_body_len(0, 4, FinalFrame::Full).unwrap(), 40);
     }
 }

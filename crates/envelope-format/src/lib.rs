@@ -11,9 +11,9 @@ mod parse;
 mod suite;
 
 pub use body::{
-    BodyAad, FINAL_FRAME_HEADER_LEN, FINAL_FRAME_MARKER, Footer, FrameHeader, FrameKind,
-    MAX_FRAMES, MAX_NON_FRAMED_CONTENT_LEN, NON_FRAMED_HEADER_LEN, REGULAR_FRAME_HEADER_LEN,
-    frame_iv, frame_split, framed_body_len,
+    BodyAad, FINAL_FRAME_HEADER_LEN, FINAL_FRAME_MARKER, FinalFrame, Footer, FrameHeader,
+    FrameKind, MAX_FRAMES, MAX_NON_FRAMED_CONTENT_LEN, NON_FRAMED_HEADER_LEN,
+    REGULAR_FRAME_HEADER_LEN, frame_iv, frame_split, framed_body_len,
 };
 pub use context::{EncryptionContext, MAX_SERIALIZED_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
 pub use decoder::HeaderDecoder;

@@ -70,9 +70,15 @@ impl DefaultClientSupplier {
     /// [`from_env`](Self::from_env) for synchronous code. The loading runs on Envelope's KMS runtime
     /// while this thread waits; do not call it from an async task.
     pub fn from_env_blocking() -> Result<Self, Error> {
+        Self::from_loader_blocking(aws_config::defaults(BehaviorVersion::latest()))
+    }
+
+    /// Load the configuration `loader` describes (a named profile, a region, ...) for synchronous
+    /// code, as [`from_env_blocking`](Self::from_env_blocking) loads the default one.
+    pub fn from_loader_blocking(loader: aws_config::ConfigLoader) -> Result<Self, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         owned_runtime()?.spawn(async move {
-            let _ = tx.send(aws_config::defaults(BehaviorVersion::latest()).load().await);
+            let _ = tx.send(loader.load().await);
         });
         rx.recv()
             .map(|config| Self::new(&config))

@@ -3,7 +3,9 @@
 
 use std::num::NonZeroU32;
 
-use envelope_format::{AlgorithmSuite, DEFAULT_FRAME_LENGTH, EncryptionContext, MessageId};
+use envelope_format::{
+    AlgorithmSuite, DEFAULT_FRAME_LENGTH, EncryptionContext, FinalFrame, MessageId,
+};
 
 /// The default frame length, 4096 bytes.
 pub const DEFAULT_FRAME: NonZeroU32 = match NonZeroU32::new(DEFAULT_FRAME_LENGTH) {
@@ -38,6 +40,10 @@ pub struct EncryptOptions {
     /// The frame length in bytes (default 4096), at most the client's
     /// [`max_frame_length`](crate::ClientBuilder::max_frame_length).
     pub frame_length: NonZeroU32,
+    /// How a plaintext that is an exact multiple of the frame length ends (default
+    /// [`FinalFrame::Full`]); [`FinalFrame::Empty`] for messages that the Python ESDK before 4.0
+    /// and aws-encryption-sdk-cli must read.
+    pub final_frame: FinalFrame,
     /// A promise that the plaintext is at most this many bytes. It is passed to the materials
     /// manager as the maximum plaintext length (so a caching CMM can serve streams), and more
     /// plaintext fails at once. One-shot encryption knows its length and passes that instead.
@@ -52,6 +58,7 @@ impl Default for EncryptOptions {
             encryption_context: EncryptionContext::new(),
             suite: None,
             frame_length: DEFAULT_FRAME,
+            final_frame: FinalFrame::Full,
             plaintext_length_bound: None,
             message_id: None,
         }

@@ -93,6 +93,16 @@ impl<Job, Mode> Encryption<'_, Job, Mode> {
         self
     }
 
+    /// How a plaintext that is an exact multiple of the frame length ends (default
+    /// [`FinalFrame::Full`](envelope_format::FinalFrame::Full), the specification's
+    /// recommendation). Choose [`FinalFrame::Empty`](envelope_format::FinalFrame::Empty) when the
+    /// Python ESDK before 4.0 or aws-encryption-sdk-cli must decrypt the message: they refuse a
+    /// full final frame.
+    pub fn final_frame(mut self, final_frame: envelope_format::FinalFrame) -> Self {
+        self.options.final_frame = final_frame;
+        self
+    }
+
     /// Promise that the plaintext is at most `bound` bytes: the bound is passed to the materials
     /// manager as the maximum plaintext length (so a caching CMM can serve streams), and more
     /// plaintext fails at once.

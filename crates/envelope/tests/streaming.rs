@@ -428,6 +428,128 @@ fn copy_helpers() {
     assert_eq!(out, pt);
 }
 
+/// The regular frames and the final frame's content length of a framed message.
+fn frames_of(message: &[u8], header_len: usize, frame: usize) -> (usize, usize) {
+    let mut at = header_len;
+    let mut regular = 0;
+    loop {
+        let seq = u32::from_be_bytes(message[at..at + 4].try_into().unwrap());
+        if seq == u32::MAX {
+            let len = &message[at + 20..at + 24];
+            return (
+                regular,
+                u32::from_be_bytes(len.try_into().unwrap()) as usize,
+            );
+        }
+        regular += 1;
+        at += 4 + 12 + frame + 16;
+    }
+}
+
+/// What [`FinalFrame`](envelope::format::FinalFrame) promises: with `Empty`, an exact multiple of
+/// the frame length goes into regular frames and an empty final frame follows (the form the Python
+/// ESDK before 4.0 requires); with `Full` (the default) the last chunk is the final frame. The
+/// one-shot API (both signature hashing paths, past the parallel threshold) and the stream, fed in
+/// pieces smaller than, equal to and larger than a frame, agree.
+#[test]
+fn the_final_frame_form_is_honoured_by_one_shot_and_streams() {
+    use envelope::SignatureHashing;
+    use envelope::format::FinalFrame;
+    let kr = keyring();
+    for hashing in [SignatureHashing::Inline, SignatureHashing::OneShot] {
+        let client = Client::from(
+            envelope::Client::builder()
+                .signature_hashing(hashing)
+                .build(),
+        );
+        for suite in [UNSIGNED, SIGNED] {
+            for (frame, len) in [
+                (128, 0),
+                (128, 5),
+                (128, 128),
+                (128, 3 * 128),
+                (128, 3 * 128 + 5),
+                (4096, 2 << 20),
+            ] {
+                let pt = plaintext(len);
+                for form in [FinalFrame::Full, FinalFrame::Empty] {
+                    let exact = len > 0 && len % frame == 0;
+                    let expected = match (form, exact) {
+                        (FinalFrame::Empty, true) => (len / frame, 0),
+                        (_, true) => (len / frame - 1, frame),
+                        _ => (len / frame, len % frame),
+                    };
+                    let one_shot = client
+                        .encrypt(&kr, &pt)
+                        .suite(suite)
+                        .frame_length(nz(frame as u32))
+                        .final_frame(form)
+                        .run()
+                        .unwrap();
+                    let header = one_shot.header().len();
+                    let what = format!("{hashing:?} {suite} {len} bytes {form:?}");
+                    assert_eq!(
+                        frames_of(one_shot.ciphertext(), header, frame),
+                        expected,
+                        "{what}"
+                    );
+                    let back = client.decrypt(&kr, one_shot.ciphertext()).run().unwrap();
+                    assert_eq!(back.plaintext(), pt, "{what}");
+                    for piece in [1, 100, frame, frame + 1, 1 << 20] {
+                        let mut writer = client
+                            .encrypt_stream(&kr, Vec::new())
+                            .suite(suite)
+                            .frame_length(nz(frame as u32))
+                            .final_frame(form)
+                            .run()
+                            .unwrap();
+                        for chunk in pt.chunks(piece) {
+                            writer.write_all(chunk).unwrap();
+                        }
+                        let streamed = writer.finish().unwrap();
+                        assert_eq!(
+                            frames_of(&streamed, header, frame),
+                            expected,
+                            "{what} in {piece}s"
+                        );
+                        assert_eq!(
+                            streamed.len(),
+                            one_shot.ciphertext().len() - footer_len(one_shot.ciphertext(), suite)
+                                + footer_len(&streamed, suite),
+                            "{what} in {piece}s"
+                        );
+                        let back = decrypt_streaming_with(&client, &streamed);
+                        assert_eq!(back, pt, "{what} in {piece}s");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The signature footer's length (0 for an unsigned suite): its 2-byte length field sits right
+/// after the final frame, which ends the message otherwise.
+fn footer_len(message: &[u8], suite: AlgorithmSuite) -> usize {
+    if !suite.is_signed() {
+        return 0;
+    }
+    // A DER ECDSA P-384 signature is 102 to 104 bytes; find the length field that ends the message.
+    (100..=104)
+        .find(|&sig| {
+            let at = message.len() - sig - 2;
+            u16::from_be_bytes([message[at], message[at + 1]]) as usize == sig
+        })
+        .map_or(0, |sig| sig + 2)
+}
+
+fn decrypt_streaming_with(client: &Client, message: &[u8]) -> Vec<u8> {
+    let kr = keyring();
+    let mut reader = client.decrypt_stream(&kr, message).run().unwrap();
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).unwrap();
+    out
+}
+
 mod asynchronous {
     use std::pin::Pin;
     use std::task::{Context, Poll};

@@ -7,8 +7,8 @@ use envelope_crypto::aead::AeadKey;
 use envelope_crypto::digest::Hasher;
 use envelope_crypto::ecdsa::SigningKey;
 use envelope_format::{
-    Footer, FormatError, FrameHeader, Framing, Header, HeaderBody, MessageId, TAG_LEN, frame_split,
-    framed_body_len,
+    FinalFrame, Footer, FormatError, FrameHeader, Framing, Header, HeaderBody, MessageId, TAG_LEN,
+    frame_split, framed_body_len,
 };
 use envelope_keyring::CompleteEncryptionMaterials;
 
@@ -34,6 +34,7 @@ pub(crate) struct MessageWriter {
     header: Header,
     content: AeadKey,
     frame_length: u32,
+    final_frame: FinalFrame,
     next_seq: u32,
     signer: Option<Signer>,
     sealed_final: bool,
@@ -46,7 +47,7 @@ impl MessageWriter {
     pub(crate) fn new(
         config: &ClientConfig,
         materials: &CompleteEncryptionMaterials,
-        frame_length: NonZeroU32,
+        (frame_length, final_frame): (NonZeroU32, FinalFrame),
         message_id: MessageId,
     ) -> Result<Self, Error> {
         let suite = materials.suite();
@@ -98,6 +99,7 @@ impl MessageWriter {
             header,
             content: keys.content,
             frame_length: frame_length.get(),
+            final_frame,
             next_seq: 1,
             signer,
             sealed_final: false,
@@ -111,6 +113,10 @@ impl MessageWriter {
 
     pub(crate) fn frame_length(&self) -> u32 {
         self.frame_length
+    }
+
+    pub(crate) fn final_frame(&self) -> FinalFrame {
+        self.final_frame
     }
 
     fn seal(
@@ -196,8 +202,10 @@ impl MessageWriter {
         plaintext: &[u8],
         mut out: Vec<u8>,
     ) -> Result<(Header, Vec<u8>), Error> {
-        let (regular, _) = frame_split(plaintext.len() as u64, self.frame_length)?;
-        let body_len = framed_body_len(plaintext.len() as u64, self.frame_length)?;
+        let (regular, _) =
+            frame_split(plaintext.len() as u64, self.frame_length, self.final_frame)?;
+        let body_len =
+            framed_body_len(plaintext.len() as u64, self.frame_length, self.final_frame)?;
         let body_len = usize::try_from(body_len).map_err(|_| FormatError::TooManyFrames)?;
         let header_len = self.header.len();
         let footer = if self.signer.is_some() {

@@ -2,7 +2,8 @@
 //! adapters. They hold at most about one frame of plaintext and one frame of ciphertext.
 
 use envelope_format::{
-    FINAL_FRAME_HEADER_LEN, FormatError, Header, HeaderDecoder, HeaderLimits, Parsed, TAG_LEN,
+    FINAL_FRAME_HEADER_LEN, FinalFrame, FormatError, Header, HeaderDecoder, HeaderLimits, Parsed,
+    REGULAR_FRAME_HEADER_LEN, TAG_LEN,
 };
 
 use crate::error::Error;
@@ -36,8 +37,11 @@ impl EncryptCore {
     pub(crate) fn new(writer: MessageWriter, bound: Option<u64>) -> Self {
         let frame = writer.frame_length() as usize;
         let header = writer.header().as_bytes();
+        // The largest unit: a full final frame and the footer, or a regular frame, an empty final
+        // frame and the footer.
         let capacity =
-            (frame + FINAL_FRAME_HEADER_LEN + TAG_LEN + MAX_FOOTER_LEN).max(header.len());
+            (frame + REGULAR_FRAME_HEADER_LEN + TAG_LEN + UNIT_OVERHEAD + MAX_FOOTER_LEN)
+                .max(header.len());
         let mut out = vec![0u8; capacity];
         out[..header.len()].copy_from_slice(header);
         let out_end = header.len();
@@ -123,7 +127,14 @@ impl EncryptCore {
         if !self.output().is_empty() {
             return Err(Error::Internal("encryption output not drained"));
         }
-        let mut end = self.writer.seal_final(&self.pending, &mut self.out)?;
+        let mut end = 0;
+        if self.pending.len() == self.frame && self.writer.final_frame() == FinalFrame::Empty {
+            end = self.writer.seal_regular(&self.pending, &mut self.out)?;
+            self.pending.clear();
+        }
+        end += self
+            .writer
+            .seal_final(&self.pending, &mut self.out[end..])?;
         self.pending.clear();
         if let Some(footer) = self.writer.footer()? {
             let bytes = footer.serialized_len();
