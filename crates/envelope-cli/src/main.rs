@@ -4,25 +4,31 @@
 //! `--buffer` asks to hold the output back until the whole message verified).
 #![allow(clippy::print_stderr)]
 
+mod caching;
 mod codec;
+mod jobs;
 mod keys;
 mod kms;
 mod metadata;
 mod output;
+mod progress;
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use envelope::blocking::Client;
 use envelope::format::{DEFAULT_MAX_HEADER_LEN, Header, HeaderDecoder, HeaderLimits, Parsed};
-use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
+use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, MaterialsManager};
 use serde_json::{Value, json};
 
+use crate::caching::{Caching, Shared};
 use crate::codec::{Base64Reader, Sink};
+use crate::jobs::{Job, Mode, Overwrite};
 use crate::keys::Keys;
 use crate::kms::Side;
 use crate::metadata::Metadata;
@@ -46,16 +52,50 @@ enum Command {
     Decrypt(DecryptArgs),
     /// Print a message's header: suite, encryption context, encrypted data keys.
     Info(InfoArgs),
+    /// Print a shell completion script (e.g. `envelope completions bash > /etc/bash_completion.d/envelope`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Args)]
 struct Io {
-    /// Read from this file instead of stdin.
-    #[arg(short, long)]
-    input: Option<PathBuf>,
-    /// Write to this file instead of stdout (written to a temporary file, renamed on success).
-    #[arg(short, long)]
+    /// Read these files instead of stdin (`-`: stdin). Several files (a shell glob), or a
+    /// directory with -r, need -o DIR.
+    #[arg(short, long, num_args = 1.., value_name = "PATH")]
+    input: Vec<PathBuf>,
+    /// Write to this file instead of stdout, or into this directory as INPUT_NAME+SUFFIX. Files
+    /// are written to a temporary file and renamed into place on success.
+    #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
+    /// Process every file under the input directories, mirroring the tree under -o DIR (created
+    /// if missing). Symbolic links to directories are not followed.
+    #[arg(short = 'r', visible_short_alias = 'R', long)]
+    recursive: bool,
+    /// The suffix of output files named after their inputs (default .encrypted on encrypt,
+    /// .decrypted on decrypt; `--suffix` alone: none).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "SUFFIX")]
+    suffix: Option<String>,
+    /// Ask before replacing an existing output file.
+    #[arg(long, conflicts_with = "no_overwrite")]
+    interactive: bool,
+    /// Never replace an existing output file: skip that input and say so.
+    #[arg(long)]
+    no_overwrite: bool,
+    /// Reuse data keys across the command's files: `capacity=N max_age=SECONDS
+    /// [max_messages_encrypted=N] [max_bytes_encrypted=N]` (aws-encryption-sdk-cli's settings).
+    /// Encryption caches only inputs whose length is known (files, not pipes).
+    #[arg(long, num_args = 1.., value_name = "SETTING")]
+    caching: Vec<String>,
+    /// Show no progress bar (one is drawn on standard error for inputs of 8 MiB or more, or of
+    /// unknown length, when standard error is a terminal and -q is not given).
+    #[arg(long)]
+    no_progress: bool,
     /// Encryption context pairs KEY=VALUE (`-c a=1 b=2` or `-c a=1 -c b=2`). On decrypt the
     /// message's context must
     /// hold every pair, and KEY alone requires the key with any value.
@@ -205,6 +245,7 @@ fn main() -> ExitCode {
             decrypt(args)
         }
         Command::Info(args) => info(args),
+        Command::Completions(args) => completions(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -348,7 +389,7 @@ fn client(io_args: &Io) -> Client {
 }
 
 /// The input (`None` or `-`: standard input), Base64-decoded with `decode`.
-fn input(path: Option<&PathBuf>, decode: bool) -> Result<Box<dyn Read>, Failure> {
+fn input(path: Option<&Path>, decode: bool) -> Result<Box<dyn Read>, Failure> {
     let raw: Box<dyn Read> = match path.filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(BufReader::new(
             File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -366,13 +407,70 @@ fn is_stdout(path: Option<&Path>) -> bool {
     path.is_none_or(|p| p == Path::new("-"))
 }
 
-/// The metadata destination, opened before any output file is created; refused when it and the
+/// The jobs the arguments ask for, every path checked; entries of a walked tree that are not
+/// files are reported (unless -q).
+fn plan(io_args: &Io, mode: Mode) -> Result<Vec<Job>, Failure> {
+    let mut skipped = Vec::new();
+    let jobs = jobs::plan(
+        &jobs::Request {
+            inputs: &io_args.input,
+            output: io_args.output.as_deref(),
+            recursive: io_args.recursive,
+            suffix: io_args.suffix.as_deref(),
+            mode,
+        },
+        &mut skipped,
+    )?;
+    if !io_args.quiet {
+        for path in skipped {
+            let _ = writeln!(
+                io::stderr(),
+                "envelope: skipped {}: not a file",
+                path.display()
+            );
+        }
+    }
+    if io_args.interactive && jobs.iter().any(|j| j.input.is_none()) {
+        return Err(
+            "--interactive reads its answers from standard input, which is the input".into(),
+        );
+    }
+    // The first output that cannot be written fails the command before anything is written.
+    for job in &jobs {
+        if !job.create_parent {
+            output::Destination::check(job.output.as_deref())?;
+        }
+    }
+    Ok(jobs)
+}
+
+fn overwrite(io_args: &Io) -> Overwrite {
+    if io_args.no_overwrite {
+        Overwrite::Never
+    } else if io_args.interactive {
+        Overwrite::Ask
+    } else {
+        Overwrite::Always
+    }
+}
+
+/// The job's destination, its directory created first when it mirrors an input tree.
+fn destination(job: &Job) -> Result<output::Destination, Failure> {
+    if job.create_parent
+        && let Some(parent) = job.output.as_deref().and_then(Path::parent)
+    {
+        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    Ok(output::Destination::check(job.output.as_deref())?)
+}
+
+/// The metadata destination, opened before any output file is created; refused when it and an
 /// output would both be standard output.
-fn open_metadata(io_args: &Io) -> Result<Option<Metadata>, Failure> {
+fn open_metadata(io_args: &Io, jobs: &[Job]) -> Result<Option<Metadata>, Failure> {
     let Some(path) = io_args.metadata_output.as_deref() else {
         return Ok(None);
     };
-    if path == Path::new("-") && is_stdout(io_args.output.as_deref()) {
+    if path == Path::new("-") && jobs.iter().any(|j| is_stdout(j.output.as_deref())) {
         return Err(
             "--metadata-output - and the output would both be standard output; name a file for one"
                 .into(),
@@ -382,23 +480,22 @@ fn open_metadata(io_args: &Io) -> Result<Option<Metadata>, Failure> {
 }
 
 /// The names the metadata and `-v` give the input and output.
-fn names(io_args: &Io) -> (String, String) {
+fn names(job: &Job) -> (String, String) {
     (
-        metadata::file_name(io_args.input.as_deref(), "<stdin>"),
-        metadata::file_name(io_args.output.as_deref(), "<stdout>"),
+        metadata::file_name(job.input.as_deref(), "<stdin>"),
+        metadata::file_name(job.output.as_deref(), "<stdout>"),
     )
 }
 
-/// With `-v`, say what was done; with `-vv`, also whose data keys the message holds.
-fn report(io_args: &Io, done: &str, header: &Header, bytes: Option<u64>) {
+/// With `-v`, say what was done; with `-vv`, also whose data keys.
+fn report(io_args: &Io, job: &Job, done: &str, header: &Header, bytes: u64) {
     if io_args.verbose == 0 {
         return;
     }
-    let (input, output) = names(io_args);
+    let (input, output) = names(job);
     let body = header.body();
-    let size = bytes.map_or_else(String::new, |n| format!(" ({n} bytes of plaintext)"));
     let mut text = format!(
-        "envelope: {done} {input} to {output}{size}: suite {}, frame length {}, {} data key(s)",
+        "envelope: {done} {input} to {output} ({bytes} bytes of plaintext): suite {}, frame length {}, {} data key(s)",
         body.suite(),
         body.framing().frame_length(),
         body.encrypted_data_keys().len()
@@ -410,6 +507,20 @@ fn report(io_args: &Io, done: &str, header: &Header, bytes: Option<u64>) {
         }
     }
     let _ = writeln!(io::stderr(), "{text}");
+}
+
+/// With `-v` and `--caching`, how the cache served the command.
+fn report_caching(io_args: &Io, caching: Option<&Caching>) {
+    if let (Some(caching), true) = (caching, io_args.verbose > 0) {
+        let counts = caching.counts();
+        let _ = writeln!(
+            io::stderr(),
+            "envelope: data-key cache: {} hits, {} misses, {} not cacheable",
+            counts.hits,
+            counts.misses,
+            counts.bypasses
+        );
+    }
 }
 
 /// Counts the bytes written through it.
@@ -444,53 +555,101 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// A job's error, naming its input when the command has several.
+fn in_job(error: Failure, job: &Job, several: bool) -> Failure {
+    match (&job.input, several) {
+        (Some(input), true) => format!("{}: {error}", input.display()).into(),
+        _ => error,
+    }
+}
+
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     let io_args = &args.io;
-    // Every argument is checked, and the input opened, before any output file is created.
+    // Every argument is checked, and the first input opened, before any output file is created.
     let keyring = keys::keyring(&args.keys, Side::Encrypt, io_args.quiet, None)?;
     let client = client(io_args);
     let encryption_context = encrypt_context(&io_args.context)?;
-    let mut metadata = open_metadata(io_args)?;
-    let source = CountingReader {
-        inner: input(io_args.input.as_ref(), io_args.decode)?,
+    let caching = Caching::parse(&io_args.caching)?;
+    let jobs = plan(io_args, Mode::Encrypt)?;
+    let mut metadata = open_metadata(io_args, &jobs)?;
+    let cmm: Arc<dyn MaterialsManager> = match &caching {
+        Some(caching) => caching.wrap(keyring)?,
+        None => Arc::new(Shared(keyring)),
+    };
+    let overwrite = overwrite(io_args);
+    for job in &jobs {
+        if !jobs::may_write(job, overwrite, io_args.quiet)? {
+            continue;
+        }
+        let bound = job.input_len.filter(|_| caching.is_some());
+        encrypt_one(
+            &args,
+            &client,
+            &*cmm,
+            &encryption_context,
+            job,
+            bound,
+            &mut metadata,
+        )
+        .map_err(|e| in_job(e, job, jobs.len() > 1))?;
+    }
+    report_caching(io_args, caching.as_ref());
+    Ok(())
+}
+
+/// Encrypt one input. `bound` is the input's length, promised to a caching CMM.
+fn encrypt_one(
+    args: &EncryptArgs,
+    client: &Client,
+    cmm: &dyn MaterialsManager,
+    encryption_context: &EncryptionContext,
+    job: &Job,
+    bound: Option<u64>,
+    metadata: &mut Option<Metadata>,
+) -> Result<(), Failure> {
+    let io_args = &args.io;
+    let source = input(job.input.as_deref(), io_args.decode)?;
+    let mut source = CountingReader {
+        inner: progress::wrap(source, job, io_args),
         count: 0,
     };
-    let destination = output::Destination::check(io_args.output.as_deref())?;
-    let (output, sink) = destination.open()?;
+    let (output, sink) = destination(job)?.open()?;
     let sink = Sink::new(sink, io_args.encode, io_args.buffer);
     let mut request = client
-        .encrypt_stream(&keyring, sink)
-        .encryption_context(encryption_context)
+        .encrypt_stream(cmm, sink)
+        .encryption_context(encryption_context.clone())
         .frame_length(args.frame_length)
         .final_frame(args.final_frame.into());
     if let Some(suite) = args.suite {
         request = request.suite(suite);
     }
-    let mut source = source;
+    if let Some(bound) = bound {
+        request = request.plaintext_length_bound(bound);
+    }
     // Dropping `output` on an error path removes the temporary file.
-    let writer = request.run().map_err(|e| stream_error(e, io_args))?;
+    let writer = request.run().map_err(|e| stream_error(e, job))?;
     let header = writer.header().clone();
     let sink = writer
         .encrypt_from(&mut source)
-        .map_err(|e| stream_error(e, io_args))?;
+        .map_err(|e| stream_error(e, job))?;
     sink.finish()
-        .map_err(|e| stream_error(envelope::Error::Io(e), io_args))?;
+        .map_err(|e| stream_error(envelope::Error::Io(e), job))?;
     output.commit()?;
-    if let Some(metadata) = &mut metadata {
-        let (input, output) = names(io_args);
+    if let Some(metadata) = metadata {
+        let (input, output) = names(job);
         metadata.write(&Value::Object(metadata::line(
             "encrypt", &input, &output, &header,
         )))?;
     }
-    report(io_args, "encrypted", &header, Some(source.count));
+    report(io_args, job, "encrypted", &header, source.count);
     Ok(())
 }
 
 /// Name what failed: writing to a closed standard output is said plainly.
-fn stream_error(e: envelope::Error, io_args: &Io) -> Failure {
+fn stream_error(e: envelope::Error, job: &Job) -> Failure {
     match &e {
         envelope::Error::Io(io)
-            if io.kind() == io::ErrorKind::BrokenPipe && is_stdout(io_args.output.as_deref()) =>
+            if io.kind() == io::ErrorKind::BrokenPipe && is_stdout(job.output.as_deref()) =>
         {
             "standard output was closed before the output was complete".into()
         }
@@ -524,21 +683,82 @@ fn peek_header(mut source: Box<dyn Read>) -> Result<(Option<Header>, Box<dyn Rea
     Ok((header, Box::new(io::Cursor::new(seen).chain(source))))
 }
 
+/// How one decryption ended, when it did not fail.
+enum Decrypted {
+    Done,
+    /// The message's encryption context lacks what -c requires: nothing was written.
+    Skipped(String),
+}
+
 fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let io_args = &args.io;
     args.keys.kms_groups(Side::Decrypt)?;
     let client = client(io_args);
     let required = required_context(&io_args.context)?;
-    let mut metadata = open_metadata(io_args)?;
-    let (peeked, source) = peek_header(input(io_args.input.as_ref(), io_args.decode)?)?;
-    let keyring = keys::keyring(&args.keys, Side::Decrypt, io_args.quiet, peeked.as_ref())?;
-    let destination = output::Destination::check(io_args.output.as_deref())?;
-    let (output, sink) = destination.open()?;
+    let caching = Caching::parse(&io_args.caching)?;
+    let jobs = plan(io_args, Mode::Decrypt)?;
+    let mut metadata = open_metadata(io_args, &jobs)?;
+    let overwrite = overwrite(io_args);
+    let several = jobs.len() > 1;
+    let mut skipped = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if !jobs::may_write(job, overwrite, io_args.quiet)? {
+            continue;
+        }
+        // The demo key's warning once per command.
+        let quiet = io_args.quiet || i > 0;
+        let done = decrypt_one(
+            &args,
+            &client,
+            caching.as_ref(),
+            &required,
+            job,
+            quiet,
+            &mut metadata,
+        )
+        .map_err(|e| in_job(e, job, several))?;
+        if let Decrypted::Skipped(reason) = done {
+            if several {
+                let _ = writeln!(
+                    io::stderr(),
+                    "envelope: {}",
+                    in_job(reason.clone().into(), job, true)
+                );
+            }
+            skipped.push(reason);
+        }
+    }
+    report_caching(io_args, caching.as_ref());
+    match (skipped.len(), several) {
+        (0, _) => Ok(()),
+        (1, false) => Err(skipped.remove(0).into()),
+        (n, _) => Err(format!("{n} of {} inputs not decrypted (see above)", jobs.len()).into()),
+    }
+}
+
+fn decrypt_one(
+    args: &DecryptArgs,
+    client: &Client,
+    caching: Option<&Caching>,
+    required: &[(String, Option<String>)],
+    job: &Job,
+    quiet: bool,
+    metadata: &mut Option<Metadata>,
+) -> Result<Decrypted, Failure> {
+    let io_args = &args.io;
+    let source = progress::wrap(input(job.input.as_deref(), io_args.decode)?, job, io_args);
+    let (peeked, source) = peek_header(source)?;
+    let keyring = keys::keyring(&args.keys, Side::Decrypt, quiet, peeked.as_ref())?;
+    let cmm: Arc<dyn MaterialsManager> = match caching {
+        Some(caching) => caching.wrap(keyring)?,
+        None => Arc::new(Shared(keyring)),
+    };
+    let (output, sink) = destination(job)?.open()?;
     let mut sink = Counting {
         inner: Sink::new(sink, io_args.encode, io_args.buffer),
         count: 0,
     };
-    let mut request = client.decrypt_stream(&keyring, source);
+    let mut request = client.decrypt_stream(&*cmm, source);
     if args.unsigned_only {
         request = request.unsigned_only();
     }
@@ -552,15 +772,15 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
             }
             .into());
         }
-        Err(e) => return Err(stream_error(e, io_args)),
+        Err(e) => return Err(stream_error(e, job)),
     };
     // The header is authenticated now; no plaintext has been produced yet.
     let header = reader.header().clone();
-    let (input_name, output_name) = names(io_args);
+    let (input_name, output_name) = names(job);
     let mut line = metadata::line("decrypt", &input_name, &output_name, &header);
-    let unmet = unmet(&required, reader.encryption_context());
+    let unmet = unmet(required, reader.encryption_context());
     if !unmet.reasons.is_empty() {
-        if let Some(metadata) = &mut metadata {
+        if let Some(metadata) = metadata {
             line.insert("skipped".into(), true.into());
             line.insert(
                 "reason".into(),
@@ -573,25 +793,40 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
             );
             metadata.write(&Value::Object(line))?;
         }
-        return Err(format!("not decrypted: {}", unmet.reasons.join("; ")).into());
+        return Ok(Decrypted::Skipped(format!(
+            "not decrypted: {}",
+            unmet.reasons.join("; ")
+        )));
     }
     reader
         .decrypt_into(&mut sink)
-        .map_err(|e| stream_error(e, io_args))?;
+        .map_err(|e| stream_error(e, job))?;
     let plaintext = sink.count;
     sink.inner
         .finish()
-        .map_err(|e| stream_error(envelope::Error::Io(e), io_args))?;
+        .map_err(|e| stream_error(envelope::Error::Io(e), job))?;
     output.commit()?;
-    if let Some(metadata) = &mut metadata {
+    if let Some(metadata) = metadata {
         metadata.write(&Value::Object(line))?;
     }
-    report(io_args, "decrypted", &header, Some(plaintext));
-    Ok(())
+    report(io_args, job, "decrypted", &header, plaintext);
+    Ok(Decrypted::Done)
+}
+
+fn completions(args: &CompletionsArgs) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "envelope", &mut script);
+    let mut out = io::stdout().lock();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(format!("writing to standard output: {e}").into())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn info(args: InfoArgs) -> Result<(), Failure> {
-    let mut source = input(args.input.as_ref(), args.decode)?;
+    let mut source = input(args.input.as_deref(), args.decode)?;
     let mut decoder = HeaderDecoder::new(HeaderLimits::default());
     let mut chunk = vec![0u8; 64 << 10];
     let header: Header = loop {

@@ -74,21 +74,46 @@ fn decrypts_to_plain(dir: &Path, message: &str) {
 }
 
 /// Defect: `decrypt -o DIR` (and `-o .`) failed at the final rename and left
-/// `DIR.envelope-partial` holding the whole plaintext.
+/// `DIR.envelope-partial` holding the whole plaintext. Now, as in aws-encryption-sdk-cli, the
+/// output goes into the directory as INPUT_NAME.decrypted, and nothing else is written.
 #[test]
-fn output_to_a_directory_fails_before_anything_is_written() {
+fn output_to_a_directory_writes_the_named_file_in_it_and_nothing_else() {
     let dir = setup();
     fs::create_dir(dir.path().join("sub")).unwrap();
-    let before = files(dir.path());
-    for target in ["sub", ".", "sub/"] {
+    let plain = fs::read(dir.path().join("plain")).unwrap();
+    for (target, written) in [
+        ("sub", "sub/ct.decrypted"),
+        (".", "ct.decrypted"),
+        ("sub/", "sub/ct.decrypted"),
+    ] {
+        let before = files(dir.path());
         let out = envelope(
             dir.path(),
             &["decrypt", "--demo-key", "-i", "ct", "-o", target],
         );
-        assert_eq!(out.status.code(), Some(1));
-        assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
-        assert_eq!(files(dir.path()), before, "-o {target}");
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            fs::read(dir.path().join(written)).unwrap(),
+            plain,
+            "-o {target}"
+        );
+        let mut expected = before.clone();
+        if !expected.contains(&written.to_string()) {
+            expected.push(written.to_string());
+            expected.sort();
+        }
+        assert_eq!(files(dir.path()), expected, "-o {target}");
+        fs::remove_file(dir.path().join(written)).unwrap();
     }
+    // Standard input has no name to give the file.
+    let out = envelope(dir.path(), &["decrypt", "--demo-key", "-o", "sub"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("sub: is a directory; name the file to write the standard input's output to"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Defect: the temporary file had a fixed name and was opened with `File::create`: a pre-created
