@@ -356,6 +356,63 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
         }
     }
 
+    // Trees, with --caching on both sides: the same layout and names (the Python CLI wants the
+    // output directory to exist; Envelope creates it).
+    fs::create_dir_all(d.join("tree/a")).unwrap();
+    fs::write(d.join("tree/x"), "one").unwrap();
+    fs::write(d.join("tree/a/y"), "two").unwrap();
+    fs::create_dir(d.join("py-tree")).unwrap();
+    let caching = ["--caching", "capacity=10", "max_age=60"];
+    let mut args = vec!["-e", "-r", "-i", "tree", "-o", "py-tree", "-w", &key, "-S"];
+    args.extend_from_slice(&caching);
+    peer.python(d, &args);
+    let mut args = vec![
+        "decrypt",
+        "-r",
+        "-i",
+        "py-tree",
+        "-o",
+        "ours-back",
+        "-w",
+        &key,
+        "-v",
+    ];
+    args.extend_from_slice(&caching);
+    let out = peer.envelope(d, &args);
+    // The Python CLI's cache gave both files one data key; Envelope's cache decrypted it once.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("data-key cache: 1 hits, 1 misses"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut args = vec!["encrypt", "-r", "-i", "tree", "-o", "ours-tree", "-w", &key];
+    args.extend_from_slice(&caching);
+    peer.envelope(d, &args);
+    fs::create_dir(d.join("py-back")).unwrap();
+    let mut args = vec![
+        "-d",
+        "-r",
+        "-i",
+        "ours-tree",
+        "-o",
+        "py-back",
+        "-w",
+        &key,
+        "-S",
+    ];
+    args.extend_from_slice(&caching);
+    peer.python(d, &args);
+    for back in ["ours-back", "py-back"] {
+        assert_eq!(
+            fs::read_to_string(d.join(back).join("x.encrypted.decrypted")).unwrap(),
+            "one"
+        );
+        assert_eq!(
+            fs::read_to_string(d.join(back).join("a/y.encrypted.decrypted")).unwrap(),
+            "two"
+        );
+    }
+
     // A required pair the message lacks: both skip it and write the same skipped line (the
     // Python CLI exits 0 after a skip; Envelope exits 1, so that scripts notice).
     peer.envelope(
