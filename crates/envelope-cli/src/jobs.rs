@@ -3,6 +3,7 @@
 //! named after its input with a suffix. Everything is planned, and every path checked, before
 //! the first file is written.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -193,27 +194,29 @@ pub(crate) fn plan(request: &Request<'_>, skipped: &mut Vec<PathBuf>) -> Result<
     // one file named twice, is encryption in place: the output replaces the input only once
     // complete.
     let in_place = jobs.len() == 1 && into_dir.is_none();
-    let mut seen: Vec<PathBuf> = Vec::new();
+    let inputs: HashSet<PathBuf> = if in_place {
+        HashSet::new()
+    } else {
+        jobs.iter()
+            .filter_map(|job| job.input.as_deref())
+            .filter_map(|input| fs::canonicalize(input).ok())
+            .collect()
+    };
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for job in &jobs {
         let Some(out) = &job.output else { continue };
         let out_real = fs::canonicalize(out).ok();
-        for other in jobs.iter().filter(|_| !in_place) {
-            let Some(input) = &other.input else { continue };
-            if let (Some(a), Ok(b)) = (&out_real, fs::canonicalize(input))
-                && *a == b
-            {
-                return Err(format!(
-                    "{}: is both an input and an output; choose another -o or --suffix",
-                    shown(out)
-                ));
-            }
+        if out_real.as_ref().is_some_and(|real| inputs.contains(real)) {
+            return Err(format!(
+                "{}: is both an input and an output; choose another -o or --suffix",
+                shown(out)
+            ));
         }
         let key =
             out_real.unwrap_or_else(|| std::path::absolute(out).unwrap_or_else(|_| out.clone()));
-        if seen.contains(&key) {
+        if !seen.insert(key) {
             return Err(format!("{}: would be written twice", shown(out)));
         }
-        seen.push(key);
     }
     Ok(jobs)
 }

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use envelope::format::{EncryptedDataKey, Header};
 use envelope::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding, SecretBytes};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::kms::{self, Side};
 
 /// A demo wrapping key, compiled in so that the tool can be tried without any setup. It is public:

@@ -17,7 +17,7 @@ use envelope::kms::{
     discovery_multi_keyring,
 };
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// Which side of the message a keyring is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -221,6 +221,16 @@ pub(crate) fn keyrings(
         }
     }
     Ok(rings)
+}
+
+/// The Regions of the message's AWS KMS data keys when a discovery group without `region=` will
+/// look there, else none: keyrings built for equal answers are interchangeable.
+pub(crate) fn header_regions(groups: &[Group], header: Option<&Header>) -> Vec<String> {
+    if groups.iter().any(|g| g.discovery && g.region.is_none()) {
+        message_regions(header)
+    } else {
+        Vec::new()
+    }
 }
 
 /// How the given KMS keys are named in error hints.

@@ -6,6 +6,7 @@
 
 mod caching;
 mod codec;
+mod failure;
 mod jobs;
 mod keys;
 mod kms;
@@ -13,6 +14,7 @@ mod metadata;
 mod output;
 mod progress;
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::num::NonZeroU32;
@@ -28,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::caching::{Caching, Shared};
 use crate::codec::{Base64Reader, Sink};
+use crate::failure::Failure;
 use crate::jobs::{Job, Mode, Overwrite};
 use crate::keys::Keys;
 use crate::kms::Side;
@@ -221,8 +224,6 @@ struct InfoArgs {
     #[arg(long)]
     json: bool,
 }
-
-type Failure = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -610,7 +611,7 @@ fn encrypt_one(
     let io_args = &args.io;
     let source = input(job.input.as_deref(), io_args.decode)?;
     let mut source = CountingReader {
-        inner: progress::wrap(source, job, io_args),
+        inner: progress::wrap(source, job, !(io_args.quiet || io_args.no_progress)),
         count: 0,
     };
     let (output, sink) = destination(job)?.open()?;
@@ -701,22 +702,17 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let overwrite = overwrite(io_args);
     let several = jobs.len() > 1;
     let mut skipped = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
+    let mut cmms = Cmms {
+        groups: args.keys.kms_groups(Side::Decrypt)?,
+        caching: caching.as_ref(),
+        built: HashMap::new(),
+    };
+    for job in &jobs {
         if !jobs::may_write(job, overwrite, io_args.quiet)? {
             continue;
         }
-        // The demo key's warning once per command.
-        let quiet = io_args.quiet || i > 0;
-        let done = decrypt_one(
-            &args,
-            &client,
-            caching.as_ref(),
-            &required,
-            job,
-            quiet,
-            &mut metadata,
-        )
-        .map_err(|e| in_job(e, job, several))?;
+        let done = decrypt_one(&args, &client, &mut cmms, &required, job, &mut metadata)
+            .map_err(|e| in_job(e, job, several))?;
         if let Decrypted::Skipped(reason) = done {
             if several {
                 let _ = writeln!(
@@ -736,23 +732,53 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     }
 }
 
+/// The decryption CMMs of a command, one per set of Regions discovery asks (usually one for the
+/// whole command: their KMS clients and, with --caching, their cache are reused across files).
+struct Cmms<'a> {
+    groups: Vec<kms::Group>,
+    caching: Option<&'a Caching>,
+    built: HashMap<Vec<String>, Arc<dyn MaterialsManager>>,
+}
+
+impl Cmms<'_> {
+    fn for_header(
+        &mut self,
+        keys: &Keys,
+        quiet: bool,
+        header: Option<&Header>,
+    ) -> Result<Arc<dyn MaterialsManager>, Failure> {
+        let regions = kms::header_regions(&self.groups, header);
+        if let Some(cmm) = self.built.get(&regions) {
+            return Ok(Arc::clone(cmm));
+        }
+        // The demo key's warning once per command.
+        let quiet = quiet || !self.built.is_empty();
+        let keyring = keys::keyring(keys, Side::Decrypt, quiet, header)?;
+        let cmm: Arc<dyn MaterialsManager> = match self.caching {
+            Some(caching) => caching.wrap(keyring)?,
+            None => Arc::new(Shared(keyring)),
+        };
+        self.built.insert(regions, Arc::clone(&cmm));
+        Ok(cmm)
+    }
+}
+
 fn decrypt_one(
     args: &DecryptArgs,
     client: &Client,
-    caching: Option<&Caching>,
+    cmms: &mut Cmms<'_>,
     required: &[(String, Option<String>)],
     job: &Job,
-    quiet: bool,
     metadata: &mut Option<Metadata>,
 ) -> Result<Decrypted, Failure> {
     let io_args = &args.io;
-    let source = progress::wrap(input(job.input.as_deref(), io_args.decode)?, job, io_args);
+    let source = progress::wrap(
+        input(job.input.as_deref(), io_args.decode)?,
+        job,
+        !(io_args.quiet || io_args.no_progress),
+    );
     let (peeked, source) = peek_header(source)?;
-    let keyring = keys::keyring(&args.keys, Side::Decrypt, quiet, peeked.as_ref())?;
-    let cmm: Arc<dyn MaterialsManager> = match caching {
-        Some(caching) => caching.wrap(keyring)?,
-        None => Arc::new(Shared(keyring)),
-    };
+    let cmm = cmms.for_header(&args.keys, io_args.quiet, peeked.as_ref())?;
     let (output, sink) = destination(job)?.open()?;
     let mut sink = Counting {
         inner: Sink::new(sink, io_args.encode, io_args.buffer),

@@ -6,20 +6,20 @@ use std::io::{self, IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::Io;
 use crate::jobs::Job;
 
 /// Inputs shorter than this finish before a bar would tell anything.
 const MIN_LEN: u64 = 8 << 20;
 
 /// Whether a bar is drawn for an input of `len` bytes (`None`: unknown).
-fn wanted(len: Option<u64>, io_args: &Io, terminal: bool) -> bool {
-    terminal && !io_args.quiet && !io_args.no_progress && len.is_none_or(|len| len >= MIN_LEN)
+fn wanted(len: Option<u64>, allowed: bool, terminal: bool) -> bool {
+    allowed && terminal && len.is_none_or(|len| len >= MIN_LEN)
 }
 
-/// `source`, counted into a progress bar when one is wanted.
-pub(crate) fn wrap(source: Box<dyn Read>, job: &Job, io_args: &Io) -> Box<dyn Read> {
-    if !wanted(job.input_len, io_args, io::stderr().is_terminal()) {
+/// `source`, counted into a progress bar when one is `allowed` (not `-q`, not `--no-progress`)
+/// and wanted.
+pub(crate) fn wrap(source: Box<dyn Read>, job: &Job, allowed: bool) -> Box<dyn Read> {
+    if !wanted(job.input_len, allowed, io::stderr().is_terminal()) {
         return source;
     }
     let name = job
@@ -70,28 +70,15 @@ impl Drop for Counted {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Parser)]
-    struct Args {
-        #[command(flatten)]
-        io: Io,
-    }
-
-    fn io(args: &[&str]) -> Io {
-        Args::parse_from(std::iter::once("envelope").chain(args.iter().copied())).io
-    }
-
     #[test]
-    fn a_bar_only_for_large_or_unknown_inputs_on_a_terminal_without_q() {
-        let plain = io(&[]);
-        assert!(wanted(Some(MIN_LEN), &plain, true));
-        assert!(wanted(None, &plain, true));
-        assert!(!wanted(Some(MIN_LEN - 1), &plain, true));
-        assert!(!wanted(Some(MIN_LEN), &plain, false));
-        assert!(!wanted(Some(MIN_LEN), &io(&["-q"]), true));
-        assert!(!wanted(None, &io(&["--no-progress"]), true));
+    fn a_bar_only_for_large_or_unknown_inputs_on_a_terminal_when_allowed() {
+        assert!(wanted(Some(MIN_LEN), true, true));
+        assert!(wanted(None, true, true));
+        assert!(!wanted(Some(MIN_LEN - 1), true, true));
+        assert!(!wanted(Some(MIN_LEN), true, false));
+        assert!(!wanted(Some(MIN_LEN), false, true));
+        assert!(!wanted(None, false, true));
     }
 }
