@@ -365,6 +365,16 @@ pub(crate) fn no_match_hint(keys: &Keys, header: &Header) -> String {
             hint.push_str("\nthe keys given include ");
             hint.push_str(&name);
         }
+        if groups
+            .iter()
+            .flat_map(|g| g.keys.iter())
+            .any(|key| !key.starts_with("arn:") || key.contains(":alias/"))
+        {
+            hint.push_str(
+                "\nhint: a message records the key ARN of each AWS KMS key, so decrypting needs \
+                 -w key=ARN (an alias or key id matches no data key), or -w discovery=true",
+            );
+        }
     }
     if keys.key_name.is_none() && keys.files().next().is_some() {
         hint.push_str(
