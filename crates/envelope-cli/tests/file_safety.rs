@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_envelope");
+mod support;
+use support::{BIN, files, stderr};
 
 fn envelope(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -18,30 +19,6 @@ fn envelope(dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Every file in `dir`, recursively, by name relative to it.
-fn files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().unwrap().is_dir() {
-            out.extend(
-                files(&entry.path())
-                    .into_iter()
-                    .map(|f| format!("{name}/{f}")),
-            );
-        } else {
-            out.push(name);
-        }
-    }
-    out.sort();
-    out
 }
 
 fn partials(dir: &Path) -> Vec<String> {

@@ -3,36 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use base64::Engine;
 
-const BIN: &str = env!("CARGO_BIN_EXE_envelope");
+mod support;
+use support::{envelope, stderr};
 
 /// 16 bytes that are not text, so a file of them is only ever a raw key.
 const KEY16: [u8; 16] = [
     0x80, 0x91, 0xa2, 0xb3, 0xc4, 0xd5, 0xe6, 0xf7, 0x08, 0x19, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0xff,
 ];
-
-fn envelope(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The command may refuse its arguments before it reads any input.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Encrypt `b"secret"` under the key file `key` read as `format`; decrypt with the raw key
 /// file `raw.key` (KEY16 or the given bytes): whether that decrypt worked.
