@@ -144,7 +144,7 @@ struct Io {
     encode: bool,
     /// Hold all output in memory and release it only once the whole command succeeded (for
     /// standard output; files are always renamed into place only on success).
-    #[arg(long)]
+    #[arg(short = 'b', long)]
     buffer: bool,
     /// Append one JSON line per operation to FILE (`-`: standard output) in aws-encryption-sdk-cli's
     /// fields: mode, input, output, header, and header_auth on decrypt.

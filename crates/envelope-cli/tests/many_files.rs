@@ -549,3 +549,56 @@ fn a_progress_bar_is_drawn_on_a_terminal_only_and_never_with_q() {
         assert!(!without.contains("MiB"), "{flag}: {without:?}");
     }
 }
+
+/// `--frame-length` sets the header's frame length (0 is refused by the parser), and
+/// `--final-frame` picks how an exact multiple of it ends: `empty` (the default, 32 bytes longer)
+/// or `full`; both decrypt. `-b` is `--buffer`, as in the Python CLI.
+#[test]
+fn frame_length_and_final_frame_shape_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("plain"), vec![1u8; 2048]).unwrap();
+    let mut lengths = Vec::new();
+    for form in ["empty", "full"] {
+        let ct = format!("ct.{form}");
+        ok(
+            d,
+            &[
+                "encrypt",
+                "--demo-key",
+                "-q",
+                "--frame-length",
+                "1024",
+                "--algorithm",
+                "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+                "--final-frame",
+                form,
+                "-i",
+                "plain",
+                "-o",
+                &ct,
+            ],
+        );
+        let info = ok(d, &["info", "--json", "-i", &ct]);
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(info["header"]["frame_length"], 1024, "{form}");
+        lengths.push(fs::metadata(d.join(&ct)).unwrap().len());
+        let back = ok(d, &["decrypt", "--demo-key", "-q", "-b", "-i", &ct]);
+        assert_eq!(back.stdout, vec![1u8; 2048], "{form}");
+    }
+    // A regular frame's sequence number, IV and tag: 32 bytes.
+    assert_eq!(lengths[0], lengths[1] + 32, "{lengths:?}");
+    let out = envelope(
+        d,
+        &[
+            "encrypt",
+            "--demo-key",
+            "--frame-length",
+            "0",
+            "-i",
+            "plain",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
