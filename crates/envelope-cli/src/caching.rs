@@ -153,8 +153,20 @@ impl Caching {
     }
 }
 
+/// The materials manager a command uses over `keyring`: a caching CMM with `--caching`, else the
+/// keyring itself.
+pub(crate) fn materials_manager(
+    caching: Option<&Caching>,
+    keyring: Arc<dyn Keyring>,
+) -> Result<Arc<dyn MaterialsManager>, Error> {
+    match caching {
+        Some(caching) => caching.wrap(keyring),
+        None => Ok(Arc::new(Shared(keyring))),
+    }
+}
+
 /// A shared keyring as a keyring (and so as a materials manager).
-pub(crate) struct Shared(pub(crate) Arc<dyn Keyring>);
+struct Shared(Arc<dyn Keyring>);
 
 #[async_trait]
 impl Keyring for Shared {

@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use envelope::blocking::Client;
-use envelope::format::{DEFAULT_MAX_HEADER_LEN, Header, HeaderDecoder, HeaderLimits, Parsed};
+use envelope::format::{Header, HeaderDecoder, HeaderLimits, Parsed};
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, MaterialsManager};
 use serde_json::{Value, json};
 
-use crate::caching::{Caching, Shared};
+use crate::caching::Caching;
 use crate::codec::{Base64Reader, Sink};
 use crate::failure::Failure;
 use crate::jobs::{Job, Mode, Overwrite};
@@ -162,6 +162,13 @@ struct Io {
     /// Print no warnings (the report -v asks for is still printed).
     #[arg(short, long)]
     quiet: bool,
+}
+
+impl Io {
+    /// Whether a progress bar may be drawn: not with -q or --no-progress.
+    fn progress_allowed(&self) -> bool {
+        !(self.quiet || self.no_progress)
+    }
 }
 
 #[derive(Args)]
@@ -573,10 +580,7 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     let caching = Caching::parse(&io_args.caching)?;
     let jobs = plan(io_args, Mode::Encrypt)?;
     let mut metadata = open_metadata(io_args, &jobs)?;
-    let cmm: Arc<dyn MaterialsManager> = match &caching {
-        Some(caching) => caching.wrap(keyring)?,
-        None => Arc::new(Shared(keyring)),
-    };
+    let cmm = caching::materials_manager(caching.as_ref(), keyring)?;
     let overwrite = overwrite(io_args);
     for job in &jobs {
         if !jobs::may_write(job, overwrite, io_args.quiet)? {
@@ -611,7 +615,7 @@ fn encrypt_one(
     let io_args = &args.io;
     let source = input(job.input.as_deref(), io_args.decode)?;
     let mut source = CountingReader {
-        inner: progress::wrap(source, job, !(io_args.quiet || io_args.no_progress)),
+        inner: progress::wrap(source, job, io_args.progress_allowed()),
         count: 0,
     };
     let (output, sink) = destination(job)?.open()?;
@@ -658,30 +662,37 @@ fn stream_error(e: envelope::Error, job: &Job) -> Failure {
     }
 }
 
-/// Read the header from the start of `source`, if it holds one, and give back a reader of the
-/// whole input: the header tells discovery where to look and error messages whose keys the
-/// message holds. A malformed header is left for decryption to report.
-fn peek_header(mut source: Box<dyn Read>) -> Result<(Option<Header>, Box<dyn Read>), Failure> {
+/// Read from `source` until its header is complete (the decoder bounds how much it takes): the
+/// header, or why there is none (the input ends inside it, or it is malformed), and every byte
+/// read.
+fn read_header(source: &mut dyn Read) -> io::Result<(Result<Header, Failure>, Vec<u8>)> {
     let mut decoder = HeaderDecoder::new(HeaderLimits::default());
     let mut seen = Vec::new();
     let mut chunk = vec![0u8; 16 << 10];
-    let header = loop {
+    loop {
         let n = match source.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(envelope::Error::Io(e).into()),
+            Err(e) => return Err(e),
         };
         if n == 0 {
-            break None;
+            return Ok((Err("the input ends inside the header".into()), seen));
         }
         seen.extend_from_slice(&chunk[..n]);
         match decoder.feed(&chunk[..n]) {
-            Ok(Parsed::Complete(header, _)) => break Some(header),
-            Ok(_) if seen.len() <= DEFAULT_MAX_HEADER_LEN => {}
-            _ => break None,
+            Ok(Parsed::Complete(header, _)) => return Ok((Ok(header), seen)),
+            Ok(Parsed::Incomplete(_)) => {}
+            Err(e) => return Ok((Err(e.into()), seen)),
         }
-    };
-    Ok((header, Box::new(io::Cursor::new(seen).chain(source))))
+    }
+}
+
+/// Read the header from the start of `source`, if it holds one, and give back a reader of the
+/// whole input: the header tells discovery where to look and error messages whose keys the
+/// message holds. A missing or malformed header is left for decryption to report.
+fn peek_header(mut source: Box<dyn Read>) -> Result<(Option<Header>, Box<dyn Read>), Failure> {
+    let (header, seen) = read_header(&mut *source).map_err(envelope::Error::Io)?;
+    Ok((header.ok(), Box::new(io::Cursor::new(seen).chain(source))))
 }
 
 /// How one decryption ended, when it did not fail.
@@ -693,7 +704,7 @@ enum Decrypted {
 
 fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let io_args = &args.io;
-    args.keys.kms_groups(Side::Decrypt)?;
+    let groups = args.keys.kms_groups(Side::Decrypt)?;
     let client = client(io_args);
     let required = required_context(&io_args.context)?;
     let caching = Caching::parse(&io_args.caching)?;
@@ -703,7 +714,7 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let several = jobs.len() > 1;
     let mut skipped = Vec::new();
     let mut cmms = Cmms {
-        groups: args.keys.kms_groups(Side::Decrypt)?,
+        groups,
         caching: caching.as_ref(),
         built: HashMap::new(),
     };
@@ -754,10 +765,7 @@ impl Cmms<'_> {
         // The demo key's warning once per command.
         let quiet = quiet || !self.built.is_empty();
         let keyring = keys::keyring(keys, Side::Decrypt, quiet, header)?;
-        let cmm: Arc<dyn MaterialsManager> = match self.caching {
-            Some(caching) => caching.wrap(keyring)?,
-            None => Arc::new(Shared(keyring)),
-        };
+        let cmm = caching::materials_manager(self.caching, keyring)?;
         self.built.insert(regions, Arc::clone(&cmm));
         Ok(cmm)
     }
@@ -775,7 +783,7 @@ fn decrypt_one(
     let source = progress::wrap(
         input(job.input.as_deref(), io_args.decode)?,
         job,
-        !(io_args.quiet || io_args.no_progress),
+        io_args.progress_allowed(),
     );
     let (peeked, source) = peek_header(source)?;
     let cmm = cmms.for_header(&args.keys, io_args.quiet, peeked.as_ref())?;
@@ -853,22 +861,7 @@ fn completions(args: &CompletionsArgs) -> Result<(), Failure> {
 
 fn info(args: InfoArgs) -> Result<(), Failure> {
     let mut source = input(args.input.as_deref(), args.decode)?;
-    let mut decoder = HeaderDecoder::new(HeaderLimits::default());
-    let mut chunk = vec![0u8; 64 << 10];
-    let header: Header = loop {
-        let n = loop {
-            match source.read(&mut chunk) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        if n == 0 {
-            return Err("the input ends inside the header".into());
-        }
-        if let Parsed::Complete(header, _) = decoder.feed(&chunk[..n])? {
-            break header;
-        }
-    };
+    let header = read_header(&mut *source)?.0?;
     let mut out = BufWriter::new(io::stdout().lock());
     let printed = if args.json {
         writeln!(out, "{}", info_json(&header)).and_then(|()| out.flush())

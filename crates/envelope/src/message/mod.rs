@@ -70,7 +70,7 @@ pub(crate) async fn start_encryption(
         Some(id) => id,
         None => random_message_id(materials.suite())?,
     };
-    let writer = MessageWriter::new(config, &materials, (frame_length, final_frame), message_id)?;
+    let writer = MessageWriter::new(config, &materials, frame_length, final_frame, message_id)?;
     Ok((writer, materials))
 }
 

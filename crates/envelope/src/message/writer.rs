@@ -47,7 +47,8 @@ impl MessageWriter {
     pub(crate) fn new(
         config: &ClientConfig,
         materials: &CompleteEncryptionMaterials,
-        (frame_length, final_frame): (NonZeroU32, FinalFrame),
+        frame_length: NonZeroU32,
+        final_frame: FinalFrame,
         message_id: MessageId,
     ) -> Result<Self, Error> {
         let suite = materials.suite();
