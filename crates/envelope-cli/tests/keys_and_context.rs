@@ -20,23 +20,11 @@ const KEY16: [u8; 16] = [
 fn same_key_as_raw(dir: &Path, key: &str, format: &str) -> bool {
     let enc = envelope(
         dir,
-        &[
-            "encrypt",
-            "--aes-key",
-            key,
-            "--aes-key-format",
-            format,
-            "--key-name",
-            "k",
-        ],
+        &format!("encrypt --aes-key {key} --aes-key-format {format} --key-name k"),
         b"secret",
     );
     assert!(enc.status.success(), "{key} as {format}: {}", stderr(&enc));
-    let dec = envelope(
-        dir,
-        &["decrypt", "--aes-key", "raw.key", "--key-name", "k"],
-        &enc.stdout,
-    );
+    let dec = envelope(dir, "decrypt --aes-key raw.key --key-name k", &enc.stdout);
     if dec.status.success() {
         assert_eq!(dec.stdout, b"secret");
     }
@@ -57,7 +45,7 @@ fn key_text_of_a_key_length_is_refused_as_ambiguous_until_the_format_is_named() 
     fs::write(dir.path().join("hex.key"), &hex).unwrap();
     fs::write(dir.path().join("b64.key"), &b64).unwrap();
     for (file, len) in [("hex.key", 32), ("b64.key", 24)] {
-        let out = envelope(dir.path(), &["encrypt", "--aes-key", file], b"secret");
+        let out = envelope(dir.path(), &format!("encrypt --aes-key {file}"), b"secret");
         assert_eq!(out.status.code(), Some(1), "{file}");
         assert!(out.stdout.is_empty(), "{file}: wrote a message");
         assert_eq!(
@@ -110,7 +98,7 @@ fn a_named_format_the_file_does_not_match_is_an_error() {
     ] {
         let out = envelope(
             dir.path(),
-            &["encrypt", "--aes-key", file, "--aes-key-format", format],
+            &format!("encrypt --aes-key {file} --aes-key-format {format}"),
             b"secret",
         );
         assert_eq!(out.status.code(), Some(1), "{file} as {format}");
@@ -125,17 +113,7 @@ fn a_context_key_given_twice_is_refused_on_both_sides() {
     for command in ["encrypt", "decrypt"] {
         let out = envelope(
             dir.path(),
-            &[
-                command,
-                "--aes-key",
-                "raw.key",
-                "-c",
-                "a=1",
-                "-c",
-                "a=2",
-                "-o",
-                "out",
-            ],
+            &format!("{command} --aes-key raw.key -c a=1 -c a=2 -o out"),
             b"secret",
         );
         assert_eq!(out.status.code(), Some(1), "{command}");
@@ -157,7 +135,7 @@ fn an_rsa_key_under_2048_bits_is_refused_as_too_small_naming_the_file() {
         ("--rsa-private-key", "rsa-1024-private.pem", "private"),
     ] {
         fs::copy(data.join(pem), dir.path().join("small.pem")).unwrap();
-        let out = envelope(dir.path(), &["encrypt", flag, "small.pem"], b"secret");
+        let out = envelope(dir.path(), &format!("encrypt {flag} small.pem"), b"secret");
         assert_eq!(out.status.code(), Some(1), "{flag}");
         assert_eq!(
             stderr(&out),

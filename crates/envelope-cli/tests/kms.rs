@@ -17,8 +17,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_envelope");
-const REGION: &str = "us-west-2";
+mod support;
+use support::{Args, BIN, REGION, create_kms_keys, fails_saying, stderr};
 
 struct Kms {
     endpoint: String,
@@ -42,29 +42,7 @@ fn kms() -> Option<Kms> {
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let alias = format!("alias/envelope-cli-{}-{n}", std::process::id());
-    let created = Command::new(python)
-        .args([
-            "-c",
-            "import boto3, sys\n\
-             kms = boto3.client('kms', endpoint_url=sys.argv[1], region_name=sys.argv[2], \
-             aws_access_key_id='test', aws_secret_access_key='test')\n\
-             a = kms.create_key()['KeyMetadata']['Arn']\n\
-             b = kms.create_key()['KeyMetadata']['Arn']\n\
-             kms.create_alias(AliasName=sys.argv[3], TargetKeyId=b)\n\
-             print(a); print(b)",
-            &endpoint,
-            REGION,
-            &alias,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let text = String::from_utf8(created.stdout).unwrap();
-    let mut arns = text.lines().map(str::to_string);
+    let mut arns = create_kms_keys(&python, &endpoint, 2, Some(&alias)).into_iter();
     Some(Kms {
         endpoint,
         first: arns.next().unwrap(),
@@ -76,9 +54,9 @@ fn kms() -> Option<Kms> {
 impl Kms {
     /// The command with only the emulator's endpoint set: no credentials, Region or profile
     /// unless `env` gives them.
-    fn run(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    fn run(&self, dir: &Path, args: &(impl Args + ?Sized), env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(BIN);
-        command.current_dir(dir).args(args);
+        command.current_dir(dir).args(args.to_args());
         for (name, _) in std::env::vars() {
             if name.starts_with("AWS_") {
                 command.env_remove(name);
@@ -95,12 +73,13 @@ impl Kms {
         command.output().unwrap()
     }
 
-    fn ok(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    fn ok(&self, dir: &Path, args: &(impl Args + ?Sized), env: &[(&str, &str)]) -> Output {
         let out = self.run(dir, args, env);
         assert!(
             out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{:?}: {}",
+            args.to_args(),
+            stderr(&out)
         );
         out
     }
@@ -112,10 +91,6 @@ const CREDENTIALS: [(&str, &str); 3] = [
     ("AWS_REGION", REGION),
 ];
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn several_keys_the_first_generating_and_each_decrypting_alone() {
     let Some(kms) = kms() else { return };
@@ -126,10 +101,10 @@ fn several_keys_the_first_generating_and_each_decrypting_alone() {
     let alias = format!("key={}", kms.alias);
     kms.ok(
         d,
-        &["encrypt", "-w", &first, &alias, "-i", "plain", "-o", "ct"],
+        &format!("encrypt -w {first} {alias} -i plain -o ct"),
         &CREDENTIALS,
     );
-    let info = kms.ok(d, &["info", "--json", "-i", "ct"], &[]);
+    let info = kms.ok(d, "info --json -i ct", &[]);
     let info: Value = serde_json::from_slice(&info.stdout).unwrap();
     let keys: Vec<&str> = info["data_keys"]
         .as_array()
@@ -148,7 +123,7 @@ fn several_keys_the_first_generating_and_each_decrypting_alone() {
         assert_eq!(out.stdout, b"two keys");
     }
     // An alias matches no data key on decrypt (the message records key ARNs): the error says so.
-    let out = kms.run(d, &["decrypt", "-w", &alias, "-i", "ct"], &CREDENTIALS);
+    let out = kms.run(d, &format!("decrypt -w {alias} -i ct"), &CREDENTIALS);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(
@@ -173,26 +148,12 @@ fn region_and_profile_come_from_the_wrapping_key_group() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
     ];
     // An alias name carries no Region: without one configured the command says so.
-    let out = kms.run(
-        d,
-        &["encrypt", "-w", &alias, "-i", "plain", "-o", "ct"],
-        &keys_only,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("region"), "{}", stderr(&out));
+    let out = kms.run(d, &format!("encrypt -w {alias} -i plain -o ct"), &keys_only);
+    fails_saying(&out, "region");
     assert!(!d.join("ct").exists());
     kms.ok(
         d,
-        &[
-            "encrypt",
-            "-w",
-            &alias,
-            "region=us-west-2",
-            "-i",
-            "plain",
-            "-o",
-            "ct",
-        ],
+        &format!("encrypt -w {alias} region=us-west-2 -i plain -o ct"),
         &keys_only,
     );
 
@@ -211,47 +172,25 @@ fn region_and_profile_come_from_the_wrapping_key_group() {
     ];
     kms.ok(
         d,
-        &[
-            "encrypt",
-            "-w",
-            &alias,
-            "profile=cli-test",
-            "-i",
-            "plain",
-            "-o",
-            "ct2",
-        ],
+        &format!("encrypt -w {alias} profile=cli-test -i plain -o ct2"),
         &files,
     );
     let second = format!("key={}", kms.second);
     for ct in ["ct", "ct2"] {
         let out = kms.ok(
             d,
-            &["decrypt", "-w", &second, "profile=cli-test", "-i", ct],
+            &format!("decrypt -w {second} profile=cli-test -i {ct}"),
             &files,
         );
         assert_eq!(out.stdout, b"configured");
     }
     // Without the profile there are no credentials: a clear failure, and no output.
-    let out = kms.run(
-        d,
-        &["decrypt", "-w", &second, "-i", "ct", "-o", "out"],
-        &files,
-    );
+    let out = kms.run(d, &format!("decrypt -w {second} -i ct -o out"), &files);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!d.join("out").exists());
     let out = kms.run(
         d,
-        &[
-            "decrypt",
-            "-w",
-            &second,
-            "profile=missing",
-            "-i",
-            "ct",
-            "-o",
-            "out",
-        ],
+        &format!("decrypt -w {second} profile=missing -i ct -o out"),
         &files,
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -13,11 +13,16 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod support;
-use support::{BIN, envelope, files, stderr};
+use support::{Args, BIN, envelope, fails_saying, files, stderr};
 
-fn ok(dir: &Path, args: &[&str]) -> Output {
+fn ok(dir: &Path, args: &(impl Args + ?Sized)) -> Output {
     let out = envelope(dir, args, b"");
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        args.to_args(),
+        stderr(&out)
+    );
     out
 }
 
@@ -36,18 +41,7 @@ fn a_tree_is_encrypted_and_decrypted_into_mirrored_directories() {
     tree(d);
     let out = ok(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "-r",
-            "-i",
-            "in",
-            "-o",
-            "ct",
-            "--metadata-output",
-            "meta.jsonl",
-        ],
+        "encrypt --demo-key -q -r -i in -o ct --metadata-output meta.jsonl",
     );
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -59,39 +53,12 @@ fn a_tree_is_encrypted_and_decrypted_into_mirrored_directories() {
     assert_eq!(meta.lines().count(), 3);
     assert!(meta.lines().all(|l| l.contains("\"mode\":\"encrypt\"")));
     // Decrypt the tree with no suffix: the original names come back.
-    ok(
-        d,
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "-r",
-            "-i",
-            "ct",
-            "-o",
-            "back",
-            "--suffix",
-        ],
-    );
+    ok(d, "decrypt --demo-key -q -r -i ct -o back --suffix");
     assert_eq!(
         files(&d.join("back")),
         ["a/b/deep.encrypted", "a/mid.encrypted", "top.encrypted"]
     );
-    ok(
-        d,
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "-R",
-            "-i",
-            "ct",
-            "-o",
-            "plain",
-            "--suffix",
-            ".txt",
-        ],
-    );
+    ok(d, "decrypt --demo-key -q -R -i ct -o plain --suffix .txt");
     assert_eq!(
         fs::read_to_string(d.join("plain/a/b/deep.encrypted.txt")).unwrap(),
         "ddd"
@@ -103,20 +70,10 @@ fn a_tree_is_encrypted_and_decrypted_into_mirrored_directories() {
 
     // Without -r a directory is refused, and a tree needs somewhere to go; nothing is written.
     let before = files(d);
-    let out = envelope(d, &["encrypt", "--demo-key", "-i", "in", "-o", "x"], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("in: is a directory; -r processes the files under it"),
-        "{}",
-        stderr(&out)
-    );
-    let out = envelope(d, &["encrypt", "--demo-key", "-r", "-i", "in"], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("several inputs or a directory need -o DIR"),
-        "{}",
-        stderr(&out)
-    );
+    let out = envelope(d, "encrypt --demo-key -i in -o x", b"");
+    fails_saying(&out, "in: is a directory; -r processes the files under it");
+    let out = envelope(d, "encrypt --demo-key -r -i in", b"");
+    fails_saying(&out, "several inputs or a directory need -o DIR");
     assert_eq!(files(d), before);
 }
 
@@ -129,20 +86,7 @@ fn several_inputs_go_into_a_directory_and_a_failure_names_its_file() {
     }
     fs::create_dir(d.join("out")).unwrap();
     // What a shell makes of `-i *.txt`.
-    ok(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "-i",
-            "a.txt",
-            "b.txt",
-            "c.txt",
-            "-o",
-            "out",
-        ],
-    );
+    ok(d, "encrypt --demo-key -q -i a.txt b.txt c.txt -o out");
     assert_eq!(
         files(&d.join("out")),
         ["a.txt.encrypted", "b.txt.encrypted", "c.txt.encrypted"]
@@ -151,17 +95,7 @@ fn several_inputs_go_into_a_directory_and_a_failure_names_its_file() {
     fs::write(d.join("out/b.txt.encrypted"), b"not a message").unwrap();
     let out = envelope(
         d,
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "-i",
-            "out/a.txt.encrypted",
-            "out/b.txt.encrypted",
-            "out/c.txt.encrypted",
-            "-o",
-            ".",
-        ],
+        "decrypt --demo-key -q -i out/a.txt.encrypted out/b.txt.encrypted out/c.txt.encrypted -o .",
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -179,48 +113,20 @@ fn several_inputs_go_into_a_directory_and_a_failure_names_its_file() {
             && !d.join("c.txt.encrypted.decrypted").exists()
     );
     // Several inputs need a directory; one output may not be written twice or replace an input.
-    let out = envelope(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-i",
-            "a.txt",
-            "b.txt",
-            "-o",
-            "single",
-        ],
-        b"",
-    );
+    let out = envelope(d, "encrypt --demo-key -i a.txt b.txt -o single", b"");
     assert!(
         stderr(&out)
             .contains("single: is not a directory; several inputs or a directory need -o DIR"),
         "{}",
         stderr(&out)
     );
-    let out = envelope(
-        d,
-        &["encrypt", "--demo-key", "-i", "a.txt", "a.txt", "-o", "out"],
-        b"",
-    );
+    let out = envelope(d, "encrypt --demo-key -i a.txt a.txt -o out", b"");
     assert!(
         stderr(&out).contains("out/a.txt.encrypted: would be written twice"),
         "{}",
         stderr(&out)
     );
-    let out = envelope(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-i",
-            "a.txt",
-            "-o",
-            ".",
-            "--suffix",
-        ],
-        b"",
-    );
+    let out = envelope(d, "encrypt --demo-key -i a.txt -o . --suffix", b"");
     assert!(
         stderr(&out).contains("is both an input and an output; choose another -o or --suffix"),
         "{}",
@@ -235,51 +141,19 @@ fn existing_outputs_are_kept_with_no_overwrite_and_asked_about_with_interactive(
     let d = dir.path();
     fs::write(d.join("plain"), "secret").unwrap();
     fs::write(d.join("keep"), "old").unwrap();
-    let out = ok(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "--no-overwrite",
-            "-i",
-            "plain",
-            "-o",
-            "keep",
-        ],
-    );
+    let out = ok(d, "encrypt --demo-key --no-overwrite -i plain -o keep");
     assert!(
         stderr(&out).contains("skipped keep: it exists (--no-overwrite)"),
         "{}",
         stderr(&out)
     );
     assert_eq!(fs::read_to_string(d.join("keep")).unwrap(), "old");
-    let quiet = ok(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--no-overwrite",
-            "-i",
-            "plain",
-            "-o",
-            "keep",
-        ],
-    );
+    let quiet = ok(d, "encrypt --demo-key -q --no-overwrite -i plain -o keep");
     assert!(quiet.stderr.is_empty());
     // --interactive: "n" keeps the file, "y" replaces it.
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--interactive",
-            "-i",
-            "plain",
-            "-o",
-            "keep",
-        ],
+        "encrypt --demo-key -q --interactive -i plain -o keep",
         b"n\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -291,35 +165,17 @@ fn existing_outputs_are_kept_with_no_overwrite_and_asked_about_with_interactive(
     assert_eq!(fs::read_to_string(d.join("keep")).unwrap(), "old");
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--interactive",
-            "-i",
-            "plain",
-            "-o",
-            "keep",
-        ],
+        "encrypt --demo-key -q --interactive -i plain -o keep",
         b"y\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let back = ok(d, &["decrypt", "--demo-key", "-q", "-i", "keep"]);
+    let back = ok(d, "decrypt --demo-key -q -i keep");
     assert_eq!(back.stdout, b"secret");
     // A new file is written without asking; the two flags exclude each other; answers cannot
     // come from standard input when it is the data.
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--interactive",
-            "-i",
-            "plain",
-            "-o",
-            "new",
-        ],
+        "encrypt --demo-key -q --interactive -i plain -o new",
         b"",
     );
     assert!(
@@ -329,30 +185,12 @@ fn existing_outputs_are_kept_with_no_overwrite_and_asked_about_with_interactive(
     );
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "--interactive",
-            "--no-overwrite",
-            "-i",
-            "plain",
-            "-o",
-            "x",
-        ],
+        "encrypt --demo-key --interactive --no-overwrite -i plain -o x",
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
-    let out = envelope(
-        d,
-        &["encrypt", "--demo-key", "--interactive", "-o", "x"],
-        b"data",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--interactive reads its answers from standard input"),
-        "{}",
-        stderr(&out)
-    );
+    let out = envelope(d, "encrypt --demo-key --interactive -o x", b"data");
+    fails_saying(&out, "--interactive reads its answers from standard input");
 }
 
 #[test]
@@ -365,20 +203,7 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
     }
     let cached = ok(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "-v",
-            "-r",
-            "-i",
-            "in",
-            "-o",
-            "ct",
-            "--caching",
-            "capacity=10",
-            "max_age=60",
-        ],
+        "encrypt --demo-key -q -v -r -i in -o ct --caching capacity=10 max_age=60",
     );
     assert!(
         stderr(&cached).contains("data-key cache: 19 hits, 1 misses, 0 not cacheable"),
@@ -387,28 +212,14 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
     );
     // Every file carries the same encrypted data key, so decryption hits the cache too.
     let edk = |file: &str| {
-        let out = ok(d, &["info", "--json", "-i", file]);
+        let out = ok(d, &format!("info --json -i {file}"));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["header"]["encrypted_data_keys"].clone()
     };
     assert_eq!(edk("ct/f00.encrypted"), edk("ct/f19.encrypted"));
     let back = ok(
         d,
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "-v",
-            "-r",
-            "-i",
-            "ct",
-            "-o",
-            "back",
-            "--suffix",
-            "--caching",
-            "capacity=10",
-            "max_age=60",
-        ],
+        "decrypt --demo-key -q -v -r -i ct -o back --suffix --caching capacity=10 max_age=60",
     );
     assert!(
         stderr(&back).contains("data-key cache: 19 hits, 1 misses, 0 not cacheable"),
@@ -422,21 +233,7 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
     // max_messages_encrypted bounds the reuse: 20 files at 5 messages a key take 4 keys.
     let limited = ok(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "-v",
-            "-r",
-            "-i",
-            "in",
-            "-o",
-            "ct2",
-            "--caching",
-            "capacity=10",
-            "max_age=60",
-            "max_messages_encrypted=5",
-        ],
+        "encrypt --demo-key -q -v -r -i in -o ct2 --caching capacity=10 max_age=60 max_messages_encrypted=5",
     );
     assert!(
         stderr(&limited).contains("data-key cache: 16 hits, 4 misses"),
@@ -444,23 +241,12 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
         stderr(&limited)
     );
     // Without --caching every file has its own data key.
-    ok(
-        d,
-        &["encrypt", "--demo-key", "-q", "-r", "-i", "in", "-o", "ct3"],
-    );
+    ok(d, "encrypt --demo-key -q -r -i in -o ct3");
     assert_ne!(edk("ct3/f00.encrypted"), edk("ct3/f01.encrypted"));
     // A pipe's length is unknown: not cacheable, said so.
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "-v",
-            "--caching",
-            "capacity=1",
-            "max_age=1",
-        ],
+        "encrypt --demo-key -q -v --caching capacity=1 max_age=1",
         b"data",
     );
     assert!(
@@ -471,24 +257,10 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
     // Bad settings are refused before anything is written.
     let out = envelope(
         d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "-i",
-            "in/f00",
-            "-o",
-            "never",
-            "--caching",
-            "capacity=10",
-        ],
+        "encrypt --demo-key -i in/f00 -o never --caching capacity=10",
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--caching needs max_age=SECONDS"),
-        "{}",
-        stderr(&out)
-    );
+    fails_saying(&out, "--caching needs max_age=SECONDS");
     assert!(!d.join("never").exists());
 }
 
@@ -517,7 +289,7 @@ fn a_progress_bar_is_drawn_on_a_terminal_only_and_never_with_q() {
     let d = dir.path();
     fs::write(d.join("big"), vec![7u8; 9 << 20]).unwrap();
     // Not a terminal: standard error holds only the demo-key warning.
-    let out = ok(d, &["encrypt", "--demo-key", "-i", "big", "-o", "ct"]);
+    let out = ok(d, "encrypt --demo-key -i big -o ct");
     assert_eq!(
         stderr(&out),
         "envelope: using the public demo key: never protect real data with it\n"
@@ -563,42 +335,19 @@ fn frame_length_and_final_frame_shape_the_message() {
         let ct = format!("ct.{form}");
         ok(
             d,
-            &[
-                "encrypt",
-                "--demo-key",
-                "-q",
-                "--frame-length",
-                "1024",
-                "--algorithm",
-                "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
-                "--final-frame",
-                form,
-                "-i",
-                "plain",
-                "-o",
-                &ct,
-            ],
+            &format!(
+                "encrypt --demo-key -q --frame-length 1024 --algorithm AES_256_GCM_HKDF_SHA512_COMMIT_KEY --final-frame {form} -i plain -o {ct}"
+            ),
         );
-        let info = ok(d, &["info", "--json", "-i", &ct]);
+        let info = ok(d, &format!("info --json -i {ct}"));
         let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
         assert_eq!(info["header"]["frame_length"], 1024, "{form}");
         lengths.push(fs::metadata(d.join(&ct)).unwrap().len());
-        let back = ok(d, &["decrypt", "--demo-key", "-q", "-b", "-i", &ct]);
+        let back = ok(d, &format!("decrypt --demo-key -q -b -i {ct}"));
         assert_eq!(back.stdout, vec![1u8; 2048], "{form}");
     }
     // A regular frame's sequence number, IV and tag: 32 bytes.
     assert_eq!(lengths[0], lengths[1] + 32, "{lengths:?}");
-    let out = envelope(
-        d,
-        &[
-            "encrypt",
-            "--demo-key",
-            "--frame-length",
-            "0",
-            "-i",
-            "plain",
-        ],
-        b"",
-    );
+    let out = envelope(d, "encrypt --demo-key --frame-length 0 -i plain", b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

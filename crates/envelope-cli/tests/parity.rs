@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 mod support;
-use support::{envelope, stderr};
+use support::{envelope, fails_with, stderr};
 
 fn ok(out: Output) -> Output {
     assert!(out.status.success(), "{}", stderr(&out));
@@ -31,19 +31,7 @@ fn setup() -> tempfile::TempDir {
 fn encrypt_with_context(dir: &Path) {
     ok(envelope(
         dir,
-        &[
-            "encrypt",
-            "--aes-key",
-            "k.bin",
-            "-c",
-            "a=1",
-            "-c",
-            "b=2",
-            "-i",
-            "plain",
-            "-o",
-            "ct",
-        ],
+        "encrypt --aes-key k.bin -c a=1 -c b=2 -i plain -o ct",
         b"",
     ));
 }
@@ -64,38 +52,35 @@ fn decrypt_requires_each_context_pair_and_key_and_writes_nothing_when_one_is_mis
     let before = names(dir.path());
     for (args, reason) in [
         (
-            &["-c", "a=1", "-c", "c"][..],
+            "-c a=1 -c c",
             "the message's encryption context has no key \"c\"",
         ),
         (
-            &["-c", "b=3"],
+            "-c b=3",
             "the message's encryption context has \"b\" = \"2\", not \"3\"",
         ),
         (
-            &["-c", "c=1", "-c", "a=2"],
+            "-c c=1 -c a=2",
             "the message's encryption context has no key \"c\"; the message's encryption \
              context has \"a\" = \"1\", not \"2\"",
         ),
     ] {
-        let mut all = vec!["decrypt", "--aes-key", "k.bin", "-i", "ct", "-o", "out"];
-        all.extend_from_slice(args);
-        let out = envelope(dir.path(), &all, b"");
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let out = envelope(
+            dir.path(),
+            &format!("decrypt --aes-key k.bin -i ct -o out {args}"),
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(1), "{args}");
         assert_eq!(stderr(&out), format!("envelope: not decrypted: {reason}\n"));
         assert_eq!(
             names(dir.path()),
             before,
-            "{args:?}: no output, no partial file"
+            "{args}: no output, no partial file"
         );
     }
-    for args in [
-        &["-c", "a=1", "-c", "b"][..],
-        &["-c", "a", "-c", "b=2"],
-        &[],
-    ] {
-        let mut all = vec!["decrypt", "--aes-key", "k.bin", "-i", "ct"];
-        all.extend_from_slice(args);
-        let out = ok(envelope(dir.path(), &all, b""));
+    for args in ["-c a=1 -c b", "-c a -c b=2", ""] {
+        let command = format!("decrypt --aes-key k.bin -i ct {args}");
+        let out = ok(envelope(dir.path(), &command, b""));
         assert_eq!(out.stdout, fs::read(dir.path().join("plain")).unwrap());
     }
 }
@@ -103,7 +88,7 @@ fn decrypt_requires_each_context_pair_and_key_and_writes_nothing_when_one_is_mis
 #[test]
 fn encrypt_refuses_a_context_key_without_a_value() {
     let dir = setup();
-    let out = envelope(dir.path(), &["encrypt", "--demo-key", "-c", "a"], b"x");
+    let out = envelope(dir.path(), "encrypt --demo-key -c a", b"x");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).lines().last().unwrap(),
@@ -117,21 +102,7 @@ fn a_skipped_decrypt_writes_the_python_clis_skipped_metadata_line() {
     encrypt_with_context(dir.path());
     let out = envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--aes-key",
-            "k.bin",
-            "-i",
-            "ct",
-            "-o",
-            "out",
-            "-c",
-            "c",
-            "-c",
-            "b=3",
-            "--metadata-output",
-            "meta",
-        ],
+        "decrypt --aes-key k.bin -i ct -o out -c c -c b=3 --metadata-output meta",
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -155,46 +126,29 @@ fn no_matching_key_lists_the_messages_keys_and_hints_at_key_name() {
     let dir = setup();
     ok(envelope(
         dir.path(),
-        &["encrypt", "--aes-key", "k.bin", "-i", "plain", "-o", "ct"],
+        "encrypt --aes-key k.bin -i plain -o ct",
         b"",
     ));
-    let out = envelope(
-        dir.path(),
-        &["decrypt", "--aes-key", "other.bin", "-i", "ct"],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
+    let out = envelope(dir.path(), "decrypt --aes-key other.bin -i ct", b"");
+    fails_with(
+        &out,
         "envelope: could not get materials: no encrypted data key in the message matches raw AES \
          keyring \"envelope-cli\"/\"other.bin\"\n\
          the message's data keys are for:\n  raw AES key \"envelope-cli\" / \"k.bin\"\n\
          the keys given are named \"other.bin\" in namespace \"envelope-cli\"\n\
          hint: a key file's key name defaults to its file name; give the name the message was \
-         encrypted under with --key-name (and --key-namespace)\n"
+         encrypted under with --key-name (and --key-namespace)\n",
     );
     assert!(out.stdout.is_empty());
     // Named explicitly, there is no hint about defaults, and the right name decrypts.
     let out = envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--aes-key",
-            "other.bin",
-            "--key-name",
-            "x",
-            "-i",
-            "ct",
-        ],
+        "decrypt --aes-key other.bin --key-name x -i ct",
         b"",
     );
     assert!(!stderr(&out).contains("hint:"), "{}", stderr(&out));
     assert!(stderr(&out).contains("named \"x\""), "{}", stderr(&out));
-    ok(envelope(
-        dir.path(),
-        &["decrypt", "--aes-key", "k.bin", "-i", "ct"],
-        b"",
-    ));
+    ok(envelope(dir.path(), "decrypt --aes-key k.bin -i ct", b""));
 }
 
 #[test]
@@ -202,7 +156,7 @@ fn a_failed_output_names_the_users_path_not_the_temporary_one() {
     let dir = setup();
     let out = envelope(
         dir.path(),
-        &["encrypt", "--demo-key", "-q", "-o", "/proc/envelope-out"],
+        "encrypt --demo-key -q -o /proc/envelope-out",
         b"x",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -223,7 +177,7 @@ fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
     let plain = fs::read(dir.path().join("plain")).unwrap();
     let out = ok(envelope(
         dir.path(),
-        &["encrypt", "--demo-key", "-q", "--encode", "-i", "plain"],
+        "encrypt --demo-key -q --encode -i plain",
         b"",
     ));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -238,7 +192,7 @@ fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
     for input in [text.as_bytes(), wrapped.as_bytes()] {
         let out = ok(envelope(
             dir.path(),
-            &["decrypt", "--demo-key", "-q", "--decode"],
+            "decrypt --demo-key -q --decode",
             input,
         ));
         assert_eq!(out.stdout, plain);
@@ -246,20 +200,15 @@ fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
     // Decrypt can encode its output too.
     let out = ok(envelope(
         dir.path(),
-        &["decrypt", "--demo-key", "-q", "--decode", "--encode"],
+        "decrypt --demo-key -q --decode --encode",
         text.as_bytes(),
     ));
     assert_eq!(STANDARD.decode(&out.stdout).unwrap(), plain);
     let bad = format!("{}!", &text[..40]);
-    let out = envelope(
-        dir.path(),
-        &["decrypt", "--demo-key", "-q", "--decode"],
-        bad.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "envelope: I/O error: the input is not Base64 (--decode)\n"
+    let out = envelope(dir.path(), "decrypt --demo-key -q --decode", bad.as_bytes());
+    fails_with(
+        &out,
+        "envelope: I/O error: the input is not Base64 (--decode)\n",
     );
     assert!(out.stdout.is_empty());
 }
@@ -269,23 +218,19 @@ fn buffer_releases_nothing_from_a_message_whose_signature_fails() {
     let dir = setup();
     ok(envelope(
         dir.path(),
-        &["encrypt", "--demo-key", "-q", "-i", "plain", "-o", "ct"],
+        "encrypt --demo-key -q -i plain -o ct",
         b"",
     ));
     let mut message = fs::read(dir.path().join("ct")).unwrap();
     let last = message.len() - 1;
     message[last] ^= 1; // inside the footer's signature
-    let streamed = envelope(dir.path(), &["decrypt", "--demo-key", "-q"], &message);
+    let streamed = envelope(dir.path(), "decrypt --demo-key -q", &message);
     assert_eq!(streamed.status.code(), Some(1));
     assert!(
         !streamed.stdout.is_empty(),
         "streaming releases authenticated frames before the signature"
     );
-    let buffered = envelope(
-        dir.path(),
-        &["decrypt", "--demo-key", "-q", "--buffer"],
-        &message,
-    );
+    let buffered = envelope(dir.path(), "decrypt --demo-key -q --buffer", &message);
     assert_eq!(buffered.status.code(), Some(1));
     assert_eq!(stderr(&buffered), "envelope: authentication failed\n");
     assert!(buffered.stdout.is_empty(), "--buffer released plaintext");
@@ -330,15 +275,7 @@ fn algorithm_takes_the_python_esdk_suite_names() {
     ] {
         let out = ok(envelope(
             dir.path(),
-            &[
-                "encrypt",
-                "--demo-key",
-                "-q",
-                "--commitment-policy",
-                policy,
-                "--algorithm",
-                name,
-            ],
+            &format!("encrypt --demo-key -q --commitment-policy {policy} --algorithm {name}"),
             b"x",
         ));
         assert_eq!(
@@ -346,11 +283,7 @@ fn algorithm_takes_the_python_esdk_suite_names() {
             format!("suite:              {shown}")
         );
     }
-    let out = envelope(
-        dir.path(),
-        &["encrypt", "--demo-key", "--algorithm", "AES_999"],
-        b"x",
-    );
+    let out = envelope(dir.path(), "encrypt --demo-key --algorithm AES_999", b"x");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("or a Python ESDK name"),
@@ -364,55 +297,26 @@ fn max_encrypted_data_keys_refuses_a_message_with_more_and_zero_is_not_a_limit()
     let dir = setup();
     ok(envelope(
         dir.path(),
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--aes-key",
-            "k.bin",
-            "--aes-key",
-            "other.bin",
-            "-i",
-            "plain",
-            "-o",
-            "ct",
-        ],
+        "encrypt --demo-key -q --aes-key k.bin --aes-key other.bin -i plain -o ct",
         b"",
     ));
     let out = envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "--max-encrypted-data-keys",
-            "2",
-            "-i",
-            "ct",
-        ],
+        "decrypt --demo-key -q --max-encrypted-data-keys 2 -i ct",
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "envelope: 3 encrypted data keys exceed the configured maximum of 2\n"
+    fails_with(
+        &out,
+        "envelope: 3 encrypted data keys exceed the configured maximum of 2\n",
     );
     ok(envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "--max-encrypted-data-keys",
-            "3",
-            "-i",
-            "ct",
-        ],
+        "decrypt --demo-key -q --max-encrypted-data-keys 3 -i ct",
         b"",
     ));
     let out = envelope(
         dir.path(),
-        &["decrypt", "--demo-key", "--max-encrypted-data-keys", "0"],
+        "decrypt --demo-key --max-encrypted-data-keys 0",
         b"",
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -501,17 +405,7 @@ fn metadata_lines_carry_the_python_clis_fields_and_append_unless_told_to_overwri
     // Decrypt: the same header, and header authentication; `-` writes the line to stdout.
     let out = ok(envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--aes-key",
-            "k.bin",
-            "-i",
-            "ct",
-            "-o",
-            "back",
-            "--metadata-output",
-            "-",
-        ],
+        "decrypt --aes-key k.bin -i ct -o back --metadata-output -",
         b"",
     ));
     let decrypted: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -536,14 +430,13 @@ fn metadata_and_output_cannot_both_be_standard_output() {
     let dir = setup();
     let out = envelope(
         dir.path(),
-        &["encrypt", "--demo-key", "-q", "--metadata-output", "-"],
+        "encrypt --demo-key -q --metadata-output -",
         b"x",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
+    fails_with(
+        &out,
         "envelope: --metadata-output - and the output would both be standard output; name a \
-         file for one\n"
+         file for one\n",
     );
     assert!(out.stdout.is_empty());
 }
@@ -556,11 +449,11 @@ fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
         stderr(&loud),
         "envelope: using the public demo key: never protect real data with it\n"
     );
-    let quiet = ok(envelope(dir.path(), &["encrypt", "--demo-key", "-q"], b"x"));
+    let quiet = ok(envelope(dir.path(), "encrypt --demo-key -q", b"x"));
     assert_eq!(stderr(&quiet), "");
     let verbose = ok(envelope(
         dir.path(),
-        &["decrypt", "--demo-key", "-q", "-vv"],
+        "decrypt --demo-key -q -vv",
         &quiet.stdout,
     ));
     assert_eq!(verbose.stdout, b"x");
@@ -575,11 +468,7 @@ fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
         text.contains("\nenvelope:   raw AES key \"envelope-cli\" / \"demo-key\", IV "),
         "{text}"
     );
-    let encrypted = ok(envelope(
-        dir.path(),
-        &["encrypt", "--demo-key", "-v"],
-        b"xy",
-    ));
+    let encrypted = ok(envelope(dir.path(), "encrypt --demo-key -v", b"xy"));
     let text = stderr(&encrypted);
     assert!(
         text.starts_with(
@@ -596,7 +485,7 @@ fn info_json_decodes_each_data_keys_owner() {
     let dir = setup();
     let message = ok(envelope(
         dir.path(),
-        &["encrypt", "--demo-key", "-q", "--aes-key", "k.bin"],
+        "encrypt --demo-key -q --aes-key k.bin",
         b"x",
     ))
     .stdout;
@@ -625,7 +514,7 @@ fn info_json_decodes_each_data_keys_owner() {
     let encoded = STANDARD.encode(&message);
     let out = ok(envelope(
         dir.path(),
-        &["info", "--json", "--decode"],
+        "info --json --decode",
         encoded.as_bytes(),
     ));
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -637,40 +526,24 @@ fn python_cli_flag_names_are_accepted() {
     let dir = setup();
     let message = ok(envelope(
         dir.path(),
-        &[
-            "encrypt",
-            "--demo-key",
-            "-q",
-            "--encryption-context",
-            "a=1",
-            "--max-length",
-            "4096",
-        ],
+        "encrypt --demo-key -q --encryption-context a=1 --max-length 4096",
         b"x",
     ))
     .stdout;
     let out = envelope(
         dir.path(),
-        &["decrypt", "--demo-key", "-q", "--decrypt-unsigned"],
+        "decrypt --demo-key -q --decrypt-unsigned",
         &message,
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
+    fails_with(
+        &out,
         "envelope: the message uses signed suite 0x0578 \
          (ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384), but this decryption accepts only \
-         unsigned messages\n"
+         unsigned messages\n",
     );
     let out = ok(envelope(
         dir.path(),
-        &[
-            "decrypt",
-            "--demo-key",
-            "-q",
-            "--encryption-context",
-            "a",
-            "-S",
-        ],
+        "decrypt --demo-key -q --encryption-context a -S",
         &message,
     ));
     assert_eq!(out.stdout, b"x");

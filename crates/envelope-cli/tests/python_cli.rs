@@ -17,8 +17,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_envelope");
-const REGION: &str = "us-west-2";
+mod support;
+use support::{Args, BIN, REGION, create_kms_keys, stderr};
 
 struct Peer {
     cli: PathBuf,
@@ -39,26 +39,7 @@ fn peer() -> Option<Peer> {
         eprintln!("skipped: set ENVELOPE_PYTHON_CLI, ENVELOPE_PYTHON and ENVELOPE_KMS_ENDPOINT");
         return None;
     };
-    let created = Command::new(python)
-        .args([
-            "-c",
-            "import boto3, sys; print(boto3.client('kms', endpoint_url=sys.argv[1], \
-             region_name=sys.argv[2], aws_access_key_id='test', aws_secret_access_key='test')\
-             .create_key()['KeyMetadata']['Arn'])",
-            &endpoint,
-            REGION,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key_arn = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let key_arn = create_kms_keys(&python, &endpoint, 1, None).remove(0);
     Some(Peer {
         cli: PathBuf::from(cli),
         endpoint,
@@ -67,10 +48,10 @@ fn peer() -> Option<Peer> {
 }
 
 impl Peer {
-    fn run(&self, program: &Path, dir: &Path, args: &[&str]) -> Output {
+    fn run(&self, program: &Path, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         Command::new(program)
             .current_dir(dir)
-            .args(args)
+            .args(args.to_args())
             .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -81,22 +62,23 @@ impl Peer {
             .unwrap()
     }
 
-    fn ok(&self, program: &Path, dir: &Path, args: &[&str]) -> Output {
+    fn ok(&self, program: &Path, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         let out = self.run(program, dir, args);
         assert!(
             out.status.success(),
-            "{} {args:?}: {}",
+            "{} {:?}: {}",
             program.display(),
-            String::from_utf8_lossy(&out.stderr)
+            args.to_args(),
+            stderr(&out)
         );
         out
     }
 
-    fn python(&self, dir: &Path, args: &[&str]) -> Output {
+    fn python(&self, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         self.ok(&self.cli, dir, args)
     }
 
-    fn envelope(&self, dir: &Path, args: &[&str]) -> Output {
+    fn envelope(&self, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         self.ok(Path::new(BIN), dir, args)
     }
 }
@@ -134,42 +116,19 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
 
         // Python encrypts, Envelope decrypts (a strict key, then discovery).
         let py_ct = format!("py{i}.ct");
-        let mut args = vec![
-            "-e",
-            "-i",
-            &plain,
-            "-o",
-            &py_ct,
-            "-w",
-            &key,
-            "--algorithm",
-            suite,
-            "--frame-length",
-            frame,
-            "--metadata-output",
-            "py.jsonl",
-        ];
-        args.extend_from_slice(&context);
+        let mut args = format!("-e -i {plain} -o {py_ct} -w {key} --algorithm {suite} --frame-length {frame} --metadata-output py.jsonl").to_args();
+        args.extend(context.map(String::from));
         peer.python(d, &args);
         let py_encrypted = last_line(&d.join("py.jsonl"));
         let ours = format!("ours{i}.out");
-        let mut args = vec![
-            "decrypt",
-            "-w",
-            &key,
-            "-i",
-            &py_ct,
-            "-o",
-            &ours,
-            "--metadata-output",
-            "ours.jsonl",
-        ];
-        args.extend_from_slice(&context);
+        let mut args =
+            format!("decrypt -w {key} -i {py_ct} -o {ours} --metadata-output ours.jsonl").to_args();
+        args.extend(context.map(String::from));
         peer.envelope(d, &args);
         assert_eq!(fs::read(d.join(&ours)).unwrap(), plaintext(len), "{i}");
         let our_decrypted = last_line(&d.join("ours.jsonl"));
         assert_eq!(our_decrypted["header"], py_encrypted["header"], "{i}");
-        let discovered = peer.envelope(d, &["decrypt", "-w", "discovery=true", "-i", &py_ct]);
+        let discovered = peer.envelope(d, &format!("decrypt -w discovery=true -i {py_ct}"));
         assert_eq!(discovered.stdout, plaintext(len), "{i}");
 
         // The Python CLI's own decrypt metadata of its message: the same line as ours but for
@@ -177,17 +136,7 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
         let py_out = format!("py{i}.out");
         peer.python(
             d,
-            &[
-                "-d",
-                "-i",
-                &py_ct,
-                "-o",
-                &py_out,
-                "-w",
-                &key,
-                "--metadata-output",
-                "py.jsonl",
-            ],
+            &format!("-d -i {py_ct} -o {py_out} -w {key} --metadata-output py.jsonl"),
         );
         let mut py_decrypted = last_line(&d.join("py.jsonl"));
         let mut ours_line = our_decrypted.clone();
@@ -197,37 +146,14 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
 
         // Envelope encrypts, Python decrypts.
         let our_ct = format!("ours{i}.ct");
-        let mut args = vec![
-            "encrypt",
-            "-w",
-            &key,
-            "--algorithm",
-            suite,
-            "--frame-length",
-            frame,
-            "-i",
-            &plain,
-            "-o",
-            &our_ct,
-            "--metadata-output",
-            "ours.jsonl",
-        ];
-        args.extend_from_slice(&context);
+        let mut args = format!("encrypt -w {key} --algorithm {suite} --frame-length {frame} -i {plain} -o {our_ct} --metadata-output ours.jsonl").to_args();
+        args.extend(context.map(String::from));
         peer.envelope(d, &args);
         let our_encrypted = last_line(&d.join("ours.jsonl"));
         let back = format!("back{i}");
-        let mut args = vec![
-            "-d",
-            "-i",
-            &our_ct,
-            "-o",
-            &back,
-            "-w",
-            &key,
-            "--metadata-output",
-            "py.jsonl",
-        ];
-        args.extend_from_slice(&context);
+        let mut args =
+            format!("-d -i {our_ct} -o {back} -w {key} --metadata-output py.jsonl").to_args();
+        args.extend(context.map(String::from));
         peer.python(d, &args);
         assert_eq!(fs::read(d.join(&back)).unwrap(), plaintext(len), "{i}");
         assert_eq!(
@@ -255,7 +181,7 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
             "-e", "-i", "plain", "-o", "py.b64", "-w", &key, "--encode", "-S",
         ],
     );
-    let out = peer.envelope(d, &["decrypt", "-w", &key, "--decode", "-i", "py.b64"]);
+    let out = peer.envelope(d, &format!("decrypt -w {key} --decode -i py.b64"));
     assert_eq!(out.stdout, plaintext(10_000));
     peer.envelope(
         d,
@@ -275,47 +201,19 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
     let accept = format!("discovery-account={account}");
     peer.python(
         d,
-        &[
-            "-d",
-            "-i",
-            "ours.b64",
-            "--decode",
-            "-o",
-            "back2",
-            "-S",
-            "-w",
-            "discovery=true",
-            "discovery-partition=aws",
-            &accept,
-        ],
+        &format!(
+            "-d -i ours.b64 --decode -o back2 -S -w discovery=true discovery-partition=aws {accept}"
+        ),
     );
     let out = peer.envelope(
         d,
-        &[
-            "decrypt",
-            "--decode",
-            "-i",
-            "py.b64",
-            "-w",
-            "discovery=true",
-            "discovery-partition=aws",
-            &accept,
-        ],
+        &format!("decrypt --decode -i py.b64 -w discovery=true discovery-partition=aws {accept}"),
     );
     assert_eq!(out.stdout, plaintext(10_000));
     let refused = peer.run(
         Path::new(BIN),
         d,
-        &[
-            "decrypt",
-            "--decode",
-            "-i",
-            "py.b64",
-            "-w",
-            "discovery=true",
-            "discovery-partition=aws",
-            "discovery-account=999999999999",
-        ],
+        "decrypt --decode -i py.b64 -w discovery=true discovery-partition=aws discovery-account=999999999999",
     );
     assert_eq!(refused.status.code(), Some(1));
     assert!(refused.stdout.is_empty());
@@ -327,31 +225,17 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
         let ct = format!("frame.{form}");
         peer.envelope(
             d,
-            &[
-                "encrypt",
-                "-w",
-                &key,
-                "--final-frame",
-                form,
-                "-i",
-                "frame",
-                "-o",
-                &ct,
-            ],
+            &format!("encrypt -w {key} --final-frame {form} -i frame -o {ct}"),
         );
-        let out = peer.run(
-            &peer.cli,
-            d,
-            &["-d", "-i", &ct, "-o", "-", "-w", &key, "-S"],
-        );
+        let out = peer.run(&peer.cli, d, &format!("-d -i {ct} -o - -w {key} -S"));
         assert_eq!(out.status.success(), decrypts, "{form}");
         if decrypts {
             assert_eq!(out.stdout, plaintext(4096));
         } else {
             assert!(
-                String::from_utf8_lossy(&out.stderr).contains("Invalid final frame length"),
+                stderr(&out).contains("Invalid final frame length"),
                 "{}",
-                String::from_utf8_lossy(&out.stderr)
+                stderr(&out)
             );
         }
     }
@@ -363,44 +247,24 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
     fs::write(d.join("tree/a/y"), "two").unwrap();
     fs::create_dir(d.join("py-tree")).unwrap();
     let caching = ["--caching", "capacity=10", "max_age=60"];
-    let mut args = vec!["-e", "-r", "-i", "tree", "-o", "py-tree", "-w", &key, "-S"];
-    args.extend_from_slice(&caching);
+    let mut args = format!("-e -r -i tree -o py-tree -w {key} -S").to_args();
+    args.extend(caching.map(String::from));
     peer.python(d, &args);
-    let mut args = vec![
-        "decrypt",
-        "-r",
-        "-i",
-        "py-tree",
-        "-o",
-        "ours-back",
-        "-w",
-        &key,
-        "-v",
-    ];
-    args.extend_from_slice(&caching);
+    let mut args = format!("decrypt -r -i py-tree -o ours-back -w {key} -v").to_args();
+    args.extend(caching.map(String::from));
     let out = peer.envelope(d, &args);
     // The Python CLI's cache gave both files one data key; Envelope's cache decrypted it once.
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("data-key cache: 1 hits, 1 misses"),
+        stderr(&out).contains("data-key cache: 1 hits, 1 misses"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
-    let mut args = vec!["encrypt", "-r", "-i", "tree", "-o", "ours-tree", "-w", &key];
-    args.extend_from_slice(&caching);
+    let mut args = format!("encrypt -r -i tree -o ours-tree -w {key}").to_args();
+    args.extend(caching.map(String::from));
     peer.envelope(d, &args);
     fs::create_dir(d.join("py-back")).unwrap();
-    let mut args = vec![
-        "-d",
-        "-r",
-        "-i",
-        "ours-tree",
-        "-o",
-        "py-back",
-        "-w",
-        &key,
-        "-S",
-    ];
-    args.extend_from_slice(&caching);
+    let mut args = format!("-d -r -i ours-tree -o py-back -w {key} -S").to_args();
+    args.extend(caching.map(String::from));
     peer.python(d, &args);
     for back in ["ours-back", "py-back"] {
         assert_eq!(
@@ -424,40 +288,13 @@ fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
     let py = peer.run(
         &peer.cli,
         d,
-        &[
-            "-d",
-            "-i",
-            "ct",
-            "-o",
-            "py.skip",
-            "-w",
-            &key,
-            "-c",
-            "a=2",
-            "b",
-            "--metadata-output",
-            "py.jsonl",
-        ],
+        &format!("-d -i ct -o py.skip -w {key} -c a=2 b --metadata-output py.jsonl"),
     );
     assert_eq!(py.status.code(), Some(0));
     let ours = peer.run(
         Path::new(BIN),
         d,
-        &[
-            "decrypt",
-            "-i",
-            "ct",
-            "-o",
-            "ours.skip",
-            "-w",
-            &key,
-            "-c",
-            "a=2",
-            "-c",
-            "b",
-            "--metadata-output",
-            "ours.jsonl",
-        ],
+        &format!("decrypt -i ct -o ours.skip -w {key} -c a=2 -c b --metadata-output ours.jsonl"),
     );
     assert_eq!(ours.status.code(), Some(1));
     assert!(!d.join("py.skip").exists() && !d.join("ours.skip").exists());
