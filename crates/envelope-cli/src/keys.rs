@@ -236,27 +236,25 @@ pub(crate) fn keyring(
         )?));
     }
     let padding = RsaPadding::from(keys.rsa_padding);
-    for path in &keys.rsa_public_key {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let keyring = RawRsaKeyring::encrypt_only(
-            keys.key_namespace.clone(),
-            keys.name_of(path),
-            padding,
-            &pem,
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-        rings.push(Arc::new(keyring));
-    }
-    for path in &keys.rsa_private_key {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let keyring = RawRsaKeyring::decrypt_only(
-            keys.key_namespace.clone(),
-            keys.name_of(path),
-            padding,
-            &pem,
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-        rings.push(Arc::new(keyring));
+    type RsaConstructor =
+        fn(String, String, RsaPadding, &str) -> Result<RawRsaKeyring, envelope::keyring::Error>;
+    let rsa_keys: [(&[PathBuf], RsaConstructor); 2] = [
+        (&keys.rsa_public_key, RawRsaKeyring::encrypt_only),
+        (&keys.rsa_private_key, RawRsaKeyring::decrypt_only),
+    ];
+    for (paths, constructor) in rsa_keys {
+        for path in paths {
+            let in_file = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+            let pem = std::fs::read_to_string(path).map_err(|e| in_file(&e))?;
+            let keyring = constructor(
+                keys.key_namespace.clone(),
+                keys.name_of(path),
+                padding,
+                &pem,
+            )
+            .map_err(|e| in_file(&e))?;
+            rings.push(Arc::new(keyring));
+        }
     }
     match rings.len() {
         0 => Err(

@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod support;
-use support::{Args, BIN, REGION, create_kms_keys, fails_saying, stderr};
+use support::{Args, BIN, REGION, create_kms_keys, fails_saying, stderr, succeeded};
 
 struct Kms {
     endpoint: String,
@@ -74,14 +74,7 @@ impl Kms {
     }
 
     fn ok(&self, dir: &Path, args: &(impl Args + ?Sized), env: &[(&str, &str)]) -> Output {
-        let out = self.run(dir, args, env);
-        assert!(
-            out.status.success(),
-            "{:?}: {}",
-            args.to_args(),
-            stderr(&out)
-        );
-        out
+        succeeded(self.run(dir, args, env), args)
     }
 }
 

@@ -13,17 +13,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod support;
-use support::{Args, BIN, envelope, fails_saying, files, stderr};
+use support::{Args, BIN, envelope, fails_saying, files, stderr, succeeded};
 
 fn ok(dir: &Path, args: &(impl Args + ?Sized)) -> Output {
-    let out = envelope(dir, args, b"");
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        args.to_args(),
-        stderr(&out)
-    );
-    out
+    succeeded(envelope(dir, args, b""), args)
 }
 
 /// A tree `in/` with files at three depths.

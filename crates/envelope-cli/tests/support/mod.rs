@@ -122,6 +122,18 @@ pub(crate) fn create_kms_keys(
     arns
 }
 
+/// `out`, once the command is seen to have succeeded (else its arguments and standard error).
+#[track_caller]
+pub(crate) fn succeeded(out: Output, args: &(impl Args + ?Sized)) -> Output {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        args.to_args(),
+        stderr(&out)
+    );
+    out
+}
+
 /// The command exited with status 1 and its standard error contains `needle`.
 #[track_caller]
 pub(crate) fn fails_saying(out: &Output, needle: &str) {
