@@ -15,7 +15,7 @@ use envelope::hierarchy::{
     BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStore, KeyStoreError,
 };
 use envelope::{Client, EncryptionContext, Error};
-use kms_support::{Proxy, create_key, endpoint, python, sdk_config};
+use kms_support::{Proxy, create_key, decrypts_to, endpoint, python, sdk_config};
 
 const REGION: &str = "us-west-2";
 
@@ -30,8 +30,8 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", BranchKeyVersion::random().unwrap())
 }
 
-async fn env(test: &str) -> Option<Env> {
-    let endpoint = endpoint(test)?;
+async fn env() -> Option<Env> {
+    let endpoint = endpoint()?;
     let config = sdk_config(&endpoint, REGION).await;
     let kms_arn = create_key(&envelope::kms::aws_sdk_kms::Client::new(&config)).await;
     Some(Env {
@@ -43,8 +43,8 @@ async fn env(test: &str) -> Option<Env> {
 }
 
 /// [`env`] with its key store table created and one branch key in it.
-async fn env_with_key(test: &str) -> Option<(Env, String)> {
-    let env = env(test).await?;
+async fn env_with_key() -> Option<(Env, String)> {
+    let env = env().await?;
     env.store().create_key_store().await.unwrap();
     let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
     Some((env, id))
@@ -55,23 +55,19 @@ impl Env {
         KeyStore::new(&self.config, &self.table, &self.kms_arn)
     }
 
-    /// A store whose DynamoDB traffic goes through `proxy`.
-    async fn store_via(&self, proxy: &Proxy) -> KeyStore {
-        let config = sdk_config(&proxy.url, REGION).await;
+    /// A store whose DynamoDB and KMS traffic go through the proxies given (else to moto).
+    async fn store_through(&self, dynamodb: Option<&Proxy>, kms: Option<&Proxy>) -> KeyStore {
+        let dynamodb = match dynamodb {
+            Some(proxy) => sdk_config(&proxy.url, REGION).await,
+            None => self.config.clone(),
+        };
+        let kms = match kms {
+            Some(proxy) => sdk_config(&proxy.url, REGION).await,
+            None => self.config.clone(),
+        };
         KeyStore::from_clients(
-            aws_sdk_dynamodb::Client::new(&config),
-            envelope::kms::aws_sdk_kms::Client::new(&self.config),
-            &self.table,
-            &self.kms_arn,
-        )
-    }
-
-    /// A store whose KMS traffic goes through `proxy`.
-    async fn store_kms_via(&self, proxy: &Proxy) -> KeyStore {
-        let config = sdk_config(&proxy.url, REGION).await;
-        KeyStore::from_clients(
-            aws_sdk_dynamodb::Client::new(&self.config),
-            envelope::kms::aws_sdk_kms::Client::new(&config),
+            aws_sdk_dynamodb::Client::new(&dynamodb),
+            envelope::kms::aws_sdk_kms::Client::new(&kms),
             &self.table,
             &self.kms_arn,
         )
@@ -111,8 +107,7 @@ fn store_error(error: &Error) -> KeyStoreError {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
-    let Some(env) = env("keys_are_created_used_and_rotated_and_old_messages_still_decrypt").await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     let store = env.store();
@@ -161,17 +156,13 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
         (&after_keyring, &before, &b"written before the rotation"[..]),
         (&before_keyring, &after, &b"written after the rotation"[..]),
     ] {
-        let decrypted = envelope
-            .decrypt(keyring, message.ciphertext())
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), plaintext);
+        decrypts_to(&envelope, keyring, message.ciphertext(), plaintext).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chosen_ids_need_a_context_and_cannot_be_created_twice() {
-    let Some(env) = env("chosen_ids_need_a_context_and_cannot_be_created_twice").await else {
+    let Some(env) = env().await else {
         return;
     };
     let store = env.store();
@@ -202,22 +193,12 @@ async fn chosen_ids_need_a_context_and_cannot_be_created_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
-    let Some((env, id)) =
-        env_with_key("one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages").await
-    else {
+    let Some((env, id)) = env_with_key().await else {
         return;
     };
     let kms = Proxy::start(&env.endpoint).await;
     let dynamodb = Proxy::start(&env.endpoint).await;
-    let config = sdk_config(&dynamodb.url, REGION).await;
-    let kms_config = sdk_config(&kms.url, REGION).await;
-    let store = KeyStore::from_clients(
-        aws_sdk_dynamodb::Client::new(&config),
-        envelope::kms::aws_sdk_kms::Client::new(&kms_config),
-        &env.table,
-        &env.kms_arn,
-    );
-    let keyring = keyring(store, &id);
+    let keyring = keyring(env.store_through(Some(&dynamodb), Some(&kms)).await, &id);
     let envelope = Client::new();
     let mut messages = Vec::new();
     for i in 0..2_000u32 {
@@ -229,11 +210,7 @@ async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
         messages.push(message);
     }
     for (i, message) in (0..2_000u32).zip(&messages) {
-        let decrypted = envelope
-            .decrypt(&keyring, message.ciphertext())
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), i.to_be_bytes());
+        decrypts_to(&envelope, &keyring, message.ciphertext(), i.to_be_bytes()).await;
     }
     // One active fetch, one version fetch: a KMS Decrypt and a DynamoDB GetItem each.
     assert_eq!(kms.count("Decrypt"), 2);
@@ -244,13 +221,11 @@ async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached() {
-    let Some((env, id)) =
-        env_with_key("dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached").await
-    else {
+    let Some((env, id)) = env_with_key().await else {
         return;
     };
     let proxy = Proxy::start(&env.endpoint).await;
-    let keyring = keyring(env.store_via(&proxy).await, &id);
+    let keyring = keyring(env.store_through(Some(&proxy), None).await, &id);
     let envelope = Client::new();
 
     proxy.throttle(true);
@@ -278,7 +253,7 @@ async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached()
         .unwrap();
 
     proxy.stop().await;
-    let cold = self::keyring(env.store_via(&proxy).await, &id);
+    let cold = self::keyring(env.store_through(Some(&proxy), None).await, &id);
     let err = envelope
         .decrypt(&cold, message.ciphertext())
         .await
@@ -293,16 +268,12 @@ async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached()
     ));
     assert!(cold.cache().is_empty());
     // The warm keyring needs no DynamoDB at all.
-    let decrypted = envelope
-        .decrypt(&keyring, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"x");
+    decrypts_to(&envelope, &keyring, message.ciphertext(), b"x").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_tampered_and_foreign_items_are_typed_errors() {
-    let Some(env) = env("missing_tampered_and_foreign_items_are_typed_errors").await else {
+    let Some(env) = env().await else {
         return;
     };
     let store = env.store();
@@ -339,37 +310,30 @@ async fn missing_tampered_and_foreign_items_are_typed_errors() {
         }
     };
 
-    // An attribute changed: KMS refuses the key under the changed context.
-    update(
-        "create-time",
-        AttributeValue::S("2020-01-01T00:00:00.000000Z".into()),
-    )
-    .await;
-    let tampered = store.get_active_branch_key(&id).await;
-    assert!(
-        matches!(&tampered, Err(KeyStoreError::InvalidItem { reason, .. }) if reason.contains("InvalidCiphertextException")),
-        "{tampered:?}"
-    );
-
-    // Pointing the active item at another KMS key is refused before any KMS call.
-    update(
-        "kms-arn",
-        AttributeValue::S("arn:aws:kms:us-west-2:111122223333:key/other".into()),
-    )
-    .await;
-    let foreign = store.get_active_branch_key(&id).await;
-    assert!(
-        matches!(&foreign, Err(KeyStoreError::InvalidItem { reason, .. }) if reason.contains("not this store's")),
-        "{foreign:?}"
-    );
-
-    // A malformed attribute type.
-    update("hierarchy-version", AttributeValue::S("1".into())).await;
-    let malformed = store.get_active_branch_key(&id).await;
-    assert!(
-        matches!(&malformed, Err(KeyStoreError::InvalidItem { .. })),
-        "{malformed:?}"
-    );
+    // Each change to the active item is refused as an invalid item, saying why.
+    for (attribute, value, why) in [
+        // An attribute changed: KMS refuses the key under the changed context.
+        (
+            "create-time",
+            "2020-01-01T00:00:00.000000Z",
+            "InvalidCiphertextException",
+        ),
+        // Pointing the active item at another KMS key is refused before any KMS call.
+        (
+            "kms-arn",
+            "arn:aws:kms:us-west-2:111122223333:key/other",
+            "not this store's",
+        ),
+        // A malformed attribute type.
+        ("hierarchy-version", "1", "hierarchy-version"),
+    ] {
+        update(attribute, AttributeValue::S(value.into())).await;
+        let refused = store.get_active_branch_key(&id).await;
+        assert!(
+            matches!(&refused, Err(KeyStoreError::InvalidItem { reason, .. }) if reason.contains(why)),
+            "{attribute}: {refused:?}"
+        );
+    }
 
     // Another logical name is another store: its context differs, KMS refuses.
     let renamed = env.store().with_logical_name("another-name");
@@ -384,16 +348,12 @@ async fn missing_tampered_and_foreign_items_are_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written() {
-    let Some((env, id)) = env_with_key(
-        "kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_written",
-    )
-    .await
-    else {
+    let Some((env, id)) = env_with_key().await else {
         return;
     };
     let before = env.store().get_active_branch_key(&id).await.unwrap();
     let proxy = Proxy::start(&env.endpoint).await;
-    let store = env.store_kms_via(&proxy).await;
+    let store = env.store_through(None, Some(&proxy)).await;
 
     // Rotation with KMS throttled writes nothing: the active version is unchanged.
     proxy.throttle(true);
@@ -411,7 +371,7 @@ async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_
     // KMS refusing the decrypt (moto ignores key policies, so the proxy answers as KMS would).
     let refusing = Proxy::start(&env.endpoint).await;
     refusing.deny_decrypt(true);
-    let keyring = keyring(env.store_kms_via(&refusing).await, &id);
+    let keyring = keyring(env.store_through(None, Some(&refusing)).await, &id);
     let err = Client::new().encrypt(&keyring, b"x").await.unwrap_err();
     let KeyStoreError::Service {
         service,
@@ -526,8 +486,7 @@ fn scratch(test: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
-    const TEST: &str = "python_creates_the_store_and_key_and_both_sides_read_each_other";
-    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+    let (Some(env), Some(python)) = (env().await, python()) else {
         return;
     };
     let dir = scratch("py-store");
@@ -564,8 +523,7 @@ async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_it() {
-    const TEST: &str = "envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_it";
-    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+    let (Some(env), Some(python)) = (env().await, python()) else {
         return;
     };
     let dir = scratch("rs-store");

@@ -31,8 +31,8 @@ struct Env {
     arn: String,
 }
 
-async fn env(test: &str) -> Option<Env> {
-    let endpoint = endpoint(test)?;
+async fn env() -> Option<Env> {
+    let endpoint = endpoint()?;
     let config = sdk_config(&endpoint, REGION).await;
     let kms = envelope::kms::aws_sdk_kms::Client::new(&config);
     let arn = create_key(&kms).await;
@@ -133,8 +133,7 @@ async fn consume(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_records_round_trip_with_one_data_key_per_hundred() {
-    let Some(env) = env("ten_thousand_records_round_trip_with_one_data_key_per_hundred").await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     const RECORDS: usize = 10_000;
@@ -263,7 +262,7 @@ fn fail_entries_of_first_call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_failure_retries_only_the_rejected_entries() {
-    let Some(env) = env("a_partial_failure_retries_only_the_rejected_entries").await else {
+    let Some(env) = env().await else {
         return;
     };
     let stream = create_stream(&env.kinesis, "partial-failure", 2).await;
@@ -348,9 +347,7 @@ async fn a_partial_failure_retries_only_the_rejected_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_or_unreachable_kms_is_a_retryable_error_and_nothing_is_sent() {
-    let Some(env) =
-        env("a_throttled_or_unreachable_kms_is_a_retryable_error_and_nothing_is_sent").await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     let stream = create_stream(&env.kinesis, "kms-faults", 1).await;
@@ -399,10 +396,7 @@ async fn a_throttled_or_unreachable_kms_is_a_retryable_error_and_nothing_is_sent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_the_others() {
-    let Some(env) =
-        env("bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_the_others")
-            .await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     let stream = create_stream(&env.kinesis, "mixed", 1).await;
@@ -528,9 +522,7 @@ async fn bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_th
 
 #[tokio::test]
 async fn records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_requested() {
-    let Some(env) =
-        env("records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_requested").await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     let kms_proxy = Proxy::start(&env.endpoint).await;
@@ -655,8 +647,7 @@ async fn peer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
-    const TEST: &str = "python_consumer_decrypts_what_an_envelope_producer_wrote";
-    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+    let (Some(env), Some(python)) = (env().await, python()) else {
         return;
     };
     let stream = create_stream(&env.kinesis, "envelope-to-python", 2).await;
@@ -699,8 +690,7 @@ async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
-    const TEST: &str = "envelope_consumer_decrypts_what_a_python_producer_wrote";
-    let (Some(env), Some(python)) = (env(TEST).await, python(TEST)) else {
+    let (Some(env), Some(python)) = (env().await, python()) else {
         return;
     };
     let stream = create_stream(&env.kinesis, "python-to-envelope", 2).await;
@@ -725,8 +715,7 @@ async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_waits_while_the_buffer_is_full_and_resumes_after_a_flush() {
-    let Some(env) = env("send_waits_while_the_buffer_is_full_and_resumes_after_a_flush").await
-    else {
+    let Some(env) = env().await else {
         return;
     };
     let stream = create_stream(&env.kinesis, "back-pressure", 1).await;
@@ -788,7 +777,7 @@ async fn put_all(producer: &Producer, names: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_start_at_latest_or_resume_after_a_sequence_number() {
-    let Some(env) = env("consumers_start_at_latest_or_resume_after_a_sequence_number").await else {
+    let Some(env) = env().await else {
         return;
     };
     let stream = create_stream(&env.kinesis, "positions", 1).await;

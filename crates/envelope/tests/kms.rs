@@ -21,7 +21,7 @@ use envelope::{
     AlgorithmSuite, CachingCmm, Client, DecryptionMaterials, EncryptionContext, Error, Keyring,
     LocalCache, MultiKeyring, RawAesKeyring, SecretBytes,
 };
-use kms_support::{Proxy, client, create_key, create_mrk, endpoint, sdk_config};
+use kms_support::{Proxy, client, create_key, create_mrk, decrypts_to, endpoint, sdk_config};
 
 const ACCOUNT: &str = "123456789012"; // moto's default account
 
@@ -54,7 +54,7 @@ fn edks(message: &envelope::Encrypted) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_keyring_round_trips_and_binds_the_context() {
-    let Some(endpoint) = endpoint("strict_keyring_round_trips_and_binds_the_context") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let kms = client(&endpoint, "us-west-2").await;
@@ -74,11 +74,8 @@ async fn strict_keyring_round_trips_and_binds_the_context() {
             .await
             .unwrap();
         assert_eq!(edks(&message), [("aws-kms".to_owned(), arn.clone())]);
-        let decrypted = envelope
-            .decrypt(&keyring, message.ciphertext())
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), b"kms plaintext");
+        let decrypted =
+            decrypts_to(&envelope, &keyring, message.ciphertext(), b"kms plaintext").await;
         assert_eq!(decrypted.encryption_context().get("tenant"), Some("acme"));
     }
 
@@ -120,7 +117,7 @@ async fn strict_keyring_round_trips_and_binds_the_context() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn alias_keyrings_encrypt_but_do_not_decrypt() {
-    let Some(endpoint) = endpoint("alias_keyrings_encrypt_but_do_not_decrypt") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let kms = client(&endpoint, "us-west-2").await;
@@ -151,16 +148,12 @@ async fn alias_keyrings_encrypt_but_do_not_decrypt() {
         "{err:?}"
     );
     let by_arn = AwsKmsKeyring::new(&arn, kms).unwrap();
-    let decrypted = envelope
-        .decrypt(&by_arn, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"aliased");
+    decrypts_to(&envelope, &by_arn, message.ciphertext(), b"aliased").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_filters_by_account_and_partition() {
-    let Some(endpoint) = endpoint("discovery_filters_by_account_and_partition") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let kms = client(&endpoint, "us-west-2").await;
@@ -179,11 +172,7 @@ async fn discovery_filters_by_account_and_partition() {
     let admitted = AwsKmsDiscoveryKeyring::new(kms.clone())
         .with_filter(DiscoveryFilter::new("aws", ["111111111111", ACCOUNT]).unwrap());
     for keyring in [&open, &admitted] {
-        let decrypted = envelope
-            .decrypt(keyring, message.ciphertext())
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), b"discover me");
+        decrypts_to(&envelope, keyring, message.ciphertext(), b"discover me").await;
     }
     for filter in [
         DiscoveryFilter::new("aws", ["111111111111"]).unwrap(),
@@ -220,7 +209,7 @@ async fn discovery_filters_by_account_and_partition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
-    let Some(endpoint) = endpoint("mrk_keyrings_decrypt_with_a_replica_in_another_region") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let west = client(&endpoint, "us-west-2").await;
@@ -244,8 +233,7 @@ async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
 
     // The MRK-aware keyring on the replica decrypts; the strict keyring on the replica does not.
     let mrk = AwsKmsMrkKeyring::new(&replica, east.clone()).unwrap();
-    let decrypted = envelope.decrypt(&mrk, message.ciphertext()).await.unwrap();
-    assert_eq!(decrypted.plaintext(), b"replicated");
+    decrypts_to(&envelope, &mrk, message.ciphertext(), b"replicated").await;
     let strict = AwsKmsKeyring::new(&replica, east.clone()).unwrap();
     assert!(
         envelope
@@ -258,11 +246,7 @@ async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
     let discovery = AwsKmsMrkDiscoveryKeyring::new(east.clone(), "us-east-1")
         .unwrap()
         .with_filter(DiscoveryFilter::new("aws", [ACCOUNT]).unwrap());
-    let decrypted = envelope
-        .decrypt(&discovery, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"replicated");
+    decrypts_to(&envelope, &discovery, message.ciphertext(), b"replicated").await;
 
     // A single-region key of another region is out of bounds for an MRK discovery keyring.
     let single = create_key(&west).await;
@@ -284,16 +268,18 @@ async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
         "{err:?}"
     );
     let west_discovery = AwsKmsMrkDiscoveryKeyring::new(west.clone(), "us-west-2").unwrap();
-    let decrypted = envelope
-        .decrypt(&west_discovery, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"west only");
+    decrypts_to(
+        &envelope,
+        &west_discovery,
+        message.ciphertext(),
+        b"west only",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_keyring_helpers() {
-    let Some(endpoint) = endpoint("multi_keyring_helpers") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let supplier = DefaultClientSupplier::new(&sdk_config(&endpoint, "us-west-2").await);
@@ -320,11 +306,7 @@ async fn multi_keyring_helpers() {
     // Each key alone decrypts.
     for arn in [&generator, &child] {
         let single = multi_keyring(&supplier, None, [arn.as_str()], &[]).unwrap();
-        let decrypted = envelope
-            .decrypt(&single, message.ciphertext())
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext(), b"two keys");
+        decrypts_to(&envelope, &single, message.ciphertext(), b"two keys").await;
     }
     // Discovery over regions, filtered to moto's account.
     let filter = DiscoveryFilter::new("aws", [ACCOUNT]).unwrap();
@@ -335,22 +317,20 @@ async fn multi_keyring_helpers() {
         &[],
     )
     .unwrap();
-    let decrypted = envelope
-        .decrypt(&discovery, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"two keys");
+    decrypts_to(&envelope, &discovery, message.ciphertext(), b"two keys").await;
 
     // MRK helpers: one MRK and a child; decrypt in the replica region by MRK discovery.
     let mrk_multi = mrk_multi_keyring(&supplier, Some(&mrk_west), [child.as_str()], &[]).unwrap();
     let message = envelope.encrypt(&mrk_multi, b"mrk multi").await.unwrap();
     let mrk_discovery =
         mrk_discovery_multi_keyring(&supplier, ["us-east-1"], Some(filter), &[]).unwrap();
-    let decrypted = envelope
-        .decrypt(&mrk_discovery, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"mrk multi");
+    decrypts_to(
+        &envelope,
+        &mrk_discovery,
+        message.ciphertext(),
+        b"mrk multi",
+    )
+    .await;
 
     // Two replicas of one MRK, or nothing at all, are configuration errors.
     for result in [
@@ -371,7 +351,7 @@ async fn multi_keyring_helpers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_stopped_kms_and_throttling() {
-    let Some(endpoint) = endpoint("faults_stopped_kms_and_throttling") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let kms = client(&endpoint, "us-west-2").await;
@@ -436,18 +416,19 @@ async fn faults_stopped_kms_and_throttling() {
         "{err:?}"
     );
     // ... and the multi-keyring still decrypts with its raw AES child.
-    let decrypted = envelope
-        .decrypt(&multi, message.ciphertext())
-        .await
-        .unwrap();
-    assert_eq!(decrypted.plaintext(), b"before the outage");
-    let decrypted = envelope.decrypt(&raw, message.ciphertext()).await.unwrap();
-    assert_eq!(decrypted.plaintext(), b"before the outage");
+    decrypts_to(
+        &envelope,
+        &multi,
+        message.ciphertext(),
+        b"before the outage",
+    )
+    .await;
+    decrypts_to(&envelope, &raw, message.ciphertext(), b"before the outage").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caching_cmm_saves_generate_data_key_calls() {
-    let Some(endpoint) = endpoint("caching_cmm_saves_generate_data_key_calls") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let kms = client(&endpoint, "us-west-2").await;
@@ -504,7 +485,7 @@ async fn caching_cmm_saves_generate_data_key_calls() {
 /// The blocking API needs no runtime from the caller: KMS calls run on the crate's own.
 #[test]
 fn blocking_api_without_a_runtime() {
-    let Some(endpoint) = endpoint("blocking_api_without_a_runtime") else {
+    let Some(endpoint) = endpoint() else {
         return;
     };
     let (kms, arn) = tokio::runtime::Runtime::new().unwrap().block_on(async {

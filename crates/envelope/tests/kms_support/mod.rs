@@ -22,38 +22,37 @@ use tokio::task::JoinSet;
 
 /// The emulator's address from `ENVELOPE_KMS_ENDPOINT`, or `None` after saying why the test skips.
 /// With `ENVELOPE_REQUIRE_KMS` set (CI sets it) a missing endpoint fails the test.
-#[allow(clippy::print_stderr)] // why the test skips
-pub fn endpoint(test: &str) -> Option<String> {
-    match std::env::var("ENVELOPE_KMS_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                std::env::var_os("ENVELOPE_REQUIRE_KMS").is_none(),
-                "{test}: ENVELOPE_KMS_ENDPOINT is not set but ENVELOPE_REQUIRE_KMS is"
-            );
-            eprintln!(
-                "{test}: skipped: set ENVELOPE_KMS_ENDPOINT to a KMS emulator (scripts/test.sh starts moto)"
-            );
-            None
-        }
-    }
+pub fn endpoint() -> Option<String> {
+    required_var(
+        "ENVELOPE_KMS_ENDPOINT",
+        "a KMS emulator (scripts/test.sh starts moto)",
+    )
 }
 
 /// The Python interpreter with the Python ESDK (scripts/test.sh exports `ENVELOPE_PYTHON`, its
 /// venv's), or `None` after saying why the test skips. With `ENVELOPE_REQUIRE_KMS` set, missing it
 /// fails the test.
+pub fn python() -> Option<std::path::PathBuf> {
+    required_var(
+        "ENVELOPE_PYTHON",
+        "a Python with the ESDK (scripts/test.sh does)",
+    )
+    .map(Into::into)
+}
+
+/// The non-empty value of `var`; else `None` after saying why the running test skips, or a failed
+/// test when `ENVELOPE_REQUIRE_KMS` is set.
 #[allow(clippy::print_stderr)] // why the test skips
-pub fn python(test: &str) -> Option<std::path::PathBuf> {
-    match std::env::var_os("ENVELOPE_PYTHON") {
-        Some(python) if !python.is_empty() => Some(python.into()),
+fn required_var(var: &str, what: &str) -> Option<String> {
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
         _ => {
             assert!(
                 std::env::var_os("ENVELOPE_REQUIRE_KMS").is_none(),
-                "{test}: ENVELOPE_PYTHON is not set but ENVELOPE_REQUIRE_KMS is"
+                "{test}: {var} is not set but ENVELOPE_REQUIRE_KMS is"
             );
-            eprintln!(
-                "{test}: skipped: set ENVELOPE_PYTHON to a Python with the ESDK (scripts/test.sh does)"
-            );
+            eprintln!("{test}: skipped: set {var} to {what}");
             None
         }
     }
@@ -301,4 +300,16 @@ async fn read_message<R: tokio::io::AsyncBufRead + Unpin>(
         None => {}
     }
     Ok(Some((head, body, target)))
+}
+
+/// Decrypt `ciphertext` with `cmm` (a keyring or CMM), check it is `plaintext` and return it.
+pub async fn decrypts_to(
+    client: &envelope::Client,
+    cmm: &dyn envelope::MaterialsManager,
+    ciphertext: &[u8],
+    plaintext: impl AsRef<[u8]>,
+) -> envelope::Decrypted {
+    let decrypted = client.decrypt(cmm, ciphertext).await.unwrap();
+    assert_eq!(decrypted.plaintext(), plaintext.as_ref());
+    decrypted
 }
