@@ -69,23 +69,13 @@ impl fmt::Debug for BranchKeyId {
 ///     .build()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Debug)]
 pub struct HierarchicalKeyring {
     store: Arc<dyn BranchKeyStore>,
     branch_key_id: BranchKeyId,
     ttl: Duration,
     cache: BranchKeyCache,
     partition: String,
-}
-
-impl fmt::Debug for HierarchicalKeyring {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HierarchicalKeyring")
-            .field("store", &self.store)
-            .field("branch_key_id", &self.branch_key_id)
-            .field("ttl", &self.ttl)
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Builds a [`HierarchicalKeyring`]: a branch key id (or supplier) and a TTL are required.

@@ -15,7 +15,7 @@ use envelope_format::EncryptionContext;
 ///
 /// Implementations must be cheap to call concurrently: producers and consumers share one.
 #[async_trait]
-pub trait MessageCipher: Send + Sync {
+pub trait MessageCipher: Send + Sync + fmt::Debug {
     /// Encrypt `plaintext` under `context` into one ESDK message.
     async fn encrypt(
         &self,

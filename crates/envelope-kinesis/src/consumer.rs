@@ -128,6 +128,7 @@ impl fmt::Debug for ConsumedRecord {
     }
 }
 
+#[derive(Debug)]
 struct ShardState {
     id: String,
     parents: Vec<String>,
@@ -142,6 +143,7 @@ struct ShardState {
 /// Each [`Consumer::poll`] makes one `GetRecords` call per readable shard (a child shard becomes
 /// readable when its parents are read to their end) and returns every record read, decrypted or
 /// reported.
+#[derive(Debug)]
 pub struct Consumer {
     client: Client,
     stream: String,
@@ -149,16 +151,6 @@ pub struct Consumer {
     config: ConsumerConfig,
     shards: Vec<ShardState>,
     listed: bool,
-}
-
-impl fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("stream", &self.stream)
-            .field("config", &self.config)
-            .field("shards", &self.shards.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Consumer {

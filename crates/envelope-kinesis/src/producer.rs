@@ -532,6 +532,7 @@ mod tests {
             .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
             .build();
         let client = Client::from_conf(config);
+        #[derive(Debug)]
         struct Never;
         #[async_trait::async_trait]
         impl crate::MessageCipher for Never {

@@ -10,7 +10,6 @@
 //! store name), so an item whose attributes were changed does not decrypt.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -67,7 +66,7 @@ type Context = BTreeMap<String, String>;
 /// store.version_key(&branch_key_id).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct KeyStore {
     dynamodb: aws_sdk_dynamodb::Client,
     kms: aws_sdk_kms::Client,
@@ -75,16 +74,6 @@ pub struct KeyStore {
     logical_name: String,
     kms_key_arn: String,
     grant_tokens: Vec<String>,
-}
-
-impl fmt::Debug for KeyStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyStore")
-            .field("table", &self.table)
-            .field("logical_name", &self.logical_name)
-            .field("kms_key_arn", &self.kms_key_arn)
-            .finish_non_exhaustive()
-    }
 }
 
 impl KeyStore {
