@@ -51,6 +51,22 @@ fn edks(v: &Value) -> Vec<EncryptedDataKey> {
         .collect()
 }
 
+/// The answers of `case` under keys `{prefix}{suite id in hex}_sha512_hex`.
+fn by_suite<'a>(
+    case: &'a Value,
+    prefix: &'a str,
+) -> impl Iterator<Item = (AlgorithmSuite, &'a str)> + 'a {
+    case.as_object()
+        .unwrap()
+        .iter()
+        .filter_map(move |(key, value)| {
+            let suite_hex = key.strip_prefix(prefix)?.strip_suffix("_sha512_hex")?;
+            let suite =
+                AlgorithmSuite::from_id(u16::from_str_radix(suite_hex, 16).unwrap()).unwrap();
+            Some((suite, value.as_str().unwrap()))
+        })
+}
+
 fn check_case(case: &Value) -> usize {
     let p = partition_hash(case["partition_id"].as_str().unwrap());
     let ec = ec(&case["encryption_context"]);
@@ -65,30 +81,14 @@ fn check_case(case: &Value) -> usize {
         );
         checked += 1;
     }
-    for (key, value) in case.as_object().unwrap() {
-        let Some(suite_hex) = key
-            .strip_prefix("encrypt_suite_")
-            .and_then(|k| k.strip_suffix("_sha512_hex"))
-        else {
-            continue;
-        };
-        let suite = AlgorithmSuite::from_id(u16::from_str_radix(suite_hex, 16).unwrap()).unwrap();
-        assert_eq!(
-            hex::encode(encryption_id(&p, Some(suite), &ec).unwrap().as_bytes()),
-            value.as_str().unwrap()
-        );
+    for (suite, expected) in by_suite(case, "encrypt_suite_") {
+        let id = encryption_id(&p, Some(suite), &ec).unwrap();
+        assert_eq!(hex::encode(id.as_bytes()), expected);
         checked += 1;
     }
-    for (key, value) in case.as_object().unwrap() {
-        let Some(suite_hex) = key
-            .strip_prefix("decrypt_suite_")
-            .and_then(|k| k.strip_suffix("_sha512_hex"))
-        else {
-            continue;
-        };
-        let suite = AlgorithmSuite::from_id(u16::from_str_radix(suite_hex, 16).unwrap()).unwrap();
+    for (suite, expected) in by_suite(case, "decrypt_suite_") {
         let id = decryption_id(&p, suite, &edks(&case["decrypt_edks"]), &ec).unwrap();
-        assert_eq!(hex::encode(id.as_bytes()), value.as_str().unwrap());
+        assert_eq!(hex::encode(id.as_bytes()), expected);
         checked += 1;
     }
     checked

@@ -196,20 +196,29 @@ fn hkdf_known_answers() {
 #[test]
 fn ecdsa_generator_points_and_round_trips() {
     // Private scalar 1: the public key is the base point G.
-    let mut one = [0u8; 32];
-    one[31] = 1;
-    let k = SigningKey::from_private_scalar(Curve::P256, &one).unwrap();
-    assert_eq!(
-        hex::encode(k.public_key_compressed().unwrap()),
-        "036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-    );
-    let mut one = [0u8; 48];
-    one[47] = 1;
-    let k = SigningKey::from_private_scalar(Curve::P384, &one).unwrap();
-    assert_eq!(
-        hex::encode(k.public_key_compressed().unwrap()),
-        "03aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7"
-    );
+    let mut k = None;
+    for (curve, scalar_len, base_point) in [
+        (
+            Curve::P256,
+            32,
+            "036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296",
+        ),
+        (
+            Curve::P384,
+            48,
+            "03aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7",
+        ),
+    ] {
+        let mut one = vec![0u8; scalar_len];
+        one[scalar_len - 1] = 1;
+        let key = SigningKey::from_private_scalar(curve, &one).unwrap();
+        assert_eq!(
+            hex::encode(key.public_key_compressed().unwrap()),
+            base_point
+        );
+        k = Some(key);
+    }
+    let k = k.unwrap();
     assert!(SigningKey::from_private_scalar(Curve::P384, &[0u8; 48]).is_err());
     assert!(SigningKey::from_private_scalar(Curve::P384, &[1u8; 49]).is_err());
     // Short scalars are integers: 0x01 is the same key as 47 zero bytes then 0x01.

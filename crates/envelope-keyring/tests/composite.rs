@@ -180,12 +180,17 @@ async fn multi_keyring_failures() {
     ));
     assert!(MultiKeyring::new(None, vec![]).is_err());
     // Decrypt: every member's error, in order; a public-key-only RSA member is just one failure.
-    let other = MultiKeyring::builder()
-        .generator(aes("x", 9))
-        .child(RawRsaKeyring::encrypt_only("ns", "rsa", RsaPadding::OaepSha256, PUBLIC).unwrap())
-        .child(aes("a", 7))
-        .build()
-        .unwrap();
+    // A generator and a public-key-only RSA key that cannot decrypt, then `last`.
+    let after_two_failures = |last| {
+        let rsa = RawRsaKeyring::encrypt_only("ns", "rsa", RsaPadding::OaepSha256, PUBLIC).unwrap();
+        MultiKeyring::builder()
+            .generator(aes("x", 9))
+            .child(rsa)
+            .child(last)
+            .build()
+            .unwrap()
+    };
+    let other = after_two_failures(aes("a", 7));
     let err = round_trip(&aes("a", 1), &other).await.unwrap_err();
     let Error::MultiKeyring(errors) = &err else {
         panic!("{err}")
@@ -200,12 +205,7 @@ async fn multi_keyring_failures() {
         "{err}"
     );
     // ... and a member that can decrypt, after ones that cannot, succeeds.
-    let recovering = MultiKeyring::builder()
-        .generator(aes("x", 9))
-        .child(RawRsaKeyring::encrypt_only("ns", "rsa", RsaPadding::OaepSha256, PUBLIC).unwrap())
-        .child(aes("a", 1))
-        .build()
-        .unwrap();
+    let recovering = after_two_failures(aes("a", 1));
     round_trip(&aes("a", 1), &recovering).await.unwrap();
 }
 
