@@ -10,7 +10,7 @@ Python ESDK 4.0.7), for interop with Envelope's DynamoDB key store and hierarchi
                                               decrypt every D/*.ct, require plaintext == its file stem
                                               and context tenant == its tag; print how many
 
-Endpoints come from AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_DYNAMODB (the emulator), the region
+Endpoints come from AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_KMS / _DYNAMODB: the emulator), the region
 from AWS_DEFAULT_REGION; the logical key store name is the table name. Exits non-zero on any failure.
 """
 

@@ -10,7 +10,7 @@ released Python ESDK (4.0.7) and boto3, for interop with envelope-kinesis.
                                                      CMM, require that its context names S; write
                                                      {partition key: base64 plaintext}
 
-Endpoints come from AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_KINESIS (the emulator), the region from
+Endpoints come from AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_KMS / _KINESIS: the emulator), the region from
 AWS_DEFAULT_REGION. Exits non-zero on any failure.
 """
 

@@ -15,7 +15,7 @@ use envelope::hierarchy::{
     BranchKeyStore, BranchKeyVersion, HierarchicalKeyring, KeyStore, KeyStoreError,
 };
 use envelope::{Client, EncryptionContext, Error};
-use kms_support::{Proxy, create_key, decrypts_to, endpoint, python, sdk_config};
+use kms_support::{Proxy, create_key, decrypts_to, endpoint, python, run_peer, sdk_config};
 
 const REGION: &str = "us-west-2";
 
@@ -393,28 +393,15 @@ async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_
 
 /// Run interop/hierarchy_peer.py against the emulator; what it printed.
 async fn peer(python: &std::path::Path, env: &Env, args: &[&str]) -> String {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/hierarchy_peer.py");
-    let mut command = std::process::Command::new(python);
-    command
-        .arg(script)
-        .args(args)
-        .args(["--table", &env.table, "--key-arn", &env.kms_arn])
-        .env("AWS_ENDPOINT_URL_KMS", &env.endpoint)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &env.endpoint)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "AKIDENVELOPETEST")
-        .env("AWS_SECRET_ACCESS_KEY", "envelope-test-secret");
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "hierarchy_peer.py {args:?}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    let mut args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+    args.extend([
+        "--table".into(),
+        env.table.clone(),
+        "--key-arn".into(),
+        env.kms_arn.clone(),
+    ]);
+    let output = run_peer(python, "hierarchy_peer.py", &env.endpoint, args).await;
+    String::from_utf8(output).unwrap().trim().to_owned()
 }
 
 /// The peer encrypts 25 messages named `<tag>-<i>` into `dir`.

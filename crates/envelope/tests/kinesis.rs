@@ -19,7 +19,7 @@ use envelope::kinesis::{
 };
 use envelope::kms::AwsKmsKeyring;
 use envelope::{AlgorithmSuite, CachingCmm, Client, EncryptOptions, LocalCache, MaterialsManager};
-use kms_support::{Proxy, create_key, endpoint, python, sdk_config};
+use kms_support::{Proxy, create_key, endpoint, python, run_peer, sdk_config};
 use parking_lot::Mutex;
 
 const REGION: &str = "us-west-2";
@@ -593,14 +593,11 @@ async fn peer(
     count: usize,
 ) -> HashMap<String, Vec<u8>> {
     use base64::Engine as _;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/kinesis_peer.py");
     let out = std::env::temp_dir().join(format!(
         "envelope-kinesis-{}-{command}-{stream}.json",
         std::process::id()
     ));
-    let endpoint = endpoint.to_owned();
-    let args = [
+    let args = vec![
         command.to_owned(),
         "--stream".into(),
         stream.into(),
@@ -611,26 +608,7 @@ async fn peer(
         "--out".into(),
         out.display().to_string(),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .args(args)
-            .env("AWS_ENDPOINT_URL_KMS", &endpoint)
-            .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
-            .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "AKIDENVELOPETEST")
-            .env("AWS_SECRET_ACCESS_KEY", "envelope-test-secret")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "kinesis_peer.py {command}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_peer(&python, "kinesis_peer.py", endpoint, args).await;
     let written: HashMap<String, String> =
         serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let _ = std::fs::remove_file(&out);

@@ -313,3 +313,36 @@ pub async fn decrypts_to(
     assert_eq!(decrypted.plaintext(), plaintext.as_ref());
     decrypted
 }
+
+/// Run `interop/{script}` with `python` and `args` against the emulator at `endpoint` (KMS and
+/// every other service) with the tests' static credentials; its standard output, once it has
+/// succeeded.
+pub async fn run_peer(
+    python: &std::path::Path,
+    script: &str,
+    endpoint: &str,
+    args: Vec<String>,
+) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop")
+        .join(script);
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(path)
+        .args(&args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_KMS", endpoint)
+        .env("AWS_DEFAULT_REGION", "us-west-2")
+        .env("AWS_ACCESS_KEY_ID", "AKIDENVELOPETEST")
+        .env("AWS_SECRET_ACCESS_KEY", "envelope-test-secret");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
