@@ -301,6 +301,19 @@ fn rsa_size_check(modulus_bits: usize) -> Result<(), CryptoError> {
     }
 }
 
+/// The OAEP scheme of `padding` (MGF1 with the same hash), or `None` for PKCS #1 v1.5.
+fn oaep(padding: RsaPadding) -> Option<rsa::Oaep> {
+    use sha1_010::Sha1;
+    use sha2_010::{Sha256, Sha384, Sha512};
+    match padding {
+        RsaPadding::Pkcs1v15 => None,
+        RsaPadding::OaepSha1 => Some(rsa::Oaep::new::<Sha1>()),
+        RsaPadding::OaepSha256 => Some(rsa::Oaep::new::<Sha256>()),
+        RsaPadding::OaepSha384 => Some(rsa::Oaep::new::<Sha384>()),
+        RsaPadding::OaepSha512 => Some(rsa::Oaep::new::<Sha512>()),
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct RsaPublicKey(rsa::RsaPublicKey);
 
@@ -321,21 +334,10 @@ impl RsaPublicKey {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         use rand_core_06::OsRng;
-        use sha1_010::Sha1;
-        use sha2_010::{Sha256, Sha384, Sha512};
         let key = &self.0;
-        match padding {
-            RsaPadding::Pkcs1v15 => key.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, plaintext),
-            RsaPadding::OaepSha1 => key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha1>(), plaintext),
-            RsaPadding::OaepSha256 => {
-                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha256>(), plaintext)
-            }
-            RsaPadding::OaepSha384 => {
-                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha384>(), plaintext)
-            }
-            RsaPadding::OaepSha512 => {
-                key.encrypt(&mut OsRng, rsa::Oaep::new::<Sha512>(), plaintext)
-            }
+        match oaep(padding) {
+            None => key.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, plaintext),
+            Some(oaep) => key.encrypt(&mut OsRng, oaep, plaintext),
         }
         .map_err(|_| CryptoError::InputTooLong("RSA encryption with this key and padding"))
     }
@@ -360,26 +362,11 @@ impl RsaPrivateKey {
         ciphertext: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
         use rand_core_06::OsRng;
-        use sha1_010::Sha1;
-        use sha2_010::{Sha256, Sha384, Sha512};
         let key = &self.0;
         // Blinded decryption: see the module docs on RUSTSEC-2023-0071.
-        let plaintext = match padding {
-            RsaPadding::Pkcs1v15 => {
-                key.decrypt_blinded(&mut OsRng, rsa::Pkcs1v15Encrypt, ciphertext)
-            }
-            RsaPadding::OaepSha1 => {
-                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha1>(), ciphertext)
-            }
-            RsaPadding::OaepSha256 => {
-                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha256>(), ciphertext)
-            }
-            RsaPadding::OaepSha384 => {
-                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha384>(), ciphertext)
-            }
-            RsaPadding::OaepSha512 => {
-                key.decrypt_blinded(&mut OsRng, rsa::Oaep::new::<Sha512>(), ciphertext)
-            }
+        let plaintext = match oaep(padding) {
+            None => key.decrypt_blinded(&mut OsRng, rsa::Pkcs1v15Encrypt, ciphertext),
+            Some(oaep) => key.decrypt_blinded(&mut OsRng, oaep, ciphertext),
         }
         .map_err(|_| CryptoError::RsaDecryptFailed)?;
         Ok(SecretBytes::new(plaintext))
