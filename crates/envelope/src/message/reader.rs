@@ -2,7 +2,6 @@
 //! one-shot and streaming decryption alike.
 
 use envelope_crypto::aead::AeadKey;
-use envelope_crypto::digest::Hasher;
 use envelope_crypto::ecdsa::VerifyingKey;
 use envelope_format::{
     Footer, FormatError, FrameHeader, FrameKind, Framing, Header, MessageId, Parsed, TAG_LEN,
@@ -88,11 +87,11 @@ impl MessageReader {
         let verifier = match (suite.signature(), materials.verification_key()) {
             (None, _) => None,
             (Some(_), Some(key)) => {
-                let mut hasher = SignatureHasher::new(
-                    Hasher::new(key.curve().hash()),
+                let hasher = SignatureHasher::over_header(
+                    key.curve(),
                     config.signature_hashing.stream_background(),
+                    header.as_bytes(),
                 );
-                hasher.update(header.as_bytes());
                 Some(Verifier {
                     hasher,
                     key: key.clone(),

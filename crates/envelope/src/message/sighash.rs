@@ -20,6 +20,7 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use envelope_crypto::digest::{Digest, Hasher};
+use envelope_crypto::ecdsa::Curve;
 
 use crate::error::Error;
 
@@ -129,6 +130,13 @@ impl SignatureHasher {
             state: State::Inline { hasher, hashed: 0 },
             background,
         }
+    }
+
+    /// A hasher for a message signed on `curve`, started with its serialized `header`.
+    pub(crate) fn over_header(curve: Curve, background: bool, header: &[u8]) -> Self {
+        let mut hasher = Self::new(Hasher::new(curve.hash()), background);
+        hasher.update(header);
+        hasher
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {

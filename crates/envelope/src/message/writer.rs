@@ -4,7 +4,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use envelope_crypto::aead::AeadKey;
-use envelope_crypto::digest::Hasher;
 use envelope_crypto::ecdsa::SigningKey;
 use envelope_format::{
     FinalFrame, Footer, FormatError, FrameHeader, Framing, Header, HeaderBody, MessageId, TAG_LEN,
@@ -82,11 +81,11 @@ impl MessageWriter {
         let signer = match (suite.signature(), materials.signing_key()) {
             (None, None) => None,
             (Some(_), Some(key)) => {
-                let mut hasher = SignatureHasher::new(
-                    Hasher::new(key.curve().hash()),
+                let hasher = SignatureHasher::over_header(
+                    key.curve(),
                     config.signature_hashing.stream_background(),
+                    header.as_bytes(),
                 );
-                hasher.update(header.as_bytes());
                 Some(Signer {
                     hasher,
                     key: Arc::clone(key),
