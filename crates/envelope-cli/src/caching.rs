@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use envelope::cache::{MAX_BYTES_LIMIT, MAX_MESSAGES_LIMIT, RefreshAhead};
-use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
-use envelope::{CachingCmm, EncryptedDataKey, LocalCache, MaterialsManager, async_trait};
+use envelope::keyring::{Error, Keyring};
+use envelope::{CachingCmm, LocalCache, MaterialsManager};
 
 /// One partition for every caching CMM of the command, so that a data key cached while one file
 /// was decrypted serves the next (each file's keyring may differ in the discovery Regions it asks,
@@ -118,7 +118,7 @@ impl Caching {
         keyring: Arc<dyn Keyring>,
     ) -> Result<Arc<dyn MaterialsManager>, Error> {
         let mut builder =
-            CachingCmm::builder_from_arcs(Arc::new(Shared(keyring)), self.cache.clone())
+            CachingCmm::builder_from_arcs(Arc::new(keyring), self.cache.clone())
                 .max_age(self.max_age)
                 .partition(PARTITION)
                 // A command is short-lived: nothing to refresh in the background.
@@ -161,30 +161,10 @@ pub(crate) fn materials_manager(
 ) -> Result<Arc<dyn MaterialsManager>, Error> {
     match caching {
         Some(caching) => caching.wrap(keyring),
-        None => Ok(Arc::new(Shared(keyring))),
+        None => Ok(Arc::new(keyring)),
     }
 }
 
-/// A shared keyring as a keyring (and so as a materials manager).
-struct Shared(Arc<dyn Keyring>);
-
-#[async_trait]
-impl Keyring for Shared {
-    async fn on_encrypt(
-        &self,
-        materials: EncryptionMaterials,
-    ) -> Result<EncryptionMaterials, Error> {
-        self.0.on_encrypt(materials).await
-    }
-
-    async fn on_decrypt(
-        &self,
-        materials: DecryptionMaterials,
-        encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        self.0.on_decrypt(materials, encrypted_data_keys).await
-    }
-}
 
 #[cfg(test)]
 mod tests {

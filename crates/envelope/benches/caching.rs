@@ -131,37 +131,29 @@ fn miss_path(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(3));
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let no_cache = SlowKeyring(keyring());
-    group.bench_function("no cache", |b| {
-        b.iter(|| {
-            client
-                .encrypt(&no_cache, &plaintext)
-                .suite(suite)
-                .run()
-                .unwrap()
-        })
-    });
-    // max_messages = 1: every message misses and pays for the master key.
-    let always_miss = caching_cmm(SlowKeyring(keyring()), 1);
-    group.bench_function("cache, max_messages 1", |b| {
-        b.iter(|| {
-            client
-                .encrypt(&always_miss, &plaintext)
-                .suite(suite)
-                .run()
-                .unwrap()
-        })
-    });
-    let mostly_hit = caching_cmm(SlowKeyring(keyring()), 1000);
-    group.bench_function("cache, max_messages 1000", |b| {
-        b.iter(|| {
-            client
-                .encrypt(&mostly_hit, &plaintext)
-                .suite(suite)
-                .run()
-                .unwrap()
-        })
-    });
+    let cmms: [(&str, Box<dyn envelope::MaterialsManager>); 3] = [
+        ("no cache", Box::new(SlowKeyring(keyring()))),
+        // max_messages = 1: every message misses and pays for the master key.
+        (
+            "cache, max_messages 1",
+            Box::new(caching_cmm(SlowKeyring(keyring()), 1)),
+        ),
+        (
+            "cache, max_messages 1000",
+            Box::new(caching_cmm(SlowKeyring(keyring()), 1000)),
+        ),
+    ];
+    for (name, cmm) in &cmms {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                client
+                    .encrypt(cmm.as_ref(), &plaintext)
+                    .suite(suite)
+                    .run()
+                    .unwrap()
+            })
+        });
+    }
     group.finish();
 }
 

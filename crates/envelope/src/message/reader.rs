@@ -84,19 +84,13 @@ impl MessageReader {
         )?;
         verify_header(&keys.content, header.body_bytes(), &required, header.auth())?;
 
+        let background = config.signature_hashing.stream_background();
         let verifier = match (suite.signature(), materials.verification_key()) {
             (None, _) => None,
-            (Some(_), Some(key)) => {
-                let hasher = SignatureHasher::over_header(
-                    key.curve(),
-                    config.signature_hashing.stream_background(),
-                    header.as_bytes(),
-                );
-                Some(Verifier {
-                    hasher,
-                    key: key.clone(),
-                })
-            }
+            (Some(_), Some(key)) => Some(Verifier {
+                hasher: SignatureHasher::over_header(key.curve(), background, header.as_bytes()),
+                key: key.clone(),
+            }),
             (Some(_), None) => {
                 return Err(Error::Internal("no verification key for a signed suite"));
             }

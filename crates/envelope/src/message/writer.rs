@@ -78,19 +78,13 @@ impl MessageWriter {
             authenticate_header(&keys.content, bytes, &required_bytes)
         })?;
 
+        let background = config.signature_hashing.stream_background();
         let signer = match (suite.signature(), materials.signing_key()) {
             (None, None) => None,
-            (Some(_), Some(key)) => {
-                let hasher = SignatureHasher::over_header(
-                    key.curve(),
-                    config.signature_hashing.stream_background(),
-                    header.as_bytes(),
-                );
-                Some(Signer {
-                    hasher,
-                    key: Arc::clone(key),
-                })
-            }
+            (Some(_), Some(key)) => Some(Signer {
+                hasher: SignatureHasher::over_header(key.curve(), background, header.as_bytes()),
+                key: Arc::clone(key),
+            }),
             _ => {
                 return Err(Error::Internal("signing key does not match the suite"));
             }
