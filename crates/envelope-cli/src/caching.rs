@@ -117,12 +117,11 @@ impl Caching {
         &self,
         keyring: Arc<dyn Keyring>,
     ) -> Result<Arc<dyn MaterialsManager>, Error> {
-        let mut builder =
-            CachingCmm::builder_from_arcs(Arc::new(keyring), self.cache.clone())
-                .max_age(self.max_age)
-                .partition(PARTITION)
-                // A command is short-lived: nothing to refresh in the background.
-                .refresh_ahead(RefreshAhead::Off);
+        let mut builder = CachingCmm::builder_from_arcs(Arc::new(keyring), self.cache.clone())
+            .max_age(self.max_age)
+            .partition(PARTITION)
+            // A command is short-lived: nothing to refresh in the background.
+            .refresh_ahead(RefreshAhead::Off);
         if let Some(n) = self.max_messages {
             builder = builder.max_messages(n);
         }
@@ -164,7 +163,6 @@ pub(crate) fn materials_manager(
         None => Ok(Arc::new(keyring)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

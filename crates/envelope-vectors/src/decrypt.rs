@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::describe::KeyDescription;
 use crate::error::{Result, tool_error};
-use crate::json::{encryption_context, opt_str, read_file, read_json, resolve_uri, str_field};
+use crate::json::{
+    encryption_context, opt_str, read_file, read_json, resolve_uri, str_field, tests_of,
+};
 use crate::keys::Keys;
 pub use crate::test_case::{Bytes, DecryptTest, Expected};
 
@@ -53,10 +55,7 @@ fn load_manifest(doc: &Value, base: &Path) -> Result<Vec<DecryptTest>> {
         ));
     }
     let keys = Keys::load(&resolve_uri(base, str_field(doc, "keys")?)?)?;
-    let tests = doc
-        .get("tests")
-        .and_then(Value::as_object)
-        .ok_or_else(|| tool_error!("no tests"))?;
+    let tests = tests_of(doc)?;
     let mut out = Vec::with_capacity(tests.len());
     for (id, test) in tests {
         let test = if version == 5 {

@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use crate::describe::KeyDescription;
 use crate::error::{Result, tool_error};
-use crate::json::{encryption_context, opt_str, read_json, resolve_uri, str_field};
+use crate::json::{encryption_context, opt_str, read_json, resolve_uri, str_field, tests_of};
 use crate::keys::Keys;
 
 /// One encryption scenario.
@@ -221,10 +221,7 @@ pub fn encrypt_manifest_with(
 }
 
 fn parse_tests(doc: &Value, keys: &Keys) -> Result<Vec<EncryptTest>> {
-    let tests = doc
-        .get("tests")
-        .and_then(Value::as_object)
-        .ok_or_else(|| tool_error!("no tests"))?;
+    let tests = tests_of(doc)?;
     let mut out = Vec::with_capacity(tests.len());
     for (id, t) in tests {
         let parse = || -> Result<EncryptTest> {

@@ -22,6 +22,13 @@ pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
         .ok_or_else(|| tool_error!("missing string field {key:?}"))
 }
 
+/// A manifest's `tests` object: test id to test.
+pub(crate) fn tests_of(doc: &Value) -> Result<&serde_json::Map<String, Value>> {
+    doc.get("tests")
+        .and_then(Value::as_object)
+        .ok_or_else(|| tool_error!("no tests"))
+}
+
 pub(crate) fn opt_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }

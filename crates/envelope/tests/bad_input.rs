@@ -29,6 +29,12 @@ fn permissive() -> Client {
     )
 }
 
+/// One 40-byte message in 16-byte frames per suite, and the client and keyring that decrypt it.
+fn small_messages() -> (Client, RawAesKeyring, Vec<(AlgorithmSuite, Vec<u8>)>) {
+    let messages = SUITES.map(|suite| (suite, message(suite, 16, 40)));
+    (permissive(), keyring(1), messages.to_vec())
+}
+
 fn message(suite: AlgorithmSuite, frame: u32, len: usize) -> Vec<u8> {
     let policy = if suite.is_committing() {
         CommitmentPolicy::RequireEncryptAllowDecrypt
@@ -60,10 +66,8 @@ const SUITES: [AlgorithmSuite; 5] = [
 
 #[test]
 fn truncated_at_every_byte() {
-    let client = permissive();
-    let kr = keyring(1);
-    for suite in SUITES {
-        let msg = message(suite, 16, 40);
+    let (client, kr, messages) = small_messages();
+    for (suite, msg) in messages {
         for cut in 0..msg.len() {
             match client.decrypt(&kr, &msg[..cut]).run() {
                 Ok(_) => panic!("{suite}: prefix of {cut} bytes decrypted"),
@@ -88,10 +92,8 @@ fn truncated_at_every_byte() {
 
 #[test]
 fn every_bit_flipped() {
-    let client = permissive();
-    let kr = keyring(1);
-    for suite in SUITES {
-        let msg = message(suite, 16, 40);
+    let (client, kr, messages) = small_messages();
+    for (suite, msg) in messages {
         let mut flipped = msg.clone();
         for byte in 0..msg.len() {
             for bit in 0..8 {

@@ -220,27 +220,26 @@ mod tests {
     #[test]
     fn annotated_examples() {
         let data_key = SecretBytes::from_slice(&(1..=32).collect::<Vec<u8>>());
-        let keys = derive(
-            AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha256,
-            &data_key,
-            &MessageId::from_slice(&[0x5a; 16]).unwrap(),
-        )
-        .unwrap();
-        let expected = unhex("2cabcd1ad3dca511cd7502431585137528c51127871230c96b997259178aefa7");
-        assert!(same_key(&keys.content, &AeadKey::new(&expected).unwrap()));
-
-        let keys = derive(
-            AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
-            &data_key,
-            &MessageId::from_slice(&[0x5a; 32]).unwrap(),
-        )
-        .unwrap();
-        let expected = unhex("09c08c0f87d3fc8079632533445379fbeedcacc95c306cbcc7b3399b4d059f57");
-        assert!(same_key(&keys.content, &AeadKey::new(&expected).unwrap()));
-        assert_eq!(
-            keys.commit_key.unwrap().to_vec(),
-            unhex("3cda59066487d4e67d62a2202257e148edb1c434cf250fc10c660f1a4ee878be")
-        );
+        for (suite, content, commit) in [
+            (
+                AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha256,
+                "2cabcd1ad3dca511cd7502431585137528c51127871230c96b997259178aefa7",
+                None,
+            ),
+            (
+                AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+                "09c08c0f87d3fc8079632533445379fbeedcacc95c306cbcc7b3399b4d059f57",
+                Some("3cda59066487d4e67d62a2202257e148edb1c434cf250fc10c660f1a4ee878be"),
+            ),
+        ] {
+            let id = vec![0x5a; suite.message_id_len()];
+            let keys = derive(suite, &data_key, &MessageId::from_slice(&id).unwrap()).unwrap();
+            assert!(same_key(
+                &keys.content,
+                &AeadKey::new(&unhex(content)).unwrap()
+            ));
+            assert_eq!(keys.commit_key.map(|k| k.to_vec()), commit.map(unhex));
+        }
     }
 
     #[test]
