@@ -29,6 +29,36 @@ fn context() -> EncryptionContext {
     EncryptionContext::from([("tenant", "acme"), ("purpose", "kms test")])
 }
 
+/// The emulator's endpoint, a us-west-2 client and a new key's ARN, or `None` when the test skips.
+async fn key_on_moto() -> Option<(String, envelope::kms::aws_sdk_kms::Client, String)> {
+    let endpoint = endpoint()?;
+    let kms = client(&endpoint, "us-west-2").await;
+    let arn = create_key(&kms).await;
+    Some((endpoint, kms, arn))
+}
+
+/// `plaintext` encrypted with `cmm` under [`context`].
+async fn encrypted(
+    client: &Client,
+    cmm: &dyn envelope::MaterialsManager,
+    plaintext: &[u8],
+) -> envelope::Encrypted {
+    client
+        .encrypt(cmm, plaintext)
+        .encryption_context(context())
+        .await
+        .unwrap()
+}
+
+/// Why decrypting `ciphertext` with `cmm` failed, as the keyring error it must be.
+async fn decrypt_error(
+    client: &Client,
+    cmm: &dyn envelope::MaterialsManager,
+    ciphertext: &[u8],
+) -> KeyringError {
+    keyring_error(client.decrypt(cmm, ciphertext).await.unwrap_err())
+}
+
 fn keyring_error(error: Error) -> KeyringError {
     match error {
         Error::Materials(e) => e,
@@ -54,11 +84,9 @@ fn edks(message: &envelope::Encrypted) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_keyring_round_trips_and_binds_the_context() {
-    let Some(endpoint) = endpoint() else {
+    let Some((_, kms, arn)) = key_on_moto().await else {
         return;
     };
-    let kms = client(&endpoint, "us-west-2").await;
-    let arn = create_key(&kms).await;
     let keyring = AwsKmsKeyring::new(&arn, kms.clone())
         .unwrap()
         .with_grant_tokens(["grant-token-1"]);
@@ -117,11 +145,9 @@ async fn strict_keyring_round_trips_and_binds_the_context() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn alias_keyrings_encrypt_but_do_not_decrypt() {
-    let Some(endpoint) = endpoint() else {
+    let Some((_, kms, arn)) = key_on_moto().await else {
         return;
     };
-    let kms = client(&endpoint, "us-west-2").await;
-    let arn = create_key(&kms).await;
     let alias = format!(
         "alias/envelope-{}",
         KmsArn::parse(&arn).unwrap().resource_id()
@@ -137,12 +163,7 @@ async fn alias_keyrings_encrypt_but_do_not_decrypt() {
     let message = envelope.encrypt(&by_alias, b"aliased").await.unwrap();
     // The data key is recorded under the key ARN KMS reports, not the alias.
     assert_eq!(edks(&message), [("aws-kms".to_owned(), arn.clone())]);
-    let err = keyring_error(
-        envelope
-            .decrypt(&by_alias, message.ciphertext())
-            .await
-            .unwrap_err(),
-    );
+    let err = decrypt_error(&envelope, &by_alias, message.ciphertext()).await;
     assert!(
         matches!(&err, KeyringError::DecryptAttemptsFailed { errors, .. } if errors.is_empty()),
         "{err:?}"
@@ -153,20 +174,12 @@ async fn alias_keyrings_encrypt_but_do_not_decrypt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_filters_by_account_and_partition() {
-    let Some(endpoint) = endpoint() else {
+    let Some((_, kms, arn)) = key_on_moto().await else {
         return;
     };
-    let kms = client(&endpoint, "us-west-2").await;
-    let arn = create_key(&kms).await;
     let envelope = Client::new();
-    let message = envelope
-        .encrypt(
-            &AwsKmsKeyring::new(&arn, kms.clone()).unwrap(),
-            b"discover me",
-        )
-        .encryption_context(context())
-        .await
-        .unwrap();
+    let strict = AwsKmsKeyring::new(&arn, kms.clone()).unwrap();
+    let message = encrypted(&envelope, &strict, b"discover me").await;
 
     let open = AwsKmsDiscoveryKeyring::new(kms.clone());
     let admitted = AwsKmsDiscoveryKeyring::new(kms.clone())
@@ -179,12 +192,7 @@ async fn discovery_filters_by_account_and_partition() {
         DiscoveryFilter::new("aws-cn", [ACCOUNT]).unwrap(),
     ] {
         let excluded = AwsKmsDiscoveryKeyring::new(kms.clone()).with_filter(filter);
-        let err = keyring_error(
-            envelope
-                .decrypt(&excluded, message.ciphertext())
-                .await
-                .unwrap_err(),
-        );
+        let err = decrypt_error(&envelope, &excluded, message.ciphertext()).await;
         assert!(
             matches!(&err, KeyringError::DecryptAttemptsFailed { errors, .. } if errors.is_empty()),
             "{err:?}"
@@ -221,14 +229,8 @@ async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
         KmsArn::parse(&replica).unwrap().resource_id()
     );
     let envelope = Client::new();
-    let message = envelope
-        .encrypt(
-            &AwsKmsMrkKeyring::new(&primary, west.clone()).unwrap(),
-            b"replicated",
-        )
-        .encryption_context(context())
-        .await
-        .unwrap();
+    let on_primary = AwsKmsMrkKeyring::new(&primary, west.clone()).unwrap();
+    let message = encrypted(&envelope, &on_primary, b"replicated").await;
     assert_eq!(edks(&message), [("aws-kms".to_owned(), primary.clone())]);
 
     // The MRK-aware keyring on the replica decrypts; the strict keyring on the replica does not.
@@ -257,12 +259,7 @@ async fn mrk_keyrings_decrypt_with_a_replica_in_another_region() {
         )
         .await
         .unwrap();
-    let err = keyring_error(
-        envelope
-            .decrypt(&discovery, message.ciphertext())
-            .await
-            .unwrap_err(),
-    );
+    let err = decrypt_error(&envelope, &discovery, message.ciphertext()).await;
     assert!(
         matches!(&err, KeyringError::DecryptAttemptsFailed { errors, .. } if errors.is_empty()),
         "{err:?}"
@@ -351,11 +348,9 @@ async fn multi_keyring_helpers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_stopped_kms_and_throttling() {
-    let Some(endpoint) = endpoint() else {
+    let Some((endpoint, _, arn)) = key_on_moto().await else {
         return;
     };
-    let kms = client(&endpoint, "us-west-2").await;
-    let arn = create_key(&kms).await;
     let proxy = Proxy::start(&endpoint).await;
     let through_proxy = client(&proxy.url, "us-west-2").await;
     let kms_keyring: Arc<dyn Keyring> = Arc::new(AwsKmsKeyring::new(&arn, through_proxy).unwrap());
@@ -383,12 +378,7 @@ async fn faults_stopped_kms_and_throttling() {
     assert_eq!(p.code.as_deref(), Some("ThrottlingException"));
     assert!(p.retryable && err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains("Rate exceeded"), "{err}");
-    let err = keyring_error(
-        envelope
-            .decrypt(&kms_keyring, message.ciphertext())
-            .await
-            .unwrap_err(),
-    );
+    let err = decrypt_error(&envelope, &kms_keyring, message.ciphertext()).await;
     assert!(err.is_retryable(), "{err:?}");
     proxy.throttle(false);
 
@@ -405,12 +395,7 @@ async fn faults_stopped_kms_and_throttling() {
     );
     assert!(keyring_error(err).is_retryable());
     // ... a KMS-only decryption fails, listing the attempt ...
-    let err = keyring_error(
-        envelope
-            .decrypt(&kms_keyring, message.ciphertext())
-            .await
-            .unwrap_err(),
-    );
+    let err = decrypt_error(&envelope, &kms_keyring, message.ciphertext()).await;
     assert!(
         matches!(&err, KeyringError::DecryptAttemptsFailed { errors, .. } if errors.len() == 1 && errors[0].is_retryable()),
         "{err:?}"
@@ -428,11 +413,9 @@ async fn faults_stopped_kms_and_throttling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caching_cmm_saves_generate_data_key_calls() {
-    let Some(endpoint) = endpoint() else {
+    let Some((endpoint, kms, arn)) = key_on_moto().await else {
         return;
     };
-    let kms = client(&endpoint, "us-west-2").await;
-    let arn = create_key(&kms).await;
     let proxy = Proxy::start(&endpoint).await;
     let keyring = AwsKmsKeyring::new(&arn, client(&proxy.url, "us-west-2").await).unwrap();
     let cmm = Arc::new(
