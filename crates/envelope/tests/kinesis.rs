@@ -44,6 +44,34 @@ async fn env() -> Option<Env> {
     })
 }
 
+impl Env {
+    /// A KMS keyring on the test's key.
+    fn keyring(&self) -> Arc<dyn MaterialsManager> {
+        Arc::new(AwsKmsKeyring::new(&self.arn, self.kms.clone()).unwrap())
+    }
+
+    /// A producer for `stream` encrypting with `cmm` under the default suite.
+    fn producer(
+        &self,
+        stream: &str,
+        cmm: Arc<dyn MaterialsManager>,
+        config: ProducerConfig,
+    ) -> Producer {
+        let encryptor = RecordEncryptor::new(stream, cipher(cmm, None));
+        Producer::new(self.kinesis.clone(), encryptor, config).unwrap()
+    }
+
+    /// A consumer of `stream` decrypting with `cmm`.
+    fn consumer(
+        &self,
+        stream: &str,
+        cmm: Arc<dyn MaterialsManager>,
+        config: ConsumerConfig,
+    ) -> Consumer {
+        Consumer::new(self.kinesis.clone(), stream, cipher(cmm, None), config).unwrap()
+    }
+}
+
 /// A Kinesis client whose calls go through `url` (a proxy).
 async fn kinesis_via(url: &str) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(&sdk_config(url, REGION).await)
@@ -275,8 +303,7 @@ async fn a_partial_failure_retries_only_the_rejected_entries() {
     let log = Arc::new(PartialFailure::default());
     let proxy =
         Proxy::start_rewriting(&env.endpoint, fail_entries_of_first_call(log.clone(), FAIL)).await;
-    let keyring: Arc<dyn MaterialsManager> =
-        Arc::new(AwsKmsKeyring::new(&env.arn, env.kms.clone()).unwrap());
+    let keyring = env.keyring();
     let mut config = ProducerConfig::default();
     config.linger = Duration::from_secs(60); // one batch, sent by flush
     config.base_backoff = Duration::from_millis(10);
@@ -329,13 +356,7 @@ async fn a_partial_failure_retries_only_the_rejected_entries() {
     }
 
     // The stream holds each delivered record once, and not the rejected one.
-    let mut consumer = Consumer::new(
-        env.kinesis.clone(),
-        stream,
-        cipher(keyring, None),
-        ConsumerConfig::default(),
-    )
-    .unwrap();
+    let mut consumer = env.consumer(stream, keyring, ConsumerConfig::default());
     let mut got: Vec<String> = consume(&mut consumer, 5)
         .await
         .into_iter()
@@ -402,8 +423,7 @@ async fn bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_th
     let stream = create_stream(&env.kinesis, "mixed", 1).await;
     let stream = stream.as_str();
     let other_arn = create_key(&env.kms).await;
-    let keyring: Arc<dyn MaterialsManager> =
-        Arc::new(AwsKmsKeyring::new(&env.arn, env.kms.clone()).unwrap());
+    let keyring = env.keyring();
     let other_key: Arc<dyn MaterialsManager> =
         Arc::new(AwsKmsKeyring::new(&other_arn, env.kms.clone()).unwrap());
     let unsigned = Some(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey);
@@ -466,8 +486,7 @@ async fn bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_th
 
     let mut config = ConsumerConfig::default();
     config.suites = SuitePolicy::UnsignedOnly;
-    let mut consumer =
-        Consumer::new(env.kinesis.clone(), stream, cipher(keyring, None), config).unwrap();
+    let mut consumer = env.consumer(stream, keyring, config);
     let outcomes = consume(&mut consumer, records.len()).await;
     assert_eq!(outcomes.len(), records.len());
     let mut by_key = HashMap::new();
@@ -631,12 +650,8 @@ async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
     let stream = create_stream(&env.kinesis, "envelope-to-python", 2).await;
     let stream = stream.as_str();
     // The default suite (0x0578, signed) through the guidance's caching CMM.
-    let producer = Producer::new(
-        env.kinesis.clone(),
-        RecordEncryptor::new(stream, cipher(caching_cmm(&env.arn, env.kms.clone()), None)),
-        ProducerConfig::default(),
-    )
-    .unwrap();
+    let cmm = caching_cmm(&env.arn, env.kms.clone());
+    let producer = env.producer(stream, cmm, ProducerConfig::default());
     let mut sent = HashMap::new();
     let mut pending = Vec::new();
     for i in 0..300 {
@@ -674,13 +689,8 @@ async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
     let stream = create_stream(&env.kinesis, "python-to-envelope", 2).await;
     let stream = stream.as_str();
     let written = peer(python, &env.endpoint, "produce", stream, &env.arn, 300).await;
-    let mut consumer = Consumer::new(
-        env.kinesis.clone(),
-        stream,
-        cipher(caching_cmm(&env.arn, env.kms.clone()), None),
-        ConsumerConfig::default(),
-    )
-    .unwrap();
+    let cmm = caching_cmm(&env.arn, env.kms.clone());
+    let mut consumer = env.consumer(stream, cmm, ConsumerConfig::default());
     let mut read = HashMap::new();
     for outcome in consume(&mut consumer, written.len()).await {
         let record = outcome.unwrap();
@@ -698,8 +708,7 @@ async fn send_waits_while_the_buffer_is_full_and_resumes_after_a_flush() {
     };
     let stream = create_stream(&env.kinesis, "back-pressure", 1).await;
     let stream = stream.as_str();
-    let keyring: Arc<dyn MaterialsManager> =
-        Arc::new(AwsKmsKeyring::new(&env.arn, env.kms.clone()).unwrap());
+    let keyring = env.keyring();
     let encryptor = RecordEncryptor::new(stream, cipher(keyring, None)).max_record_size(4096);
     let mut config = ProducerConfig::default();
     config.linger = Duration::from_secs(600); // nothing leaves before a flush
@@ -760,14 +769,8 @@ async fn consumers_start_at_latest_or_resume_after_a_sequence_number() {
     };
     let stream = create_stream(&env.kinesis, "positions", 1).await;
     let stream = stream.as_str();
-    let keyring: Arc<dyn MaterialsManager> =
-        Arc::new(AwsKmsKeyring::new(&env.arn, env.kms.clone()).unwrap());
-    let producer = Producer::new(
-        env.kinesis.clone(),
-        RecordEncryptor::new(stream, cipher(keyring.clone(), None)),
-        ProducerConfig::default(),
-    )
-    .unwrap();
+    let keyring = env.keyring();
+    let producer = env.producer(stream, keyring.clone(), ProducerConfig::default());
     let keys = |outcomes: Vec<Result<ConsumedRecord, envelope::kinesis::BadRecord>>| {
         outcomes
             .into_iter()
@@ -777,23 +780,11 @@ async fn consumers_start_at_latest_or_resume_after_a_sequence_number() {
     put_all(&producer, &["r0", "r1", "r2"]).await;
 
     // From the start, read two; a checkpoint; a new consumer resumes after it.
-    let mut first = Consumer::new(
-        env.kinesis.clone(),
-        stream,
-        cipher(keyring.clone(), None),
-        ConsumerConfig::default(),
-    )
-    .unwrap();
+    let mut first = env.consumer(stream, keyring.clone(), ConsumerConfig::default());
     assert_eq!(keys(consume(&mut first, 3).await), ["r0", "r1", "r2"]);
     let mut at_latest = ConsumerConfig::default();
     at_latest.start = Position::Latest;
-    let mut latest = Consumer::new(
-        env.kinesis.clone(),
-        stream,
-        cipher(keyring.clone(), None),
-        at_latest,
-    )
-    .unwrap();
+    let mut latest = env.consumer(stream, keyring.clone(), at_latest);
     assert!(
         latest.poll().await.unwrap().is_empty(),
         "nothing after LATEST yet"
@@ -807,7 +798,6 @@ async fn consumers_start_at_latest_or_resume_after_a_sequence_number() {
         .into_iter()
         .map(|(shard, seq)| (shard, Position::AfterSequenceNumber(seq)))
         .collect();
-    let mut resumed =
-        Consumer::new(env.kinesis.clone(), stream, cipher(keyring, None), resume).unwrap();
+    let mut resumed = env.consumer(stream, keyring, resume);
     assert_eq!(keys(consume(&mut resumed, 2).await), ["r3", "r4"]);
 }
