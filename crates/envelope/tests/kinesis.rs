@@ -44,6 +44,13 @@ async fn env() -> Option<Env> {
     })
 }
 
+/// [`env`] and a new stream of `shards` shards named after `name`.
+async fn env_with_stream(name: &str, shards: i32) -> Option<(Env, String)> {
+    let env = env().await?;
+    let stream = create_stream(&env.kinesis, name, shards).await;
+    Some((env, stream))
+}
+
 impl Env {
     /// A KMS keyring on the test's key.
     fn keyring(&self) -> Arc<dyn MaterialsManager> {
@@ -290,10 +297,9 @@ fn fail_entries_of_first_call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_failure_retries_only_the_rejected_entries() {
-    let Some(env) = env().await else {
+    let Some((env, stream)) = env_with_stream("partial-failure", 2).await else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "partial-failure", 2).await;
     let stream = stream.as_str();
     const FAIL: &[(usize, &str)] = &[
         (1, "ProvisionedThroughputExceededException"),
@@ -368,10 +374,9 @@ async fn a_partial_failure_retries_only_the_rejected_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_or_unreachable_kms_is_a_retryable_error_and_nothing_is_sent() {
-    let Some(env) = env().await else {
+    let Some((env, stream)) = env_with_stream("kms-faults", 1).await else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "kms-faults", 1).await;
     let stream = stream.as_str();
     let kms_proxy = Proxy::start(&env.endpoint).await;
     let kinesis_proxy = Proxy::start(&env.endpoint).await;
@@ -417,10 +422,9 @@ async fn a_throttled_or_unreachable_kms_is_a_retryable_error_and_nothing_is_sent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_reported_with_their_sequence_numbers_and_do_not_stop_the_others() {
-    let Some(env) = env().await else {
+    let Some((env, stream)) = env_with_stream("mixed", 1).await else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "mixed", 1).await;
     let stream = stream.as_str();
     let other_arn = create_key(&env.kms).await;
     let keyring = env.keyring();
@@ -549,33 +553,28 @@ async fn records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_req
         AwsKmsKeyring::new(&env.arn, kms_support::client(&kms_proxy.url, REGION).await).unwrap(),
     );
     let encryptor = RecordEncryptor::new("limits", cipher(keyring, None));
+    let encrypt = |record| encryptor.encrypt(record);
 
-    let huge = encryptor
-        .encrypt(Record::new("k", vec![0; 1 << 20]))
+    let huge = encrypt(Record::new("k", vec![0; 1 << 20]))
         .await
         .unwrap_err();
     assert!(
         matches!(huge, Error::RecordTooLarge { size, max } if size == (1 << 20) + 1 && max == 1 << 20),
         "{huge:?}"
     );
-    let empty_key = encryptor
-        .encrypt(Record::new("", b"x".to_vec()))
-        .await
-        .unwrap_err();
+    let empty_key = encrypt(Record::new("", b"x".to_vec())).await.unwrap_err();
     assert!(
         matches!(empty_key, Error::InvalidPartitionKey { chars: 0 }),
         "{empty_key:?}"
     );
-    let long_key = encryptor
-        .encrypt(Record::new("é".repeat(257), b"x".to_vec()))
+    let long_key = encrypt(Record::new("é".repeat(257), b"x".to_vec()))
         .await
         .unwrap_err();
     assert!(
         matches!(long_key, Error::InvalidPartitionKey { chars: 257 }),
         "{long_key:?}"
     );
-    let conflict = encryptor
-        .encrypt(Record::new("k", b"x".to_vec()).context("stream", "elsewhere"))
+    let conflict = encrypt(Record::new("k", b"x".to_vec()).context("stream", "elsewhere"))
         .await
         .unwrap_err();
     assert!(
@@ -605,10 +604,9 @@ async fn records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_req
 /// Run interop/kinesis_peer.py against the emulator; the {partition key: plaintext} it wrote.
 async fn peer(
     python: std::path::PathBuf,
-    endpoint: &str,
+    env: &Env,
     command: &str,
     stream: &str,
-    arn: &str,
     count: usize,
 ) -> HashMap<String, Vec<u8>> {
     use base64::Engine as _;
@@ -621,13 +619,13 @@ async fn peer(
         "--stream".into(),
         stream.into(),
         "--key-arn".into(),
-        arn.into(),
+        env.arn.clone(),
         "--count".into(),
         count.to_string(),
         "--out".into(),
         out.display().to_string(),
     ];
-    run_peer(&python, "kinesis_peer.py", endpoint, args).await;
+    run_peer(&python, "kinesis_peer.py", &env.endpoint, args).await;
     let written: HashMap<String, String> =
         serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let _ = std::fs::remove_file(&out);
@@ -644,10 +642,11 @@ async fn peer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
-    let (Some(env), Some(python)) = (env().await, python()) else {
+    let (Some((env, stream)), Some(python)) =
+        (env_with_stream("envelope-to-python", 2).await, python())
+    else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "envelope-to-python", 2).await;
     let stream = stream.as_str();
     // The default suite (0x0578, signed) through the guidance's caching CMM.
     let cmm = caching_cmm(&env.arn, env.kms.clone());
@@ -668,27 +667,20 @@ async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
     for p in pending {
         p.await.unwrap();
     }
-    let read = peer(
-        python,
-        &env.endpoint,
-        "consume",
-        stream,
-        &env.arn,
-        sent.len(),
-    )
-    .await;
+    let read = peer(python, &env, "consume", stream, sent.len()).await;
     assert_eq!(read.len(), sent.len());
     assert!(read == sent, "Python decrypted different plaintexts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
-    let (Some(env), Some(python)) = (env().await, python()) else {
+    let (Some((env, stream)), Some(python)) =
+        (env_with_stream("python-to-envelope", 2).await, python())
+    else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "python-to-envelope", 2).await;
     let stream = stream.as_str();
-    let written = peer(python, &env.endpoint, "produce", stream, &env.arn, 300).await;
+    let written = peer(python, &env, "produce", stream, 300).await;
     let cmm = caching_cmm(&env.arn, env.kms.clone());
     let mut consumer = env.consumer(stream, cmm, ConsumerConfig::default());
     let mut read = HashMap::new();
@@ -703,10 +695,9 @@ async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_waits_while_the_buffer_is_full_and_resumes_after_a_flush() {
-    let Some(env) = env().await else {
+    let Some((env, stream)) = env_with_stream("back-pressure", 1).await else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "back-pressure", 1).await;
     let stream = stream.as_str();
     let keyring = env.keyring();
     let encryptor = RecordEncryptor::new(stream, cipher(keyring, None)).max_record_size(4096);
@@ -764,10 +755,9 @@ async fn put_all(producer: &Producer, names: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_start_at_latest_or_resume_after_a_sequence_number() {
-    let Some(env) = env().await else {
+    let Some((env, stream)) = env_with_stream("positions", 1).await else {
         return;
     };
-    let stream = create_stream(&env.kinesis, "positions", 1).await;
     let stream = stream.as_str();
     let keyring = env.keyring();
     let producer = env.producer(stream, keyring.clone(), ProducerConfig::default());
