@@ -32,13 +32,11 @@ fn cache(n: usize) -> LocalCache {
 
 /// A caching CMM without refresh-ahead: the tests of exact miss counts.
 fn cmm(keyring: &CountingKeyring, max_messages: u64) -> CachingCmm {
-    refreshing(
-        keyring,
-        max_messages,
-        RefreshAhead::Off,
-        Arc::new(ManualClock::new()),
-    )
+    refreshing(keyring, max_messages, RefreshAhead::Off, Arc::default())
 }
+
+/// Refresh-ahead at 30 % of an entry's messages or age left.
+const EARLY: RefreshAhead = RefreshAhead::Fraction(0.3);
 
 fn refreshing(
     keyring: &CountingKeyring,
@@ -53,6 +51,18 @@ fn refreshing(
         .clock(clock)
         .build()
         .unwrap()
+}
+
+/// A caching CMM builder whose entries live ten seconds on `clock`, refreshed by `refresh`.
+fn ten_seconds(
+    keyring: &CountingKeyring,
+    refresh: RefreshAhead,
+    clock: &Arc<ManualClock>,
+) -> envelope::cache::CachingCmmBuilder<Duration> {
+    CachingCmm::builder(keyring.clone(), cache(10))
+        .max_age(Duration::from_secs(10))
+        .refresh_ahead(refresh)
+        .clock(Arc::clone(clock))
 }
 
 /// Poll `done` every millisecond for up to ten seconds.
@@ -238,38 +248,13 @@ fn age_limit_with_an_injected_clock() {
 #[test]
 fn configuration_is_checked() {
     let k = CountingKeyring::new();
-    assert!(
-        CachingCmm::builder(k.clone(), cache(1))
-            .max_age(Duration::ZERO)
-            .build()
-            .is_err()
-    );
-    assert!(
-        CachingCmm::builder(k.clone(), cache(1))
-            .max_age(Duration::from_secs(1))
-            .max_messages(0)
-            .build()
-            .is_err()
-    );
-    assert!(
-        CachingCmm::builder(k.clone(), cache(1))
-            .max_age(Duration::from_secs(1))
-            .max_messages((1 << 32) + 1)
-            .build()
-            .is_err()
-    );
-    assert!(
-        CachingCmm::builder(k.clone(), cache(1))
-            .max_age(Duration::from_secs(1))
-            .max_bytes(1 << 63)
-            .build()
-            .is_err()
-    );
-    let ok = CachingCmm::builder(k, cache(1))
-        .max_age(Duration::from_secs(1))
-        .max_messages(1 << 32)
-        .build()
-        .unwrap();
+    let builder = |max_age| CachingCmm::builder(k.clone(), cache(1)).max_age(max_age);
+    let second = Duration::from_secs(1);
+    assert!(builder(Duration::ZERO).build().is_err());
+    assert!(builder(second).max_messages(0).build().is_err());
+    assert!(builder(second).max_messages((1 << 32) + 1).build().is_err());
+    assert!(builder(second).max_bytes(1 << 63).build().is_err());
+    let ok = builder(second).max_messages(1 << 32).build().unwrap();
     assert_eq!(ok.partition().len(), 36, "a random UUID");
 }
 
@@ -492,12 +477,7 @@ fn encrypt_n(client: &Client, cmm: &CachingCmm, n: usize) -> Vec<Vec<u8>> {
 #[test]
 fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
     let keyring = CountingKeyring::new();
-    let cmm = refreshing(
-        &keyring,
-        10,
-        RefreshAhead::Fraction(0.3),
-        Arc::new(ManualClock::new()),
-    );
+    let cmm = refreshing(&keyring, 10, EARLY, Arc::default());
     let client = Client::new();
     let first = encrypt_n(&client, &cmm, 7);
     eventually("the refresh lands", || cmm.stats().refreshes_landed == 1);
@@ -530,11 +510,8 @@ fn a_refresh_lands_before_the_entry_runs_out_and_nobody_waits() {
 fn a_successor_that_expires_unused_is_never_served() {
     let keyring = CountingKeyring::new();
     let clock = Arc::new(ManualClock::new());
-    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
-        .max_age(Duration::from_secs(10))
+    let cmm = ten_seconds(&keyring, EARLY, &clock)
         .max_messages(10)
-        .refresh_ahead(RefreshAhead::Fraction(0.3))
-        .clock(Arc::clone(&clock))
         .build()
         .unwrap();
     let client = Client::new();
@@ -557,12 +534,7 @@ fn a_successor_that_expires_unused_is_never_served() {
 #[test]
 fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
     let keyring = CountingKeyring::new();
-    let cmm = Arc::new(refreshing(
-        &keyring,
-        10,
-        RefreshAhead::Fraction(0.3),
-        Arc::new(ManualClock::new()),
-    ));
+    let cmm = Arc::new(refreshing(&keyring, 10, EARLY, Arc::default()));
     let client = Arc::new(Client::new());
     let old = encrypt_n(&client, &cmm, 6);
     keyring
@@ -610,12 +582,7 @@ fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
 fn a_failing_refresh_leaves_service_intact_and_backs_off() {
     let keyring = CountingKeyring::new();
     let clock = Arc::new(ManualClock::new());
-    let cmm = refreshing(
-        &keyring,
-        10,
-        RefreshAhead::Fraction(0.3),
-        Arc::clone(&clock),
-    );
+    let cmm = refreshing(&keyring, 10, EARLY, Arc::clone(&clock));
     let client = Client::new();
     let old = encrypt_n(&client, &cmm, 6);
     keyring
@@ -663,10 +630,7 @@ fn a_failing_refresh_leaves_service_intact_and_backs_off() {
 fn decryption_entries_refresh_by_age() {
     let keyring = CountingKeyring::new();
     let clock = Arc::new(ManualClock::new());
-    let cmm = CachingCmm::builder(keyring.clone(), cache(10))
-        .max_age(Duration::from_secs(10))
-        .refresh_ahead(RefreshAhead::Fraction(0.2))
-        .clock(Arc::clone(&clock))
+    let cmm = ten_seconds(&keyring, RefreshAhead::Fraction(0.2), &clock)
         .build()
         .unwrap();
     let client = Client::new();
@@ -691,12 +655,7 @@ fn decryption_entries_refresh_by_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_tokio_the_refresh_runs_as_a_task() {
     let keyring = CountingKeyring::new();
-    let cmm = refreshing(
-        &keyring,
-        10,
-        RefreshAhead::Fraction(0.3),
-        Arc::new(ManualClock::new()),
-    );
+    let cmm = refreshing(&keyring, 10, EARLY, Arc::default());
     let client = envelope::Client::new();
     for _ in 0..7 {
         client
