@@ -1,7 +1,5 @@
 //! The raw RSA keyring: wraps data keys with a local RSA key pair.
 
-use std::fmt;
-
 use async_trait::async_trait;
 use envelope_crypto::rsa::{RsaPadding, RsaPrivateKey, RsaPublicKey};
 use envelope_format::EncryptedDataKey;
@@ -37,6 +35,7 @@ use crate::{Error, Keyring};
 /// let keyring = RawRsaKeyring::encrypt_only("my-app", "rsa-key-1", RsaPadding::OaepSha256, public_pem)?;
 /// # Ok::<(), envelope_keyring::Error>(())
 /// ```
+#[derive(Debug)] // the private key prints as its size and [REDACTED]
 pub struct RawRsaKeyring {
     namespace: String,
     name: String,
@@ -131,21 +130,6 @@ impl RawRsaKeyring {
 
     fn describe(&self) -> String {
         format!("raw RSA keyring {:?}/{:?}", self.namespace, self.name)
-    }
-}
-
-impl fmt::Debug for RawRsaKeyring {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawRsaKeyring")
-            .field("namespace", &self.namespace)
-            .field("name", &self.name)
-            .field("padding", &self.padding)
-            .field("public_key", &self.public_key)
-            .field(
-                "private_key",
-                &self.private_key.as_ref().map(|_| "[REDACTED]"),
-            )
-            .finish()
     }
 }
 

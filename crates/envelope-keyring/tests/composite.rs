@@ -254,3 +254,15 @@ async fn required_encryption_context_cmm() {
         .unwrap_err();
     assert!(matches!(err, Error::UnwrapFailed { .. }), "{err}");
 }
+
+#[test]
+fn an_rsa_keyring_prints_its_private_key_as_redacted() {
+    let keyring =
+        RawRsaKeyring::decrypt_only("ns", "rsa", RsaPadding::OaepSha256, PRIVATE).unwrap();
+    let printed = format!("{keyring:?}");
+    assert!(
+        printed.contains("RsaPrivateKey(2048 bits, [REDACTED])"),
+        "{printed}"
+    );
+    assert!(!printed.contains("MII"), "{printed}");
+}

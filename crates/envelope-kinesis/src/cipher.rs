@@ -50,12 +50,18 @@ impl Opened {
 impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Opened")
-            .field(
-                "plaintext",
-                &format_args!("<{} bytes>", self.plaintext.len()),
-            )
+            .field("plaintext", &Length(&self.plaintext))
             .field("encryption_context", &self.encryption_context)
             .finish()
+    }
+}
+
+/// Prints bytes as their length only: plaintext never reaches a log through `Debug`.
+pub(crate) struct Length<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for Length<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
     }
 }
 

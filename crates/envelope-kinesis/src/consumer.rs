@@ -11,7 +11,7 @@ use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use envelope_format::{AlgorithmSuite, EncryptionContext, Header, HeaderLimits, Parsed};
 
-use crate::cipher::MessageCipher;
+use crate::cipher::{Length, MessageCipher};
 use crate::error::{BadRecord, BadRecordReason, Error, backoff, jitter, kinesis_error};
 use crate::record::DEFAULT_STREAM_CONTEXT_KEY;
 
@@ -119,10 +119,7 @@ impl fmt::Debug for ConsumedRecord {
             .field("shard_id", &self.shard_id)
             .field("sequence_number", &self.sequence_number)
             .field("partition_key", &self.partition_key)
-            .field(
-                "plaintext",
-                &format_args!("<{} bytes>", self.plaintext.len()),
-            )
+            .field("plaintext", &Length(&self.plaintext))
             .field("encryption_context", &self.encryption_context)
             .finish()
     }
