@@ -132,6 +132,19 @@ where
         .map_err(|e| provider_error(format!("the KMS call's task ended abnormally: {e}")))
 }
 
+/// Send a KMS `operation` for `key_id` (through [`call`]): its response, or the failure as an error
+/// naming the operation and key.
+pub(crate) async fn send<T, E, F>(operation: &str, key_id: &str, request: F) -> Result<T, Error>
+where
+    F: Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
+    T: Send + 'static,
+    E: OperationError + Send + 'static,
+{
+    call(request)
+        .await?
+        .map_err(|e| kms_error(operation, key_id, e))
+}
+
 /// Envelope's KMS runtime, for callers that are not on tokio.
 fn owned_runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();

@@ -7,7 +7,7 @@ use envelope_format::{EncryptedDataKey, EncryptionContext};
 use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, SecretBytes};
 
 use crate::arn::{KeyIdentifier, KmsArn};
-use crate::client::{PROVIDER_ID, bad_response, call, kms_error};
+use crate::client::{PROVIDER_ID, bad_response, send};
 
 /// Settings shared by the keyrings that name one KMS key.
 #[derive(Clone)]
@@ -33,6 +33,13 @@ impl KeyConfig {
         })
     }
 
+    /// The bytes of a response field `name` of `operation` that KMS must return.
+    fn blob(&self, operation: &str, field: Option<Blob>, name: &str) -> Result<Vec<u8>, Error> {
+        field
+            .map(Blob::into_inner)
+            .ok_or_else(|| bad_response(operation, &self.key_id, format_args!("no {name}")))
+    }
+
     /// GenerateDataKey or Encrypt, as the materials need.
     pub(crate) async fn wrap(
         &self,
@@ -51,14 +58,13 @@ impl KeyConfig {
                     .set_encryption_context(context)
                     .set_grant_tokens(grant_tokens)
                     .send();
-                let response = call(request)
-                    .await?
-                    .map_err(|e| kms_error("GenerateDataKey", &self.key_id, e))?;
+                let response = send("GenerateDataKey", &self.key_id, request).await?;
                 let arn = response_key_arn("GenerateDataKey", &self.key_id, response.key_id)?;
-                let plaintext =
-                    SecretBytes::new(response.plaintext.map(Blob::into_inner).ok_or_else(
-                        || bad_response("GenerateDataKey", &self.key_id, "no Plaintext"),
-                    )?);
+                let plaintext = SecretBytes::new(self.blob(
+                    "GenerateDataKey",
+                    response.plaintext,
+                    "Plaintext",
+                )?);
                 if plaintext.len() != key_len {
                     return Err(bad_response(
                         "GenerateDataKey",
@@ -66,13 +72,11 @@ impl KeyConfig {
                         format_args!("a {}-byte data key, not {key_len}", plaintext.len()),
                     ));
                 }
-                let ciphertext =
-                    response
-                        .ciphertext_blob
-                        .map(Blob::into_inner)
-                        .ok_or_else(|| {
-                            bad_response("GenerateDataKey", &self.key_id, "no CiphertextBlob")
-                        })?;
+                let ciphertext = self.blob(
+                    "GenerateDataKey",
+                    response.ciphertext_blob,
+                    "CiphertextBlob",
+                )?;
                 Ok(materials
                     .with_data_key(plaintext)?
                     .with_encrypted_data_key(EncryptedDataKey::new(PROVIDER_ID, arn, ciphertext)?))
@@ -88,14 +92,10 @@ impl KeyConfig {
                     .set_encryption_context(context)
                     .set_grant_tokens(grant_tokens)
                     .send();
-                let response = call(request)
-                    .await?
-                    .map_err(|e| kms_error("Encrypt", &self.key_id, e))?;
+                let response = send("Encrypt", &self.key_id, request).await?;
                 let arn = response_key_arn("Encrypt", &self.key_id, response.key_id)?;
-                let ciphertext = response
-                    .ciphertext_blob
-                    .map(Blob::into_inner)
-                    .ok_or_else(|| bad_response("Encrypt", &self.key_id, "no CiphertextBlob"))?;
+                let ciphertext =
+                    self.blob("Encrypt", response.ciphertext_blob, "CiphertextBlob")?;
                 Ok(materials.with_encrypted_data_key(EncryptedDataKey::new(
                     PROVIDER_ID,
                     arn,
@@ -192,12 +192,8 @@ pub(crate) async fn decrypt_first(
             .set_encryption_context(context.clone())
             .set_grant_tokens(tokens_param(grant_tokens))
             .send();
-        let response = match call(request).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => {
-                errors.push(kms_error("Decrypt", &key_id, e));
-                continue;
-            }
+        let response = match send("Decrypt", &key_id, request).await {
+            Ok(response) => response,
             Err(e) => {
                 errors.push(e);
                 continue;
