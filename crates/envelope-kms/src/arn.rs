@@ -392,24 +392,16 @@ mod tests {
         assert!(mrk_match(&id("alias/a"), &id("alias/a")));
         // Replicas of one MRK match across regions.
         assert!(mrk_match(&id(MRK_W), &id(MRK_E)));
-        // ... but not across accounts or partitions, nor different keys.
-        assert!(!mrk_match(
-            &id(MRK_W),
-            &id(&MRK_E.replace("111122223333", "444455556666"))
-        ));
-        assert!(!mrk_match(
-            &id(MRK_W),
-            &id(&MRK_E.replace("arn:aws:", "arn:aws-cn:"))
-        ));
-        assert!(!mrk_match(
-            &id(MRK_W),
-            &id(&MRK_E.replace("mrk-8", "mrk-9"))
-        ));
-        // Single-region keys must be identical.
-        assert!(!mrk_match(
-            &id(KEY),
-            &id(&KEY.replace("us-west-2", "us-east-1"))
-        ));
+        // ... but not across accounts or partitions, nor different keys; and single-region keys
+        // must be identical.
+        for (key, other) in [
+            (MRK_W, MRK_E.replace("111122223333", "444455556666")),
+            (MRK_W, MRK_E.replace("arn:aws:", "arn:aws-cn:")),
+            (MRK_W, MRK_E.replace("mrk-8", "mrk-9")),
+            (KEY, KEY.replace("us-west-2", "us-east-1")),
+        ] {
+            assert!(!mrk_match(&id(key), &id(&other)), "{key} ~ {other}");
+        }
         // A bare MRK id does not match its ARN.
         assert!(!mrk_match(
             &id("mrk-80bd8ecdcd4342aebd84b7dc9da498a7"),
