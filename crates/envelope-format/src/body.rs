@@ -397,42 +397,45 @@ impl Footer {
 mod tests {
     use super::*;
 
+    /// (plaintext length, frame length) -> (regular frames, final frame length), for a full final
+    /// frame (the spec's recommendation) and for an empty one (what the Python CLI needs).
     #[test]
-    fn frame_split_prefers_a_full_final_frame() {
-        let full = |len, frame| frame_split(len, frame, FinalFrame::Full);
-        assert_eq!(full(0, 4096).unwrap(), (0, 0));
-        assert_eq!(full(1, 4096).unwrap(), (0, 1));
-        assert_eq!(full(4095, 4096).unwrap(), (0, 4095));
-        assert_eq!(full(4096, 4096).unwrap(), (0, 4096));
-        assert_eq!(full(4097, 4096).unwrap(), (1, 1));
-        assert_eq!(full(3 * 4096, 4096).unwrap(), (2, 4096));
-        assert_eq!(
-            full(u64::from(u32::MAX), 1).unwrap(),
-            (u64::from(u32::MAX) - 1, 1)
-        );
-        assert_eq!(
-            full(u64::from(u32::MAX) + 1, 1),
-            Err(FormatError::TooManyFrames)
-        );
-    }
-
-    #[test]
-    fn frame_split_can_end_in_an_empty_final_frame() {
-        let empty = |len, frame| frame_split(len, frame, FinalFrame::Empty);
-        assert_eq!(empty(0, 4096).unwrap(), (0, 0));
-        assert_eq!(empty(4095, 4096).unwrap(), (0, 4095));
-        assert_eq!(empty(4096, 4096).unwrap(), (1, 0));
-        assert_eq!(empty(4097, 4096).unwrap(), (1, 1));
-        assert_eq!(empty(3 * 4096, 4096).unwrap(), (3, 0));
+    fn frame_split_for_either_final_frame() {
+        let max = u64::from(u32::MAX);
+        let full = [
+            (0, 4096, (0, 0)),
+            (1, 4096, (0, 1)),
+            (4095, 4096, (0, 4095)),
+            (4096, 4096, (0, 4096)),
+            (4097, 4096, (1, 1)),
+            (3 * 4096, 4096, (2, 4096)),
+            (max, 1, (max - 1, 1)),
+        ];
         // The empty form needs one more frame, so one plaintext length fewer fits.
-        assert_eq!(
-            empty(u64::from(u32::MAX) - 1, 1).unwrap(),
-            (u64::from(u32::MAX) - 1, 0)
-        );
-        assert_eq!(
-            empty(u64::from(u32::MAX), 1),
-            Err(FormatError::TooManyFrames)
-        );
+        let empty = [
+            (0, 4096, (0, 0)),
+            (4095, 4096, (0, 4095)),
+            (4096, 4096, (1, 0)),
+            (4097, 4096, (1, 1)),
+            (3 * 4096, 4096, (3, 0)),
+            (max - 1, 1, (max - 1, 0)),
+        ];
+        for (final_frame, cases, too_long) in [
+            (FinalFrame::Full, &full[..], max + 1),
+            (FinalFrame::Empty, &empty[..], max),
+        ] {
+            for &(len, frame, split) in cases {
+                assert_eq!(
+                    frame_split(len, frame, final_frame),
+                    Ok(split),
+                    "{len}/{frame}"
+                );
+            }
+            assert_eq!(
+                frame_split(too_long, 1, final_frame),
+                Err(FormatError::TooManyFrames)
+            );
+        }
         assert_eq!(
             framed_body_len(4096, 4096, FinalFrame::Empty).unwrap(),
             framed_body_len(4096, 4096, FinalFrame::Full).unwrap() + 32
