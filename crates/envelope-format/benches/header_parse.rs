@@ -2,11 +2,11 @@
 //! whatever the piece size (`cargo bench -p envelope-format --bench header_parse`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use envelope_format::{
-    AlgorithmSuite, EncryptedDataKey, EncryptionContext, FormatError, Framing, Header, HeaderAuth,
-    HeaderBody, HeaderDecoder, HeaderLimits, MessageId, Parsed,
-};
+use envelope_format::{EncryptedDataKey, Header, HeaderDecoder, HeaderLimits, Parsed};
 
 /// A v2 header of about `size` bytes made of 64-byte encrypted data keys.
 fn header_of(size: usize) -> Header {
@@ -17,16 +17,7 @@ fn header_of(size: usize) -> Header {
                 .unwrap()
         })
         .collect();
-    let body = HeaderBody::new(
-        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
-        MessageId::from_slice(&[7; 32]).unwrap(),
-        EncryptionContext::from_iter([("tenant", "acme")]),
-        edks,
-        Framing::framed(4096).unwrap(),
-        Some([9; 32]),
-    )
-    .unwrap();
-    Header::seal(body, |_| Ok::<_, FormatError>(HeaderAuth::new([5; 16]))).unwrap()
+    common::v2_header(edks)
 }
 
 fn decode(bytes: &[u8], piece: usize) -> Header {

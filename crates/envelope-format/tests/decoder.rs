@@ -4,27 +4,16 @@
 
 use std::time::{Duration, Instant};
 
-use envelope_format::{
-    AlgorithmSuite, EncryptedDataKey, EncryptionContext, FormatError, Framing, Header, HeaderAuth,
-    HeaderBody, HeaderDecoder, HeaderLimits, MessageId, Parsed,
-};
+mod common;
+
+use envelope_format::{EncryptedDataKey, FormatError, Header, HeaderDecoder, HeaderLimits, Parsed};
 
 /// A v2 header with `keys` encrypted data keys of `key_len` ciphertext bytes each.
 fn header_with_keys(keys: usize, key_len: usize) -> Header {
-    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     let edks = (0..keys)
         .map(|_| EncryptedDataKey::new("", Vec::new(), vec![0xab; key_len]).unwrap())
         .collect();
-    let body = HeaderBody::new(
-        suite,
-        MessageId::from_slice(&[7; 32]).unwrap(),
-        EncryptionContext::from_iter([("tenant", "acme")]),
-        edks,
-        Framing::framed(4096).unwrap(),
-        Some([9; 32]),
-    )
-    .unwrap();
-    Header::seal(body, |_| Ok::<_, FormatError>(HeaderAuth::new([5; 16]))).unwrap()
+    common::v2_header(edks)
 }
 
 fn unlimited() -> HeaderLimits {
