@@ -92,10 +92,8 @@ fn limit_of(suite: AlgorithmSuite) -> usize {
 }
 
 fn client_for(suite: AlgorithmSuite, hashing: Option<SignatureHashing>) -> Client {
-    let mut builder = envelope::Client::builder();
-    if !suite.is_committing() {
-        builder = builder.commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt);
-    }
+    let mut builder =
+        envelope::Client::builder().commitment_policy(CommitmentPolicy::strictest_for(suite));
     if let Some(hashing) = hashing {
         builder = builder.signature_hashing(hashing);
     }

@@ -315,11 +315,7 @@ fn run_one(spec: &LoadSpec, with_cache: bool) -> Result<LoadResult, String> {
         Some(c) => Arc::new(c.clone()),
         None => master.clone(),
     };
-    let policy = if spec.suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
+    let policy = CommitmentPolicy::strictest_for(spec.suite);
     let started = Instant::now();
     let shared = Arc::new(Shared {
         cmm,

@@ -279,6 +279,17 @@ impl CommitmentPolicy {
         }
     }
 
+    /// The strictest policy that lets a client encrypt with `suite`: require-require for a
+    /// committing suite, forbid-allow for a legacy one (say, to write messages for a reader that
+    /// predates commitment).
+    pub const fn strictest_for(suite: AlgorithmSuite) -> Self {
+        if suite.is_committing() {
+            Self::RequireEncryptRequireDecrypt
+        } else {
+            Self::ForbidEncryptAllowDecrypt
+        }
+    }
+
     /// The suite used when the caller names none.
     ///
     /// `0x0378` for the forbid policy (what the Python ESDK and the Dafny MPL do), `0x0578` otherwise.
@@ -392,6 +403,20 @@ impl std::str::FromStr for CommitmentPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_strictest_policy_for_a_suite_lets_it_encrypt_and_no_stricter_one_does() {
+        for suite in AlgorithmSuite::ALL {
+            let policy = CommitmentPolicy::strictest_for(suite);
+            assert!(policy.allows_encrypt(suite), "{suite}");
+            if suite.is_committing() {
+                assert_eq!(policy, CommitmentPolicy::RequireEncryptRequireDecrypt);
+            } else {
+                assert_eq!(policy, CommitmentPolicy::ForbidEncryptAllowDecrypt);
+                assert!(!CommitmentPolicy::RequireEncryptAllowDecrypt.allows_encrypt(suite));
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -27,12 +27,7 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
     for key_len in [16, 24, 32] {
         let kr = RawAesKeyring::new("ns", "k", SecretBytes::random(key_len).unwrap()).unwrap();
         for suite in AlgorithmSuite::ALL {
-            let policy = CommitmentPolicy::ForbidEncryptAllowDecrypt;
-            let policy = if suite.is_committing() {
-                CommitmentPolicy::RequireEncryptAllowDecrypt
-            } else {
-                policy
-            };
+            let policy = CommitmentPolicy::strictest_for(suite);
             let req = EncryptionRequest::new(ec(), policy).with_suite(suite);
             let enc = kr.get_encryption_materials(req).await.unwrap();
             assert_eq!(enc.suite(), suite);

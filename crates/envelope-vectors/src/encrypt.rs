@@ -305,11 +305,7 @@ fn encrypt_one(
                 .map_err(|e| e.to_string())?,
         ),
     };
-    let policy = if test.suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
+    let policy = CommitmentPolicy::strictest_for(test.suite);
     let client = envelope::blocking::Client::from(
         envelope::Client::builder()
             .commitment_policy(policy)

@@ -130,11 +130,7 @@ fn deterministic_known_answers() {
                 .as_str()
                 .map(|s| hex::decode(s).unwrap()),
         };
-        let policy = if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        };
+        let policy = CommitmentPolicy::strictest_for(suite);
         let client = Client::from(
             envelope::Client::builder()
                 .commitment_policy(policy)

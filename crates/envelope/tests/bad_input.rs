@@ -36,11 +36,7 @@ fn small_messages() -> (Client, RawAesKeyring, Vec<(AlgorithmSuite, Vec<u8>)>) {
 }
 
 fn message(suite: AlgorithmSuite, frame: u32, len: usize) -> Vec<u8> {
-    let policy = if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptAllowDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
+    let policy = CommitmentPolicy::strictest_for(suite);
     let client = Client::from(
         envelope::Client::builder()
             .commitment_policy(policy)

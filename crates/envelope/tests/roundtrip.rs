@@ -25,11 +25,7 @@ fn keyring() -> RawAesKeyring {
 }
 
 fn client_for(suite: AlgorithmSuite) -> Client {
-    let policy = if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
+    let policy = CommitmentPolicy::strictest_for(suite);
     Client::builder().commitment_policy(policy).build()
 }
 
@@ -256,11 +252,7 @@ async fn signature_hashing_modes_interoperate() {
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
         AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
     ] {
-        let policy = if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        };
+        let policy = CommitmentPolicy::strictest_for(suite);
         let clients = modes.map(|mode| {
             Client::builder()
                 .commitment_policy(policy)
