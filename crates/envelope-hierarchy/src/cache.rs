@@ -412,6 +412,23 @@ mod tests {
         }
     }
 
+    /// A TTL no test reaches unless it advances the clock.
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// A fetch of version `version` that answers once `gate` is released (or dropped).
+    fn after(
+        gate: futures::channel::oneshot::Receiver<()>,
+        version: u8,
+    ) -> impl FnOnce() -> BoxFuture<'static, Result<BranchKey, KeyStoreError>> {
+        move || {
+            async move {
+                let _ = gate.await;
+                Ok(key(version))
+            }
+            .boxed()
+        }
+    }
+
     fn id(name: &str) -> EntryId {
         EntryId::new("partition", "store", name, None)
     }
@@ -505,38 +522,24 @@ mod tests {
     #[test]
     fn a_fetch_every_waiter_gave_up_on_is_dropped_and_the_next_lookup_starts_again() {
         let s = setup();
-        let ttl = Duration::from_secs(60);
         let (_keep, gate) = futures::channel::oneshot::channel::<()>();
-        let abandoned = s.cache.get(id("a"), ttl, move || {
-            async move {
-                let _ = gate.await;
-                Ok(key(9))
-            }
-            .boxed()
-        });
+        let abandoned = s.cache.get(id("a"), TTL, after(gate, 9));
         // Polled once (the fetch starts and waits), then cancelled.
         assert!(abandoned.now_or_never().is_none());
-        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
         assert_eq!(s.cache.stats().fetches, 2);
     }
 
     #[test]
     fn a_fetch_older_than_the_timeout_is_not_joined() {
         let s = setup();
-        let ttl = Duration::from_secs(60);
         let (_keep, gate) = futures::channel::oneshot::channel::<()>();
-        let hanging = s.cache.get(id("a"), ttl, move || {
-            async move {
-                let _ = gate.await;
-                Ok(key(9))
-            }
-            .boxed()
-        });
+        let hanging = s.cache.get(id("a"), TTL, after(gate, 9));
         let mut hanging = Box::pin(hanging);
         let _ = block_on(async { futures::poll!(hanging.as_mut()) });
         s.clock.advance(FLIGHT_TIMEOUT);
         assert_eq!(
-            s.get(id("a"), ttl).unwrap(),
+            s.get(id("a"), TTL).unwrap(),
             1,
             "a new fetch, not the hanging one"
         );
@@ -546,8 +549,7 @@ mod tests {
     #[test]
     fn failures_are_not_cached() {
         let s = setup();
-        let ttl = Duration::from_secs(60);
-        let failed = block_on(s.cache.get(id("a"), ttl, || {
+        let failed = block_on(s.cache.get(id("a"), TTL, || {
             async {
                 Err(KeyStoreError::NotFound {
                     branch_key_id: "a".into(),
@@ -558,26 +560,19 @@ mod tests {
         }));
         assert!(matches!(failed, Err(KeyStoreError::NotFound { .. })));
         assert!(s.cache.is_empty());
-        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
+        assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
         assert_eq!(s.cache.stats().failures, 1);
     }
 
     #[test]
     fn concurrent_misses_make_one_fetch() {
         let s = setup();
-        let ttl = Duration::from_secs(60);
         let (release, gate) = futures::channel::oneshot::channel::<()>();
-        let first = s.cache.get(id("a"), ttl, move || {
-            async move {
-                let _ = gate.await;
-                Ok(key(7))
-            }
-            .boxed()
-        });
+        let first = s.cache.get(id("a"), TTL, after(gate, 7));
         let others: Vec<_> = (0..8)
             .map(|_| {
                 s.cache
-                    .get(id("a"), ttl, || unreachable!("a fetch is in flight"))
+                    .get(id("a"), TTL, || unreachable!("a fetch is in flight"))
             })
             .collect();
         let all = futures::future::join_all(
@@ -601,18 +596,17 @@ mod tests {
     #[test]
     fn capacity_evicts_the_least_recently_used() {
         let s = setup();
-        let ttl = Duration::from_secs(60);
-        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
-        assert_eq!(s.get(id("b"), ttl).unwrap(), 2);
-        assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
-        assert_eq!(s.get(id("c"), ttl).unwrap(), 3);
+        assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
+        assert_eq!(s.get(id("b"), TTL).unwrap(), 2);
+        assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
+        assert_eq!(s.get(id("c"), TTL).unwrap(), 3);
         assert_eq!(s.cache.len(), 2);
         assert_eq!(
-            s.get(id("a"), ttl).unwrap(),
+            s.get(id("a"), TTL).unwrap(),
             1,
             "a was used more recently than b"
         );
-        assert_eq!(s.get(id("b"), ttl).unwrap(), 4, "b was evicted");
+        assert_eq!(s.get(id("b"), TTL).unwrap(), 4, "b was evicted");
     }
 
     #[test]
