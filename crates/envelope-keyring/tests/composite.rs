@@ -9,6 +9,9 @@ use envelope_keyring::{
     RawAesKeyring, RawRsaKeyring, RequiredEncryptionContextCmm, RsaPadding, SecretBytes,
 };
 
+mod common;
+use common::decrypt_request;
+
 const PUBLIC: &str = include_str!("data/rsa-2048-public.pem");
 const PRIVATE: &str = include_str!("data/rsa-2048-private.pem");
 const POLICY: CommitmentPolicy = CommitmentPolicy::RequireEncryptAllowDecrypt;
@@ -29,12 +32,7 @@ async fn round_trip(
     let enc = encrypt_with
         .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(SUITE))
         .await?;
-    let req = DecryptRequest::new(
-        SUITE,
-        POLICY,
-        enc.encrypted_data_keys().to_vec(),
-        enc.encryption_context().clone(),
-    );
+    let req = decrypt_request(&enc, POLICY);
     let dec = decrypt_with.decrypt_materials(req).await?;
     assert!(dec.data_key().ct_eq(enc.data_key().expose_secret()));
     Ok(())
@@ -139,12 +137,7 @@ async fn multi_keyring_every_member_can_decrypt() {
             RawRsaKeyring::decrypt_only("ns", "rsa", RsaPadding::OaepSha256, PRIVATE).unwrap(),
         ),
     ] {
-        let req = DecryptRequest::new(
-            SUITE,
-            POLICY,
-            enc.encrypted_data_keys().to_vec(),
-            enc.encryption_context().clone(),
-        );
+        let req = decrypt_request(&enc, POLICY);
         let dec = member.decrypt_materials(req).await.unwrap();
         assert!(dec.data_key().ct_eq(enc.data_key().expose_secret()));
     }

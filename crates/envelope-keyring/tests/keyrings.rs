@@ -12,6 +12,9 @@ use envelope_keyring::{
     Keyring, MaterialsManager, RawAesKeyring, SecretBytes, async_trait,
 };
 
+mod common;
+use common::decrypt_request;
+
 fn keyring(name: &str, key: u8) -> RawAesKeyring {
     RawAesKeyring::new("ns", name, SecretBytes::from_slice(&[key; 32])).unwrap()
 }
@@ -48,12 +51,7 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
             assert_eq!(edk.provider_info().len(), 1 + 8 + 12);
             assert_eq!(edk.ciphertext().len(), suite.key_len() + 16);
 
-            let req = DecryptRequest::new(
-                suite,
-                policy,
-                enc.encrypted_data_keys().to_vec(),
-                enc.encryption_context().clone(),
-            );
+            let req = decrypt_request(&enc, policy);
             let dec = kr.decrypt_materials(req).await.unwrap();
             assert!(dec.data_key().ct_eq(enc.data_key().expose_secret()));
             assert_eq!(dec.verification_key().is_some(), suite.is_signed());
