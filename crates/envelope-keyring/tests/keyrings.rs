@@ -156,11 +156,16 @@ fn raw_aes_configuration_is_checked() {
 #[tokio::test]
 async fn default_cmm_enforces_policy_and_public_key_rules() {
     let kr = keyring("k", 1);
-    let err = kr
-        .get_encryption_materials(
-            EncryptionRequest::new(ec(), CommitmentPolicy::RequireEncryptRequireDecrypt)
-                .with_suite(AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha256),
-        )
+    let encrypt = |policy, suite: Option<AlgorithmSuite>| {
+        let request = EncryptionRequest::new(ec(), policy);
+        kr.get_encryption_materials(match suite {
+            Some(suite) => request.with_suite(suite),
+            None => request,
+        })
+    };
+    let legacy = AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha256;
+    let committing = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+    let err = encrypt(CommitmentPolicy::RequireEncryptRequireDecrypt, Some(legacy))
         .await
         .unwrap_err();
     assert!(matches!(
@@ -170,35 +175,27 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
             ..
         })
     ));
-    let err = kr
-        .get_encryption_materials(
-            EncryptionRequest::new(ec(), CommitmentPolicy::ForbidEncryptAllowDecrypt)
-                .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey),
-        )
-        .await
-        .unwrap_err();
+    let err = encrypt(
+        CommitmentPolicy::ForbidEncryptAllowDecrypt,
+        Some(committing),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::CommitmentPolicy(_)));
 
     // Default suites.
-    let m = kr
-        .get_encryption_materials(EncryptionRequest::new(
-            ec(),
+    for (policy, suite) in [
+        (
             CommitmentPolicy::ForbidEncryptAllowDecrypt,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        m.suite(),
-        AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
-    );
-    let m = kr
-        .get_encryption_materials(EncryptionRequest::new(ec(), CommitmentPolicy::default()))
-        .await
-        .unwrap();
-    assert_eq!(
-        m.suite(),
-        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
-    );
+            AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384,
+        ),
+        (
+            CommitmentPolicy::default(),
+            AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        ),
+    ] {
+        assert_eq!(encrypt(policy, None).await.unwrap().suite(), suite);
+    }
 
     // A signed suite with the public key already present.
     let mut with_pk = ec();
