@@ -42,11 +42,18 @@ async fn env() -> Option<Env> {
     })
 }
 
+/// [`env`] with its key store table created, and the store.
+async fn env_with_store() -> Option<(Env, KeyStore)> {
+    let env = env().await?;
+    let store = env.store();
+    store.create_key_store().await.unwrap();
+    Some((env, store))
+}
+
 /// [`env`] with its key store table created and one branch key in it.
 async fn env_with_key() -> Option<(Env, String)> {
-    let env = env().await?;
-    env.store().create_key_store().await.unwrap();
-    let id = env.store().create_key(None, BTreeMap::new()).await.unwrap();
+    let (env, store) = env_with_store().await?;
+    let id = store.create_key(None, BTreeMap::new()).await.unwrap();
     Some((env, id))
 }
 
@@ -92,6 +99,20 @@ fn tenant(name: &str) -> EncryptionContext {
     ec
 }
 
+/// `plaintext` encrypted with `keyring` for tenant `name`.
+async fn encrypt_for(
+    envelope: &Client,
+    name: &str,
+    keyring: &HierarchicalKeyring,
+    plaintext: &[u8],
+) -> envelope::Encrypted {
+    envelope
+        .encrypt(keyring, plaintext)
+        .encryption_context(tenant(name))
+        .await
+        .unwrap()
+}
+
 fn store_error(error: &Error) -> KeyStoreError {
     let Error::Materials(e) = error else {
         panic!("not a materials error: {error}")
@@ -103,6 +124,20 @@ fn store_error(error: &Error) -> KeyStoreError {
     KeyStoreError::of(e)
         .unwrap_or_else(|| panic!("not a key store error: {e}"))
         .clone()
+}
+
+/// The service call behind `error`: (service, operation, error code, retryable).
+fn service_call(error: &Error) -> (&'static str, &'static str, Option<String>, bool) {
+    match store_error(error) {
+        KeyStoreError::Service {
+            service,
+            operation,
+            code,
+            retryable,
+            ..
+        } => (service, operation, code, retryable),
+        other => panic!("not a service error: {other}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,11 +163,13 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
 
     let envelope = Client::new();
     let before_keyring = keyring(store.clone(), &id);
-    let before = envelope
-        .encrypt(&before_keyring, b"written before the rotation")
-        .encryption_context(tenant("a"))
-        .await
-        .unwrap();
+    let before = encrypt_for(
+        &envelope,
+        "a",
+        &before_keyring,
+        b"written before the rotation",
+    )
+    .await;
 
     let second = store.version_key(&id).await.unwrap();
     assert_ne!(second, first.version());
@@ -147,11 +184,13 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
         .unwrap();
 
     let after_keyring = keyring(store.clone(), &id);
-    let after = envelope
-        .encrypt(&after_keyring, b"written after the rotation")
-        .encryption_context(tenant("a"))
-        .await
-        .unwrap();
+    let after = encrypt_for(
+        &envelope,
+        "a",
+        &after_keyring,
+        b"written after the rotation",
+    )
+    .await;
     for (keyring, message, plaintext) in [
         (&after_keyring, &before, &b"written before the rotation"[..]),
         (&before_keyring, &after, &b"written after the rotation"[..]),
@@ -162,11 +201,9 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chosen_ids_need_a_context_and_cannot_be_created_twice() {
-    let Some(env) = env().await else {
+    let Some((_, store)) = env_with_store().await else {
         return;
     };
-    let store = env.store();
-    store.create_key_store().await.unwrap();
     let no_context = store.create_key(Some("tenant-a"), BTreeMap::new()).await;
     assert!(matches!(
         no_context,
@@ -202,11 +239,7 @@ async fn one_kms_decrypt_per_branch_key_per_ttl_for_thousands_of_messages() {
     let envelope = Client::new();
     let mut messages = Vec::new();
     for i in 0..2_000u32 {
-        let message = envelope
-            .encrypt(&keyring, &i.to_be_bytes())
-            .encryption_context(tenant("a"))
-            .await
-            .unwrap();
+        let message = encrypt_for(&envelope, "a", &keyring, &i.to_be_bytes()).await;
         messages.push(message);
     }
     for (i, message) in (0..2_000u32).zip(&messages) {
@@ -231,15 +264,7 @@ async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached()
     proxy.throttle(true);
     let err = envelope.encrypt(&keyring, b"x").await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    let KeyStoreError::Service {
-        service,
-        operation,
-        code,
-        ..
-    } = store_error(&err)
-    else {
-        panic!("{err}")
-    };
+    let (service, operation, code, _) = service_call(&err);
     assert_eq!((service, operation), ("dynamodb", "GetItem"));
     assert_eq!(code.as_deref(), Some("ThrottlingException"));
     assert!(keyring.cache().is_empty());
@@ -259,13 +284,7 @@ async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached()
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    assert!(matches!(
-        store_error(&err),
-        KeyStoreError::Service {
-            service: "dynamodb",
-            ..
-        }
-    ));
+    assert_eq!(service_call(&err).0, "dynamodb");
     assert!(cold.cache().is_empty());
     // The warm keyring needs no DynamoDB at all.
     decrypts_to(&envelope, &keyring, message.ciphertext(), b"x").await;
@@ -273,11 +292,9 @@ async fn dynamodb_throttled_or_gone_is_a_retryable_error_and_nothing_is_cached()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_tampered_and_foreign_items_are_typed_errors() {
-    let Some(env) = env().await else {
+    let Some((env, store)) = env_with_store().await else {
         return;
     };
-    let store = env.store();
-    store.create_key_store().await.unwrap();
     let missing = store.get_active_branch_key("no-such-key").await;
     assert!(
         matches!(&missing, Err(KeyStoreError::NotFound { branch_key_id, version: None }) if branch_key_id == "no-such-key"),
@@ -373,16 +390,7 @@ async fn kms_refusing_or_throttling_is_typed_nothing_is_cached_and_nothing_half_
     refusing.deny_decrypt(true);
     let keyring = keyring(env.store_through(None, Some(&refusing)).await, &id);
     let err = Client::new().encrypt(&keyring, b"x").await.unwrap_err();
-    let KeyStoreError::Service {
-        service,
-        operation,
-        code,
-        retryable,
-        ..
-    } = store_error(&err)
-    else {
-        panic!("{err}")
-    };
+    let (service, operation, code, retryable) = service_call(&err);
     assert_eq!((service, operation), ("kms", "Decrypt"));
     assert!(code.is_some() && !retryable, "{err}");
     assert!(keyring.cache().is_empty());
@@ -402,6 +410,21 @@ async fn peer(python: &std::path::Path, env: &Env, args: &[&str]) -> String {
     ]);
     let output = run_peer(python, "hierarchy_peer.py", &env.endpoint, args).await;
     String::from_utf8(output).unwrap().trim().to_owned()
+}
+
+/// The peer decrypts every message in `dir` (checking each against its name); how many.
+async fn peer_decrypt(
+    python: &std::path::Path,
+    env: &Env,
+    id: &str,
+    dir: &std::path::Path,
+) -> String {
+    peer(
+        python,
+        env,
+        &["decrypt", "--id", id, "--dir", dir.to_str().unwrap()],
+    )
+    .await
 }
 
 /// The peer encrypts 25 messages named `<tag>-<i>` into `dir`.
@@ -434,11 +457,7 @@ async fn encrypt_into(
     let envelope = Client::new();
     for i in 0..count {
         let name = format!("{tag}-{i}");
-        let message = envelope
-            .encrypt(keyring, name.as_bytes())
-            .encryption_context(tenant(tag))
-            .await
-            .unwrap();
+        let message = encrypt_for(&envelope, tag, keyring, name.as_bytes()).await;
         std::fs::write(dir.join(format!("{name}.ct")), message.ciphertext()).unwrap();
     }
 }
@@ -482,13 +501,7 @@ async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
     let keyring = keyring(env.store(), &id);
     encrypt_into(&keyring, &dir, "envelope", 25).await;
     assert_eq!(decrypt_all(&keyring, &dir).await, 50);
-    let read = peer(
-        &python,
-        &env,
-        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(read, "50");
+    assert_eq!(peer_decrypt(&python, &env, &id, &dir).await, "50");
 
     // Python rotates; messages from before still decrypt on both sides, new ones too.
     peer(&python, &env, &["version", "--id", &id]).await;
@@ -498,13 +511,7 @@ async fn python_creates_the_store_and_key_and_both_sides_read_each_other() {
         decrypt_all(&self::keyring(env.store(), &id), &dir).await,
         100
     );
-    let read = peer(
-        &python,
-        &env,
-        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(read, "100");
+    assert_eq!(peer_decrypt(&python, &env, &id, &dir).await, "100");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -526,13 +533,7 @@ async fn envelope_creates_and_rotates_the_key_and_python_reads_and_writes_with_i
     store.version_key(&id).await.unwrap();
     encrypt_into(&keyring(env.store(), &id), &dir, "after", 25).await;
     peer_encrypt(&python, &env, &id, &dir, "pyafter").await;
-    let read = peer(
-        &python,
-        &env,
-        &["decrypt", "--id", &id, "--dir", dir.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(read, "100");
+    assert_eq!(peer_decrypt(&python, &env, &id, &dir).await, "100");
     assert_eq!(decrypt_all(&keyring(env.store(), &id), &dir).await, 100);
     std::fs::remove_dir_all(dir).unwrap();
 }
