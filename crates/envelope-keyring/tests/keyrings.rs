@@ -8,8 +8,9 @@ use envelope_format::{
     PolicyViolation,
 };
 use envelope_keyring::{
-    DecryptRequest, DecryptionMaterials, DefaultCmm, EncryptionMaterials, EncryptionRequest, Error,
-    Keyring, MaterialsManager, RawAesKeyring, SecretBytes, async_trait,
+    CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials, DefaultCmm,
+    EncryptionMaterials, EncryptionRequest, Error, Keyring, MaterialsManager, RawAesKeyring,
+    SecretBytes, async_trait,
 };
 
 mod common;
@@ -59,21 +60,21 @@ async fn raw_aes_round_trip_for_every_suite_and_key_size() {
     }
 }
 
-/// A raw AES keyring `k`/1, a committing suite, and the encrypted data keys of materials made
-/// for the test context.
-async fn encrypted_with_k1() -> (RawAesKeyring, AlgorithmSuite, Vec<EncryptedDataKey>) {
+/// A raw AES keyring `k`/1, a committing suite, and materials it made for the test context.
+async fn encrypted_with_k1() -> (RawAesKeyring, AlgorithmSuite, CompleteEncryptionMaterials) {
     let kr = keyring("k", 1);
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     let enc = kr
         .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
         .await
         .unwrap();
-    (kr, suite, enc.encrypted_data_keys().to_vec())
+    (kr, suite, enc)
 }
 
 #[tokio::test]
 async fn raw_aes_binds_the_encryption_context_and_the_key() {
-    let (kr, suite, edks) = encrypted_with_k1().await;
+    let (kr, suite, enc) = encrypted_with_k1().await;
+    let edks = enc.encrypted_data_keys().to_vec();
 
     let mut other_ec = ec();
     other_ec.insert("tenant", "evil");
@@ -115,12 +116,7 @@ async fn raw_aes_binds_the_encryption_context_and_the_key() {
 
 #[tokio::test]
 async fn raw_aes_tries_every_matching_key_in_order() {
-    let kr = keyring("k", 1);
-    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let enc = kr
-        .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(suite))
-        .await
-        .unwrap();
+    let (kr, suite, enc) = encrypted_with_k1().await;
     let good = enc.encrypted_data_keys()[0].clone();
     let mut corrupted = good.ciphertext().to_vec();
     corrupted[0] ^= 1;
@@ -153,6 +149,11 @@ fn raw_aes_configuration_is_checked() {
     assert!(!printed.contains("171"), "{printed}");
 }
 
+/// Whether `err` is the commitment policy refusing `operation`.
+fn refused_by_policy(err: &Error, operation: Operation) -> bool {
+    matches!(err, Error::CommitmentPolicy(PolicyViolation { operation: o, .. }) if *o == operation)
+}
+
 #[tokio::test]
 async fn default_cmm_enforces_policy_and_public_key_rules() {
     let kr = keyring("k", 1);
@@ -168,13 +169,7 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
     let err = encrypt(CommitmentPolicy::RequireEncryptRequireDecrypt, Some(legacy))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::CommitmentPolicy(PolicyViolation {
-            operation: Operation::Encrypt,
-            ..
-        })
-    ));
+    assert!(refused_by_policy(&err, Operation::Encrypt), "{err}");
     let err = encrypt(
         CommitmentPolicy::ForbidEncryptAllowDecrypt,
         Some(committing),
@@ -239,18 +234,13 @@ async fn default_cmm_enforces_policy_and_public_key_rules() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::CommitmentPolicy(PolicyViolation {
-            operation: Operation::Decrypt,
-            ..
-        })
-    ));
+    assert!(refused_by_policy(&err, Operation::Decrypt), "{err}");
 }
 
 #[tokio::test]
 async fn reproduced_encryption_context() {
-    let (kr, suite, edks) = encrypted_with_k1().await;
+    let (kr, suite, enc) = encrypted_with_k1().await;
+    let edks = enc.encrypted_data_keys().to_vec();
     let req = |stored: EncryptionContext, reproduced: EncryptionContext| {
         DecryptRequest::new(suite, POLICY, edks.clone(), stored)
             .with_reproduced_encryption_context(reproduced)
