@@ -150,21 +150,10 @@ impl LocalCache {
         }
     }
 
-    /// The entry under `id` if it is unexpired at `now` (an expired one is evicted), after pruning
-    /// the shard's least recently used end; a hit becomes the most recently used.
-    fn unexpired<'s>(
-        &self,
-        shard: &'s mut LruCache<CacheId, Entry, IdHasher>,
-        id: &CacheId,
-        now: Instant,
-    ) -> Option<&'s mut Entry> {
-        self.prune_tail(shard, now);
-        if now >= shard.peek(id)?.expires() {
-            shard.pop(id);
-            self.evicted.age.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        shard.get_mut(id)
+    /// Evict the entry under `id`, found expired on lookup.
+    fn evict_expired(&self, shard: &mut LruCache<CacheId, Entry, IdHasher>, id: &CacheId) {
+        shard.pop(id);
+        self.evicted.age.fetch_add(1, Ordering::Relaxed);
     }
 
     fn put(&self, id: CacheId, entry: Entry, now: Instant) {
@@ -198,9 +187,15 @@ impl MaterialsCache for LocalCache {
         now: Instant,
     ) -> Option<EncryptionHit> {
         let mut shard = self.shard(id).lock();
-        let Some(Entry::Encryption(entry)) = self.unexpired(&mut shard, id, now) else {
+        self.prune_tail(&mut shard, now);
+        // One lookup on the hit path: it also makes the entry the most recently used.
+        let Some(Entry::Encryption(entry)) = shard.get_mut(id) else {
             return None;
         };
+        if now >= entry.expires {
+            self.evict_expired(&mut shard, id);
+            return None;
+        }
         let charged = Usage {
             messages: entry.usage.messages.saturating_add(usage.messages),
             bytes: entry.usage.bytes.saturating_add(usage.bytes),
@@ -233,9 +228,14 @@ impl MaterialsCache for LocalCache {
 
     async fn get_decryption_materials(&self, id: &CacheId, now: Instant) -> Option<DecryptionHit> {
         let mut shard = self.shard(id).lock();
-        let Some(Entry::Decryption(entry)) = self.unexpired(&mut shard, id, now) else {
+        self.prune_tail(&mut shard, now);
+        let Some(Entry::Decryption(entry)) = shard.get(id) else {
             return None;
         };
+        if now >= entry.expires {
+            self.evict_expired(&mut shard, id);
+            return None;
+        }
         Some(DecryptionHit {
             materials: Arc::clone(&entry.materials),
             created: entry.created,

@@ -33,13 +33,6 @@ impl KeyConfig {
         })
     }
 
-    /// The bytes of a response field `name` of `operation` that KMS must return.
-    fn blob(&self, operation: &str, field: Option<Blob>, name: &str) -> Result<Vec<u8>, Error> {
-        field
-            .map(Blob::into_inner)
-            .ok_or_else(|| bad_response(operation, &self.key_id, format_args!("no {name}")))
-    }
-
     /// GenerateDataKey or Encrypt, as the materials need.
     pub(crate) async fn wrap(
         &self,
@@ -60,8 +53,9 @@ impl KeyConfig {
                     .send();
                 let response = send("GenerateDataKey", &self.key_id, request).await?;
                 let arn = response_key_arn("GenerateDataKey", &self.key_id, response.key_id)?;
-                let plaintext = SecretBytes::new(self.blob(
+                let plaintext = SecretBytes::new(required(
                     "GenerateDataKey",
+                    &self.key_id,
                     response.plaintext,
                     "Plaintext",
                 )?);
@@ -72,8 +66,9 @@ impl KeyConfig {
                         format_args!("a {}-byte data key, not {key_len}", plaintext.len()),
                     ));
                 }
-                let ciphertext = self.blob(
+                let ciphertext = required(
                     "GenerateDataKey",
+                    &self.key_id,
                     response.ciphertext_blob,
                     "CiphertextBlob",
                 )?;
@@ -94,8 +89,12 @@ impl KeyConfig {
                     .send();
                 let response = send("Encrypt", &self.key_id, request).await?;
                 let arn = response_key_arn("Encrypt", &self.key_id, response.key_id)?;
-                let ciphertext =
-                    self.blob("Encrypt", response.ciphertext_blob, "CiphertextBlob")?;
+                let ciphertext = required(
+                    "Encrypt",
+                    &self.key_id,
+                    response.ciphertext_blob,
+                    "CiphertextBlob",
+                )?;
                 Ok(materials.with_encrypted_data_key(EncryptedDataKey::new(
                     PROVIDER_ID,
                     arn,
@@ -104,6 +103,18 @@ impl KeyConfig {
             }
         }
     }
+}
+
+/// The bytes of response field `name` that KMS must return from `operation` on `key_id`.
+fn required(
+    operation: &str,
+    key_id: &str,
+    field: Option<Blob>,
+    name: &str,
+) -> Result<Vec<u8>, Error> {
+    field
+        .map(Blob::into_inner)
+        .ok_or_else(|| bad_response(operation, key_id, format_args!("no {name}")))
 }
 
 /// The encryption context as KMS takes it; none at all when empty (KMS treats the two alike).
@@ -207,9 +218,12 @@ pub(crate) async fn decrypt_first(
             ));
             continue;
         }
-        let Some(plaintext) = response.plaintext.map(|b| SecretBytes::new(b.into_inner())) else {
-            errors.push(bad_response("Decrypt", &key_id, "no Plaintext"));
-            continue;
+        let plaintext = match required("Decrypt", &key_id, response.plaintext, "Plaintext") {
+            Ok(plaintext) => SecretBytes::new(plaintext),
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
         if plaintext.len() != key_len {
             errors.push(bad_response(
