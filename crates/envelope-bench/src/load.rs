@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use envelope::cache::RefreshAhead;
 use envelope::keyring::Error as KeyringError;
 use envelope::{
-    AlgorithmSuite, CachingCmm, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey,
-    EncryptionContext, EncryptionMaterials, Keyring, LocalCache, MaterialsManager, RawAesKeyring,
-    SecretBytes, async_trait,
+    AlgorithmSuite, CachingCmm, CommitmentPolicy, CompleteDecryptionMaterials, DecryptionMaterials,
+    EncryptedDataKey, EncryptionContext, EncryptionMaterials, Keyring, LocalCache,
+    MaterialsManager, RawAesKeyring, SecretBytes, async_trait,
 };
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -165,7 +165,7 @@ impl Keyring for SimulatedMasterKey {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, KeyringError> {
+    ) -> Result<CompleteDecryptionMaterials, KeyringError> {
         self.call().await;
         self.inner.on_decrypt(materials, encrypted_data_keys).await
     }

@@ -45,14 +45,7 @@ fn decryption_materials() -> Arc<CompleteDecryptionMaterials> {
     let pending =
         DecryptionMaterials::new(SUITE, EncryptionContext::new(), Default::default(), None);
     let key = SecretBytes::from_slice(&[1; 32]);
-    Arc::new(
-        pending
-            .unwrap()
-            .with_data_key(key)
-            .unwrap()
-            .complete()
-            .unwrap(),
-    )
+    Arc::new(pending.unwrap().with_data_key(key).unwrap())
 }
 
 fn entry(now: Instant, usage: Usage) -> EncryptionEntry {

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use envelope_format::{EncryptedDataKey, EncryptionContext};
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring, ProviderError};
+use envelope_keyring::{
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials, Error, Keyring,
+    ProviderError,
+};
 use futures::FutureExt;
 
 use crate::branch_key::BranchKey;
@@ -270,8 +273,7 @@ impl Keyring for HierarchicalKeyring {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        materials.expect_no_data_key()?;
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let branch_key_id = self.branch_key_id(materials.encryption_context())?;
         let key_len = materials.suite().key_len();
         let mut errors = Vec::new();

@@ -55,8 +55,7 @@ fn unwrap(
     edks: &[EncryptedDataKey],
 ) -> Result<Vec<u8>, Error> {
     let materials = DecryptionMaterials::new(SUITE, ec.clone(), BTreeSet::new(), None).unwrap();
-    block_on(keyring.on_decrypt(materials, edks))
-        .map(|m| m.data_key().unwrap().expose_secret().to_vec())
+    block_on(keyring.on_decrypt(materials, edks)).map(|m| m.data_key().expose_secret().to_vec())
 }
 
 #[test]

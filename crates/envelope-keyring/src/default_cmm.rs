@@ -132,10 +132,7 @@ pub(crate) async fn decrypt_materials<K: Keyring + ?Sized>(
     let verification_key = verification_key(suite, &encryption_context)?;
     let materials =
         DecryptionMaterials::new(suite, encryption_context, required, verification_key)?;
-    keyring
-        .on_decrypt(materials, &encrypted_data_keys)
-        .await?
-        .complete()
+    keyring.on_decrypt(materials, &encrypted_data_keys).await
 }
 
 fn verification_key(

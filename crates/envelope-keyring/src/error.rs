@@ -41,7 +41,8 @@ pub enum Error {
     /// A required encryption context key is missing.
     #[error("required encryption context key {0:?} is missing")]
     MissingRequiredEncryptionContextKey(String),
-    /// A keyring was given materials that already hold a plaintext data key where it must not.
+    /// An encrypting keyring was given materials that already hold a plaintext data key where it
+    /// must not (a multi-keyring's generator, or a second `with_data_key`).
     #[error("the materials already hold a plaintext data key")]
     DataKeyAlreadySet,
     /// A data key has the wrong length for the suite.

@@ -45,11 +45,15 @@ mod sealed {
 /// Whether materials are still being filled in by keyrings ([`Pending`]) or proved complete
 /// ([`Complete`]). Sealed: these two are the only states.
 pub trait MaterialsState: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
-    /// How the plaintext data key is held in this state.
+    /// How encryption materials hold the plaintext data key in this state.
     type DataKey: Clone + fmt::Debug + Send + Sync;
+    /// How decryption materials hold it: not at all while pending, since a keyring's
+    /// [`with_data_key`](DecryptionMaterials::with_data_key) completes them.
+    type UnwrappedKey: Clone + fmt::Debug + Send + Sync;
 }
 
-/// Materials that keyrings are filling in: the data key may not be set yet.
+/// Materials that keyrings are filling in: on encrypt the data key may not be set yet; on decrypt
+/// it is not, since the keyring that unwraps one completes the materials.
 #[derive(Clone, Copy, Debug)]
 pub enum Pending {}
 
@@ -63,10 +67,12 @@ impl sealed::Sealed for Complete {}
 
 impl MaterialsState for Pending {
     type DataKey = Option<SecretBytes>;
+    type UnwrappedKey = ();
 }
 
 impl MaterialsState for Complete {
     type DataKey = SecretBytes;
+    type UnwrappedKey = SecretBytes;
 }
 
 /// Complete encryption materials, as every [`MaterialsManager`](crate::MaterialsManager) returns.
@@ -219,14 +225,24 @@ impl<S: MaterialsState> EncryptionMaterials<S> {
 /// Everything needed to decrypt one message: the suite, the plaintext data key, the encryption
 /// context and, for signed suites, the verification key.
 ///
-/// Created [`Pending`] by a CMM, given a data key by a keyring, and proved complete by
-/// [`DecryptionMaterials::complete`]: only [`CompleteDecryptionMaterials`] leave a CMM.
+/// Created [`Pending`] by a CMM, with no data key, and completed by the keyring that unwraps one
+/// ([`DecryptionMaterials::with_data_key`]): only [`CompleteDecryptionMaterials`] leave a keyring's
+/// `on_decrypt` or a CMM. Pending materials cannot hold a data key, so a keyring can never be handed
+/// one that another keyring already found.
+///
+/// ```compile_fail
+/// # use envelope_keyring::{DecryptionMaterials, SecretBytes};
+/// # fn f(materials: DecryptionMaterials, first: SecretBytes, second: SecretBytes) {
+/// // Complete materials have no `with_data_key`: the key cannot be replaced.
+/// let _ = materials.with_data_key(first).map(|done| done.with_data_key(second));
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct DecryptionMaterials<S: MaterialsState = Pending> {
     suite: AlgorithmSuite,
     encryption_context: EncryptionContext,
     required_encryption_context_keys: BTreeSet<String>,
-    data_key: S::DataKey,
+    data_key: S::UnwrappedKey,
     verification_key: Option<VerifyingKey>,
 }
 
@@ -250,40 +266,18 @@ impl DecryptionMaterials {
             suite,
             encryption_context,
             required_encryption_context_keys,
-            data_key: None,
+            data_key: (),
             verification_key,
         })
     }
 
-    /// The plaintext data key, once a keyring has set it.
-    pub fn data_key(&self) -> Option<&SecretBytes> {
-        self.data_key.as_ref()
-    }
-
-    /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.
-    pub fn with_data_key(mut self, data_key: SecretBytes) -> Result<Self, Error> {
-        if self.data_key.is_some() {
-            return Err(Error::DataKeyAlreadySet);
-        }
+    /// Complete the materials with the data key a keyring unwrapped; fails if its length is wrong
+    /// for the suite.
+    pub fn with_data_key(
+        self,
+        data_key: SecretBytes,
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         check_data_key(self.suite, &data_key)?;
-        self.data_key = Some(data_key);
-        Ok(self)
-    }
-
-    /// Fail with [`Error::DataKeyAlreadySet`] if a data key is set: what a keyring's `on_decrypt`
-    /// checks first (a keyring never replaces a data key another one found).
-    pub fn expect_no_data_key(&self) -> Result<(), Error> {
-        match self.data_key {
-            Some(_) => Err(Error::DataKeyAlreadySet),
-            None => Ok(()),
-        }
-    }
-
-    /// Prove the materials can decrypt: a plaintext data key is present.
-    pub fn complete(self) -> Result<CompleteDecryptionMaterials, Error> {
-        let Some(data_key) = self.data_key else {
-            return Err(Error::IncompleteMaterials("no plaintext data key"));
-        };
         Ok(DecryptionMaterials {
             suite: self.suite,
             encryption_context: self.encryption_context,

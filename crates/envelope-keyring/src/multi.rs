@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use envelope_format::EncryptedDataKey;
 
-use crate::materials::{DecryptionMaterials, EncryptionMaterials};
+use crate::materials::{CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials};
 use crate::{Error, Keyring};
 
 /// Combines keyrings: the generator makes the data key and every child wraps it too, so any one of
@@ -151,16 +151,14 @@ impl Keyring for MultiKeyring {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        materials.expect_no_data_key()?;
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let mut errors = Vec::new();
         for keyring in self.generator.iter().chain(&self.children) {
             match keyring
                 .on_decrypt(materials.clone(), encrypted_data_keys)
                 .await
             {
-                Ok(result) if result.data_key().is_some() => return Ok(result),
-                Ok(_) => errors.push(Error::IncompleteMaterials("a keyring returned no data key")),
+                Ok(complete) => return Ok(complete),
                 Err(e) => errors.push(e),
             }
         }

@@ -7,7 +7,7 @@ use envelope_crypto::SecretBytes;
 use envelope_crypto::aead::{AeadKey, IV_LEN, TAG_LEN};
 use envelope_format::EncryptedDataKey;
 
-use crate::materials::{DecryptionMaterials, EncryptionMaterials};
+use crate::materials::{CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials};
 use crate::{Error, Keyring};
 
 /// Tag length in bits and IV length in bytes, as written into the provider info.
@@ -167,8 +167,7 @@ impl Keyring for RawAesKeyring {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        materials.expect_no_data_key()?;
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let aad = materials.encryption_context().serialize()?;
         let key_len = materials.suite().key_len();
         let mut attempts = 0;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use envelope_crypto::rsa::{RsaPadding, RsaPrivateKey, RsaPublicKey};
 use envelope_format::EncryptedDataKey;
 
-use crate::materials::{DecryptionMaterials, EncryptionMaterials};
+use crate::materials::{CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials};
 use crate::{Error, Keyring};
 
 /// A keyring that wraps data keys with RSA under a key pair you hold.
@@ -161,8 +161,7 @@ impl Keyring for RawRsaKeyring {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
-        materials.expect_no_data_key()?;
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let Some(private_key) = &self.private_key else {
             return Err(Error::Unsupported {
                 keyring: self.describe(),

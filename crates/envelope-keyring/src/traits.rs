@@ -20,8 +20,9 @@ use crate::{Error, default_cmm};
 /// - `on_encrypt` receives materials that may already hold a plaintext data key. If there is none,
 ///   generate one of `materials.suite().key_len()` bytes (or fail); then wrap it and append the
 ///   encrypted data key. Fail rather than return the materials unchanged.
-/// - `on_decrypt` receives materials without a data key and the message's encrypted data keys; set
-///   the data key from the first one you can unwrap, or fail.
+/// - `on_decrypt` receives materials without a data key (pending decryption materials cannot hold
+///   one) and the message's encrypted data keys; complete the materials with the first one you can
+///   unwrap ([`DecryptionMaterials::with_data_key`]), or fail.
 ///
 /// Every keyring is also a [`MaterialsManager`]: used directly, it behaves as the default CMM
 /// wrapped around it.
@@ -33,12 +34,12 @@ pub trait Keyring: Send + Sync {
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error>;
 
-    /// Unwrap a data key.
+    /// Unwrap a data key, completing the materials.
     async fn on_decrypt(
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error>;
+    ) -> Result<CompleteDecryptionMaterials, Error>;
 }
 
 /// Produces the materials a message is encrypted or decrypted with (a "CMM").
@@ -79,7 +80,7 @@ where
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         (**self).on_decrypt(materials, encrypted_data_keys).await
     }
 }

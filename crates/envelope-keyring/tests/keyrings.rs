@@ -8,9 +8,9 @@ use envelope_format::{
     PolicyViolation,
 };
 use envelope_keyring::{
-    CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials, DefaultCmm,
-    EncryptionMaterials, EncryptionRequest, Error, Keyring, MaterialsManager, RawAesKeyring,
-    SecretBytes, async_trait,
+    CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptRequest, DecryptionMaterials,
+    DefaultCmm, EncryptionMaterials, EncryptionRequest, Error, Keyring, MaterialsManager,
+    RawAesKeyring, SecretBytes, async_trait,
 };
 
 mod common;
@@ -289,7 +289,7 @@ impl Keyring for StaticKeyring {
         &self,
         materials: DecryptionMaterials,
         edks: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         if edks.iter().any(|e| e.provider_id() == "static") {
             materials.with_data_key(SecretBytes::from_slice(&self.0))
         } else {

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_kms::primitives::Blob;
 use envelope_format::{EncryptedDataKey, EncryptionContext};
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, SecretBytes};
+use envelope_keyring::{
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials, Error, SecretBytes,
+};
 
 use crate::arn::{KeyIdentifier, KmsArn};
 use crate::client::{PROVIDER_ID, bad_response, send};
@@ -189,9 +191,8 @@ pub(crate) async fn decrypt_first(
     materials: DecryptionMaterials,
     encrypted_data_keys: &[EncryptedDataKey],
     key_for: impl FnMut(String, &KmsArn) -> Option<String>,
-) -> Result<DecryptionMaterials, Error> {
+) -> Result<CompleteDecryptionMaterials, Error> {
     let candidates = candidates(&keyring, encrypted_data_keys, key_for)?;
-    materials.expect_no_data_key()?;
     let key_len = materials.suite().key_len();
     let context = kms_context(materials.encryption_context());
     let mut errors = Vec::new();

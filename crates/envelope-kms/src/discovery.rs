@@ -6,7 +6,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 use envelope_format::EncryptedDataKey;
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
+use envelope_keyring::{
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials, Error, Keyring,
+};
 
 use crate::arn::KmsArn;
 use crate::common::decrypt_first;
@@ -217,7 +219,7 @@ impl<S: DiscoveryScope> Keyring for KmsDiscoveryKeyring<S> {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         decrypt_first(
             self.scope.label(),
             &self.client,

@@ -5,7 +5,9 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use envelope_format::EncryptedDataKey;
-use envelope_keyring::{DecryptionMaterials, EncryptionMaterials, Error, Keyring};
+use envelope_keyring::{
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials, Error, Keyring,
+};
 
 use crate::arn::{KeyIdentifier, KmsArn, mrk_match};
 use crate::common::{KeyConfig, decrypt_first};
@@ -132,7 +134,7 @@ impl<M: KeyMatch> Keyring for KmsKeyring<M> {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         let config = &self.config;
         decrypt_first(
             format!("{} {}", M::LABEL, config.key_id),
@@ -151,7 +153,6 @@ impl<M: KeyMatch> Keyring for KmsKeyring<M> {
 
 #[cfg(test)]
 mod tests {
-    use envelope_keyring::SecretBytes;
 
     use super::*;
     use crate::client::PROVIDER_ID;
@@ -193,18 +194,6 @@ mod tests {
             let err = run(keyring.on_decrypt(materials(), &edks)).unwrap_err();
             assert!(matches!(err, Error::InvalidConfiguration(_)), "{err:?}");
         }
-    }
-
-    #[test]
-    fn materials_with_a_data_key_are_refused_on_decrypt() {
-        let keyring = AwsKmsKeyring::new(ARN, offline_client()).unwrap();
-        let edks =
-            [EncryptedDataKey::new(PROVIDER_ID, ARN.as_bytes().to_vec(), vec![1; 40]).unwrap()];
-        let with_key = materials()
-            .with_data_key(SecretBytes::new(vec![0; 32]))
-            .unwrap();
-        let err = run(keyring.on_decrypt(with_key, &edks)).unwrap_err();
-        assert!(matches!(err, Error::DataKeyAlreadySet), "{err:?}");
     }
 
     #[test]

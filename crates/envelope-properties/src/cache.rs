@@ -11,8 +11,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use envelope::blocking::Client;
 use envelope::cache::{CachingCmm, InlineSpawner, LocalCache, ManualClock, RefreshAhead};
 use envelope::{
-    AlgorithmSuite, DecryptionMaterials, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
-    Keyring, RawAesKeyring, SecretBytes, async_trait,
+    AlgorithmSuite, CompleteDecryptionMaterials, DecryptionMaterials, EncryptedDataKey,
+    EncryptionContext, EncryptionMaterials, Keyring, RawAesKeyring, SecretBytes, async_trait,
 };
 
 use crate::{Violation, check};
@@ -40,7 +40,7 @@ impl Keyring for Counting {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, envelope::keyring::Error> {
+    ) -> Result<CompleteDecryptionMaterials, envelope::keyring::Error> {
         self.decrypts.fetch_add(1, Ordering::SeqCst);
         self.inner.on_decrypt(materials, encrypted_data_keys).await
     }

@@ -1,8 +1,8 @@
 //! A keyring that knows the plaintext data key: for known-answer files that publish it.
 
 use envelope::{
-    DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring, SecretBytes, async_trait,
-    keyring::Error,
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials,
+    Keyring, SecretBytes, async_trait, keyring::Error,
 };
 
 /// Hands out a fixed data key on decrypt, whatever the encrypted data keys say.
@@ -31,7 +31,7 @@ impl Keyring for StaticKeyring {
         &self,
         materials: DecryptionMaterials,
         _: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         materials.with_data_key(SecretBytes::from_slice(&self.data_key))
     }
 }

@@ -16,8 +16,9 @@ use envelope::crypto::digest::{HashAlgorithm, Hasher};
 use envelope::crypto::ecdsa::{Curve, SigningKey};
 use envelope::crypto::hkdf::Prk;
 use envelope::{
-    AlgorithmSuite, DecryptionMaterials, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
-    Keyring, RawAesKeyring, SecretBytes, async_trait, keyring::Error,
+    AlgorithmSuite, CompleteDecryptionMaterials, DecryptionMaterials, EncryptedDataKey,
+    EncryptionContext, EncryptionMaterials, Keyring, RawAesKeyring, SecretBytes, async_trait,
+    keyring::Error,
 };
 
 const SUITES: [(&str, AlgorithmSuite); 2] = [
@@ -63,7 +64,7 @@ impl Keyring for SlowKeyring {
         &self,
         m: DecryptionMaterials,
         e: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         self.0.on_decrypt(m, e).await
     }
 }

@@ -8,8 +8,9 @@ use envelope::blocking::Client;
 use envelope::format::{Operation, PolicyViolation};
 use envelope::keyring::Error as KeyringError;
 use envelope::{
-    AlgorithmSuite, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey, EncryptionContext,
-    EncryptionMaterials, Error, FormatError, Keyring, RawAesKeyring, SecretBytes, async_trait,
+    AlgorithmSuite, CommitmentPolicy, CompleteDecryptionMaterials, DecryptionMaterials,
+    EncryptedDataKey, EncryptionContext, EncryptionMaterials, Error, FormatError, Keyring,
+    RawAesKeyring, SecretBytes, async_trait,
 };
 
 /// A frame length (test values are never zero).
@@ -233,7 +234,7 @@ impl Keyring for TwoKeys {
         &self,
         m: DecryptionMaterials,
         edks: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, KeyringError> {
+    ) -> Result<CompleteDecryptionMaterials, KeyringError> {
         self.0.on_decrypt(m, edks).await
     }
 }

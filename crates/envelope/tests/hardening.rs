@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use envelope::blocking::Client;
 use envelope::{
-    AlgorithmSuite, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LENGTH, DecryptionMaterials,
-    EncryptedDataKey, EncryptionMaterials, Error, Keyring, MultiKeyring, RawAesKeyring,
-    SecretBytes, async_trait,
+    AlgorithmSuite, CompleteDecryptionMaterials, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+    DEFAULT_MAX_FRAME_LENGTH, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Error,
+    Keyring, MultiKeyring, RawAesKeyring, SecretBytes, async_trait,
 };
 
 /// A frame length (test values are never zero).
@@ -51,7 +51,7 @@ impl Keyring for Padded {
         &self,
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, envelope::keyring::Error> {
+    ) -> Result<CompleteDecryptionMaterials, envelope::keyring::Error> {
         self.decrypts.fetch_add(1, Ordering::Relaxed);
         self.inner.on_decrypt(materials, encrypted_data_keys).await
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use envelope::keyring::Error;
 use envelope::{
-    DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring, RawAesKeyring,
-    SecretBytes, async_trait,
+    CompleteDecryptionMaterials, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials,
+    Keyring, RawAesKeyring, SecretBytes, async_trait,
 };
 
 /// A raw AES keyring that counts its calls, can take a while (asynchronously) and can fail.
@@ -75,7 +75,7 @@ impl Keyring for CountingKeyring {
         &self,
         m: DecryptionMaterials,
         edks: &[EncryptedDataKey],
-    ) -> Result<DecryptionMaterials, Error> {
+    ) -> Result<CompleteDecryptionMaterials, Error> {
         self.decrypt_calls.fetch_add(1, Ordering::SeqCst);
         if let Some(d) = self.delay {
             tokio::time::sleep(d).await;
