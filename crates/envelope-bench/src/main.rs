@@ -340,11 +340,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     );
                 }
             }
-            eprintln!(
-                "wrote {} and {}",
-                out.join("sweep.csv").display(),
-                out.join("sweep.svg").display()
-            );
+            wrote_table_and_chart(&out, "sweep");
             Ok(())
         }
         Command::Fleet {
@@ -427,11 +423,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     );
                 }
             }
-            eprintln!(
-                "wrote {} and {}",
-                out.join("fleet.csv").display(),
-                out.join("fleet.svg").display()
-            );
+            wrote_table_and_chart(&out, "fleet");
             Ok(())
         }
         Command::Plan {
@@ -663,4 +655,13 @@ fn print_cache(report: &CacheReport) {
             );
         }
     }
+}
+
+/// Say where a command wrote its `<name>.csv` and `<name>.svg`.
+fn wrote_table_and_chart(out: &std::path::Path, name: &str) {
+    eprintln!(
+        "wrote {} and {}",
+        out.join(format!("{name}.csv")).display(),
+        out.join(format!("{name}.svg")).display()
+    );
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine;
 
 mod support;
-use support::{envelope, stderr};
+use support::{envelope, fails_with, stderr};
 
 /// 16 bytes that are not text, so a file of them is only ever a raw key.
 const KEY16: [u8; 16] = [
@@ -101,8 +101,7 @@ fn a_named_format_the_file_does_not_match_is_an_error() {
             &format!("encrypt --aes-key {file} --aes-key-format {format}"),
             b"secret",
         );
-        assert_eq!(out.status.code(), Some(1), "{file} as {format}");
-        assert_eq!(stderr(&out), format!("envelope: {file}: {expected}\n"));
+        fails_with(&out, &format!("envelope: {file}: {expected}\n"));
         assert!(out.stdout.is_empty(), "{file} as {format}: wrote a message");
     }
 }

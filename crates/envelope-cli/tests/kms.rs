@@ -117,16 +117,12 @@ fn several_keys_the_first_generating_and_each_decrypting_alone() {
     }
     // An alias matches no data key on decrypt (the message records key ARNs): the error says so.
     let out = kms.run(d, &format!("decrypt -w {alias} -i ct"), &CREDENTIALS);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains(
-            "hint: a message records the key ARN of each AWS KMS key, so decrypting needs \
-             -w key=ARN (an alias or key id matches no data key), or -w discovery=true"
-        ),
-        "{}",
-        stderr(&out)
+    fails_saying(
+        &out,
+        "hint: a message records the key ARN of each AWS KMS key, so decrypting needs \
+         -w key=ARN (an alias or key id matches no data key), or -w discovery=true",
     );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

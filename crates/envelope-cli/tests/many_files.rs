@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod support;
-use support::{Args, BIN, envelope, fails_saying, files, stderr, succeeded};
+use support::{Args, BIN, envelope, fails_saying, files, says, stderr, succeeded};
 
 fn ok(dir: &Path, args: &(impl Args + ?Sized)) -> Output {
     succeeded(envelope(dir, args, b""), args)
@@ -114,16 +114,11 @@ fn several_inputs_go_into_a_directory_and_a_failure_names_its_file() {
         stderr(&out)
     );
     let out = envelope(d, "encrypt --demo-key -i a.txt a.txt -o out", b"");
-    assert!(
-        stderr(&out).contains("out/a.txt.encrypted: would be written twice"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "out/a.txt.encrypted: would be written twice");
     let out = envelope(d, "encrypt --demo-key -i a.txt -o . --suffix", b"");
-    assert!(
-        stderr(&out).contains("is both an input and an output; choose another -o or --suffix"),
-        "{}",
-        stderr(&out)
+    says(
+        &out,
+        "is both an input and an output; choose another -o or --suffix",
     );
     assert_eq!(fs::read_to_string(d.join("a.txt")).unwrap(), "a.txt");
 }
@@ -135,11 +130,7 @@ fn existing_outputs_are_kept_with_no_overwrite_and_asked_about_with_interactive(
     fs::write(d.join("plain"), "secret").unwrap();
     fs::write(d.join("keep"), "old").unwrap();
     let out = ok(d, "encrypt --demo-key --no-overwrite -i plain -o keep");
-    assert!(
-        stderr(&out).contains("skipped keep: it exists (--no-overwrite)"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "skipped keep: it exists (--no-overwrite)");
     assert_eq!(fs::read_to_string(d.join("keep")).unwrap(), "old");
     let quiet = ok(d, "encrypt --demo-key -q --no-overwrite -i plain -o keep");
     assert!(quiet.stderr.is_empty());
@@ -150,11 +141,7 @@ fn existing_outputs_are_kept_with_no_overwrite_and_asked_about_with_interactive(
         b"n\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("overwrite keep? [y/N]"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "overwrite keep? [y/N]");
     assert_eq!(fs::read_to_string(d.join("keep")).unwrap(), "old");
     let out = envelope(
         d,
@@ -198,10 +185,9 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
         d,
         "encrypt --demo-key -q -v -r -i in -o ct --caching capacity=10 max_age=60",
     );
-    assert!(
-        stderr(&cached).contains("data-key cache: 19 hits, 1 misses, 0 not cacheable"),
-        "{}",
-        stderr(&cached)
+    says(
+        &cached,
+        "data-key cache: 19 hits, 1 misses, 0 not cacheable",
     );
     // Every file carries the same encrypted data key, so decryption hits the cache too.
     let edk = |file: &str| {
@@ -214,11 +200,7 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
         d,
         "decrypt --demo-key -q -v -r -i ct -o back --suffix --caching capacity=10 max_age=60",
     );
-    assert!(
-        stderr(&back).contains("data-key cache: 19 hits, 1 misses, 0 not cacheable"),
-        "{}",
-        stderr(&back)
-    );
+    says(&back, "data-key cache: 19 hits, 1 misses, 0 not cacheable");
     assert_eq!(
         fs::read_to_string(d.join("back/f07.encrypted")).unwrap(),
         "file 7"
@@ -228,11 +210,7 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
         d,
         "encrypt --demo-key -q -v -r -i in -o ct2 --caching capacity=10 max_age=60 max_messages_encrypted=5",
     );
-    assert!(
-        stderr(&limited).contains("data-key cache: 16 hits, 4 misses"),
-        "{}",
-        stderr(&limited)
-    );
+    says(&limited, "data-key cache: 16 hits, 4 misses");
     // Without --caching every file has its own data key.
     ok(d, "encrypt --demo-key -q -r -i in -o ct3");
     assert_ne!(edk("ct3/f00.encrypted"), edk("ct3/f01.encrypted"));
@@ -242,11 +220,7 @@ fn caching_reuses_one_data_key_across_the_files_of_a_command() {
         "encrypt --demo-key -q -v --caching capacity=1 max_age=1",
         b"data",
     );
-    assert!(
-        stderr(&out).contains("0 hits, 0 misses, 1 not cacheable"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "0 hits, 0 misses, 1 not cacheable");
     // Bad settings are refused before anything is written.
     let out = envelope(
         d,

@@ -503,24 +503,28 @@ mod tests {
 
     #[test]
     fn frame_parse_rejects() {
-        let mut out = Vec::new();
-        FrameHeader::regular(2, 16).append_to(&mut out);
-        assert_eq!(
-            FrameHeader::parse_framed(&out, 16, 1),
-            Err(FormatError::InvalidSequenceNumber {
-                expected: 1,
-                found: 2
-            })
-        );
-        let mut out = Vec::new();
-        FrameHeader::final_frame(1, 17).append_to(&mut out);
-        assert_eq!(
-            FrameHeader::parse_framed(&out, 16, 1),
-            Err(FormatError::FinalFrameTooLong {
-                len: 17,
-                frame_length: 16
-            })
-        );
+        // Frame length 16, expecting sequence number 1.
+        let cases = [
+            (
+                FrameHeader::regular(2, 16),
+                FormatError::InvalidSequenceNumber {
+                    expected: 1,
+                    found: 2,
+                },
+            ),
+            (
+                FrameHeader::final_frame(1, 17),
+                FormatError::FinalFrameTooLong {
+                    len: 17,
+                    frame_length: 16,
+                },
+            ),
+        ];
+        for (frame, expected) in cases {
+            let mut out = Vec::new();
+            frame.append_to(&mut out);
+            assert_eq!(FrameHeader::parse_framed(&out, 16, 1), Err(expected));
+        }
         let mut nf = vec![0u8; 12];
         nf.extend_from_slice(&(MAX_NON_FRAMED_CONTENT_LEN + 1).to_be_bytes());
         assert_eq!(

@@ -266,6 +266,13 @@ pub fn run_one(
     let client = envelope::Client::builder()
         .commitment_policy(test.policy)
         .build();
+    let streamed = |chunk| Streamed {
+        client: &client,
+        cmm: &*cmm,
+        ciphertext: &ciphertext,
+        chunk,
+        options: test.decrypt_options(),
+    };
     let result = match method {
         Method::OneShot => {
             let client = envelope::blocking::Client::from(client);
@@ -274,8 +281,8 @@ pub fn run_one(
                 .options(test.decrypt_options());
             request.run().map(envelope::Decrypted::into_plaintext)
         }
-        Method::Stream(chunk) => stream_sync(&client, &*cmm, &ciphertext, chunk, test),
-        Method::AsyncStream(chunk) => stream_async(&client, &*cmm, &ciphertext, chunk, test),
+        Method::Stream(chunk) => streamed(chunk).blocking(),
+        Method::AsyncStream(chunk) => streamed(chunk).tokio(),
     };
     match (&test.expected, result) {
         (Expected::Plaintext(expected), Ok(plaintext)) => match load_bytes(expected, plaintexts) {
@@ -319,62 +326,58 @@ impl tokio::io::AsyncRead for Chunked<'_> {
     }
 }
 
-fn stream_sync(
-    client: &envelope::Client,
-    cmm: &dyn envelope::MaterialsManager,
-    ciphertext: &[u8],
+/// One streaming decrypt of a vector: the ciphertext arrives `chunk` bytes at a time and the
+/// plaintext is read in pieces of that size.
+struct Streamed<'a> {
+    client: &'a envelope::Client,
+    cmm: &'a dyn envelope::MaterialsManager,
+    ciphertext: &'a [u8],
     chunk: usize,
-    test: &DecryptTest,
-) -> Result<Vec<u8>, envelope::Error> {
-    use std::io::Read;
-    let client = envelope::blocking::Client::from(client.clone());
-    let request = client
-        .decrypt_stream(
-            cmm,
-            Chunked {
-                data: ciphertext,
-                chunk,
-            },
-        )
-        .options(test.decrypt_options());
-    let mut reader = request.run()?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; chunk.max(1)];
-    loop {
-        match reader.read(&mut buf)? {
-            0 => return Ok(out),
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
+    options: envelope::DecryptOptions,
 }
 
-fn stream_async(
-    client: &envelope::Client,
-    cmm: &dyn envelope::MaterialsManager,
-    ciphertext: &[u8],
-    chunk: usize,
-    test: &DecryptTest,
-) -> Result<Vec<u8>, envelope::Error> {
-    use tokio::io::AsyncReadExt;
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    runtime.block_on(async {
+impl<'a> Streamed<'a> {
+    fn input(&self) -> Chunked<'a> {
+        Chunked {
+            data: self.ciphertext,
+            chunk: self.chunk,
+        }
+    }
+
+    fn blocking(self) -> Result<Vec<u8>, envelope::Error> {
+        use std::io::Read;
+        let client = envelope::blocking::Client::from(self.client.clone());
         let request = client
-            .decrypt_async_stream(
-                cmm,
-                Chunked {
-                    data: ciphertext,
-                    chunk,
-                },
-            )
-            .options(test.decrypt_options());
-        let mut reader = request.await?;
+            .decrypt_stream(self.cmm, self.input())
+            .options(self.options);
+        let mut reader = request.run()?;
         let mut out = Vec::new();
-        let mut buf = vec![0u8; chunk.max(1)];
+        let mut buf = vec![0u8; self.chunk.max(1)];
         loop {
-            match reader.read(&mut buf).await? {
+            match reader.read(&mut buf)? {
                 0 => return Ok(out),
                 n => out.extend_from_slice(&buf[..n]),
             }
         }
-    })
+    }
+
+    fn tokio(self) -> Result<Vec<u8>, envelope::Error> {
+        use tokio::io::AsyncReadExt;
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        runtime.block_on(async {
+            let request = self
+                .client
+                .decrypt_async_stream(self.cmm, self.input())
+                .options(self.options);
+            let mut reader = request.await?;
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; self.chunk.max(1)];
+            loop {
+                match reader.read(&mut buf).await? {
+                    0 => return Ok(out),
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+    }
 }

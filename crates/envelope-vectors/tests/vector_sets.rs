@@ -35,57 +35,30 @@ fn check(set: &str, passed: usize, skipped: usize) {
     }
 }
 
-#[test]
-fn official_dafny_4_1_0() {
-    check("official/dafny-4.1.0/manifest.json", 187, 0);
+/// One test per set, so each reports (and fails) on its own: `name: manifest => passed, skipped`.
+macro_rules! vector_sets {
+    ($($(#[$note:meta])* $name:ident: $set:literal => $passed:literal, $skipped:literal;)*) => {
+        $(
+            $(#[$note])*
+            #[test]
+            fn $name() {
+                check($set, $passed, $skipped);
+            }
+        )*
+    };
 }
 
-#[test]
-fn official_net_4_0_1() {
-    check("official/net-4.0.1/manifest.json", 99, 0);
-}
-
-#[test]
-fn official_net_4_0_0_valid() {
-    check("official/net-4.0.0-valid/manifest.json", 5, 0);
-}
-
-#[test]
-fn official_net_4_0_0_invalid_strict() {
-    check("official/net-4.0.0-invalid/manifest-strict.json", 28, 0);
-}
-
-#[test]
-fn official_dafny_extras_ecdh_hierarchy() {
-    // The 11 hierarchy vectors (static branch keys) pass; raw ECDH is not in scope yet: 99 skipped.
-    check(
-        "official/dafny-4.1.0-extras-ecdh-hierarchy/manifest.json",
-        11,
-        99,
-    );
-}
-
-#[test]
-fn generated_python_4_0_7() {
-    check("generated/python-4.0.7/manifest.json", 5451, 0);
-}
-
-#[test]
-fn commitment_kat() {
-    check(
-        "official/commitment-kat/commitment-test-vectors.json",
-        46,
-        0,
-    );
-}
-
-#[test]
-fn decrypt_oracle_kat() {
-    // The 9 aws-kms tests wrap their data keys under a real AWS KMS key: not replayable.
-    check("official/decrypt-oracle-kat/decrypt_vectors.json", 18, 9);
-}
-
-#[test]
-fn kat_vectors() {
-    check("kat/kat-vectors.json", 55, 0);
+vector_sets! {
+    official_dafny_4_1_0: "official/dafny-4.1.0/manifest.json" => 187, 0;
+    official_net_4_0_1: "official/net-4.0.1/manifest.json" => 99, 0;
+    official_net_4_0_0_valid: "official/net-4.0.0-valid/manifest.json" => 5, 0;
+    official_net_4_0_0_invalid_strict: "official/net-4.0.0-invalid/manifest-strict.json" => 28, 0;
+    /// The 11 hierarchy vectors (static branch keys) pass; raw ECDH is not in scope yet: 99 skipped.
+    official_dafny_extras_ecdh_hierarchy:
+        "official/dafny-4.1.0-extras-ecdh-hierarchy/manifest.json" => 11, 99;
+    generated_python_4_0_7: "generated/python-4.0.7/manifest.json" => 5451, 0;
+    commitment_kat: "official/commitment-kat/commitment-test-vectors.json" => 46, 0;
+    /// The 9 aws-kms tests wrap their data keys under a real AWS KMS key: not replayable.
+    decrypt_oracle_kat: "official/decrypt-oracle-kat/decrypt_vectors.json" => 18, 9;
+    kat_vectors: "kat/kat-vectors.json" => 55, 0;
 }

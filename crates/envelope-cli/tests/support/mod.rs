@@ -134,6 +134,13 @@ pub(crate) fn succeeded(out: Output, args: &(impl Args + ?Sized)) -> Output {
     out
 }
 
+/// The command's standard error contains `needle`, whatever its status.
+#[track_caller]
+pub(crate) fn says(out: &Output, needle: &str) {
+    let text = stderr(out);
+    assert!(text.contains(needle), "{needle:?} not in: {text}");
+}
+
 /// The command exited with status 1 and its standard error contains `needle`.
 #[track_caller]
 pub(crate) fn fails_saying(out: &Output, needle: &str) {
