@@ -193,19 +193,20 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
         let id = suite.id();
         for &(how, client) in variants {
             let (keyring, plaintext) = (&keyring, &plaintext);
-            cases.push(Case::new(
-                format!("{id:04x} one-shot encrypt{how}"),
-                limit,
+            let mut add = |what: &str, op| {
+                cases.push(Case::new(format!("{id:04x} {what}{how}"), limit, op));
+            };
+            add(
+                "one-shot encrypt",
                 Box::new(move || {
                     let m = client.encrypt(keyring, plaintext).suite(suite).run();
                     black_box(m.map_err(error)?);
                     Ok(())
                 }),
-            ));
+            );
             let mut reused = Vec::new();
-            cases.push(Case::new(
-                format!("{id:04x} one-shot encrypt, reused buffer{how}"),
-                limit,
+            add(
+                "one-shot encrypt, reused buffer",
                 Box::new(move || {
                     let m = client
                         .encrypt(keyring, plaintext)
@@ -216,19 +217,17 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     reused = m.into_ciphertext();
                     Ok(())
                 }),
-            ));
-            cases.push(Case::new(
-                format!("{id:04x} one-shot decrypt{how}"),
-                limit,
+            );
+            add(
+                "one-shot decrypt",
                 Box::new(move || {
                     black_box(client.decrypt(keyring, message).run().map_err(error)?);
                     Ok(())
                 }),
-            ));
+            );
             let mut reused = Vec::new();
-            cases.push(Case::new(
-                format!("{id:04x} one-shot decrypt, reused buffer{how}"),
-                limit,
+            add(
+                "one-shot decrypt, reused buffer",
                 Box::new(move || {
                     let d = client
                         .decrypt(keyring, message)
@@ -238,10 +237,9 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     reused = d.into_plaintext();
                     Ok(())
                 }),
-            ));
-            cases.push(Case::new(
-                format!("{id:04x} stream encrypt{how}"),
-                limit,
+            );
+            add(
+                "stream encrypt",
                 Box::new(move || {
                     let mut writer = client
                         .encrypt_stream(keyring, std::io::sink())
@@ -254,11 +252,10 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     writer.finish().map_err(error)?;
                     Ok(())
                 }),
-            ));
+            );
             let mut out = vec![0u8; IO_CHUNK];
-            cases.push(Case::new(
-                format!("{id:04x} stream decrypt{how}"),
-                limit,
+            add(
+                "stream decrypt",
                 Box::new(move || {
                     let mut reader = client
                         .decrypt_stream(keyring, &message[..])
@@ -267,7 +264,7 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     while reader.read(&mut out).map_err(error)? > 0 {}
                     Ok(())
                 }),
-            ));
+            );
         }
     }
 

@@ -90,34 +90,28 @@ fn bench(c: &mut Criterion) {
                 &[("", &client)]
             };
             for &(how, client) in clients {
+                let id =
+                    |what: &str| BenchmarkId::new(format!("{suite_name} {what}{how}"), size_name);
                 let message = client
                     .encrypt(&keyring, &plaintext)
                     .suite(suite)
                     .run()
                     .unwrap()
                     .into_ciphertext();
-                group.bench_function(
-                    BenchmarkId::new(format!("{suite_name} one-shot encrypt{how}"), size_name),
-                    |b| {
-                        b.iter(|| {
-                            client
-                                .encrypt(&keyring, &plaintext)
-                                .suite(suite)
-                                .run()
-                                .unwrap()
-                        })
-                    },
-                );
-                group.bench_function(
-                    BenchmarkId::new(format!("{suite_name} one-shot decrypt{how}"), size_name),
-                    |b| b.iter(|| client.decrypt(&keyring, &message).run().unwrap()),
-                );
+                group.bench_function(id("one-shot encrypt"), |b| {
+                    b.iter(|| {
+                        client
+                            .encrypt(&keyring, &plaintext)
+                            .suite(suite)
+                            .run()
+                            .unwrap()
+                    })
+                });
+                group.bench_function(id("one-shot decrypt"), |b| {
+                    b.iter(|| client.decrypt(&keyring, &message).run().unwrap())
+                });
                 let mut reused = Some(Vec::new());
-                let id = BenchmarkId::new(
-                    format!("{suite_name} one-shot encrypt, reused buffer{how}"),
-                    size_name,
-                );
-                group.bench_function(id, |b| {
+                group.bench_function(id("one-shot encrypt, reused buffer"), |b| {
                     b.iter(|| {
                         let out = reused.take().unwrap_or_default();
                         let m = client
@@ -130,11 +124,7 @@ fn bench(c: &mut Criterion) {
                     })
                 });
                 let mut reused = Some(Vec::new());
-                let id = BenchmarkId::new(
-                    format!("{suite_name} one-shot decrypt, reused buffer{how}"),
-                    size_name,
-                );
-                group.bench_function(id, |b| {
+                group.bench_function(id("one-shot decrypt, reused buffer"), |b| {
                     b.iter(|| {
                         let out = reused.take().unwrap_or_default();
                         let d = client
@@ -145,33 +135,27 @@ fn bench(c: &mut Criterion) {
                         reused = Some(d.into_plaintext());
                     })
                 });
-                group.bench_function(
-                    BenchmarkId::new(format!("{suite_name} stream encrypt{how}"), size_name),
-                    |b| {
-                        b.iter(|| {
-                            let mut writer = client
-                                .encrypt_stream(&keyring, std::io::sink())
-                                .suite(suite)
-                                .run()
-                                .unwrap();
-                            for chunk in plaintext.chunks(IO_CHUNK) {
-                                writer.write_all(chunk).unwrap();
-                            }
-                            writer.finish().unwrap()
-                        })
-                    },
-                );
-                group.bench_function(
-                    BenchmarkId::new(format!("{suite_name} stream decrypt{how}"), size_name),
-                    |b| {
-                        let mut out = vec![0u8; IO_CHUNK];
-                        b.iter(|| {
-                            let mut reader =
-                                client.decrypt_stream(&keyring, &message[..]).run().unwrap();
-                            while reader.read(&mut out).unwrap() > 0 {}
-                        })
-                    },
-                );
+                group.bench_function(id("stream encrypt"), |b| {
+                    b.iter(|| {
+                        let mut writer = client
+                            .encrypt_stream(&keyring, std::io::sink())
+                            .suite(suite)
+                            .run()
+                            .unwrap();
+                        for chunk in plaintext.chunks(IO_CHUNK) {
+                            writer.write_all(chunk).unwrap();
+                        }
+                        writer.finish().unwrap()
+                    })
+                });
+                group.bench_function(id("stream decrypt"), |b| {
+                    let mut out = vec![0u8; IO_CHUNK];
+                    b.iter(|| {
+                        let mut reader =
+                            client.decrypt_stream(&keyring, &message[..]).run().unwrap();
+                        while reader.read(&mut out).unwrap() > 0 {}
+                    })
+                });
             }
         }
         group.finish();
