@@ -1,20 +1,26 @@
 //! HMAC (RFC 2104) and the NIST SP 800-108 counter-mode key derivation function over HMAC.
 //!
-//! Both are built on the backend's SHA-2, so every backend computes them the same way. An
-//! [`HmacKey`] absorbs the key's padded blocks once; each MAC afterwards costs only the message's
-//! compression-function calls plus two, which is what makes deriving a fresh wrapping key for every
-//! message (the hierarchical keyring) cheap.
+//! With the `aws-lc` and `rustcrypto` backends both are built on the backend's SHA-2, so they
+//! compute them the same way: an [`HmacKey`] absorbs the key's padded blocks once, and each MAC
+//! afterwards costs only the message's compression-function calls plus two, which is what makes
+//! deriving a fresh wrapping key for every message (the hierarchical keyring) cheap. With the
+//! `fips` backend both are the FIPS module's own services.
 
 use std::fmt;
 
+#[cfg(not(feature = "fips"))]
 use zeroize::Zeroizing;
 
 use crate::CryptoError;
-use crate::digest::{Digest, HashAlgorithm, Hasher};
+use crate::digest::HashAlgorithm;
+#[cfg(not(feature = "fips"))]
+use crate::digest::Hasher;
 
 /// The largest block length of the SHA-2 functions (SHA-384 and SHA-512).
+#[cfg(not(feature = "fips"))]
 const MAX_BLOCK_LEN: usize = 128;
 
+#[cfg(not(feature = "fips"))]
 const fn block_len(hash: HashAlgorithm) -> usize {
     match hash {
         HashAlgorithm::Sha256 => 64,
@@ -22,21 +28,88 @@ const fn block_len(hash: HashAlgorithm) -> usize {
     }
 }
 
-/// An HMAC key with its inner and outer padded blocks already absorbed.
+/// An HMAC key, ready to compute MACs and the SP 800-108 KDF.
 ///
-/// The two absorbed hash states are as sensitive as the key (they compute every MAC under it) and
-/// live as long as this value. The padded key blocks are zeroized after use, but the backends'
-/// hash states are not zeroized on drop (neither AWS-LC's contexts nor RustCrypto's `sha2`
-/// offer it); the HKDF pseudorandom keys of message encryption are held the same way.
+/// With the `aws-lc` and `rustcrypto` backends the key's inner and outer padded blocks are absorbed
+/// once, so each MAC afterwards costs only the message's compression-function calls plus two. The
+/// two absorbed hash states are as sensitive as the key (they compute every MAC under it) and live
+/// as long as this value; the padded key blocks are zeroized after use, but the backends' hash
+/// states are not zeroized on drop (neither AWS-LC's contexts nor RustCrypto's `sha2` offer it);
+/// the HKDF pseudorandom keys of message encryption are held the same way.
+///
+/// With the `fips` backend HMAC and the KDF run inside the FIPS module (its HMAC and
+/// `KBKDF_ctr_hmac` services); the key is kept, zeroized on drop, to key them.
 #[derive(Clone)]
-pub struct HmacKey {
-    inner: Hasher,
-    outer: Hasher,
-}
+pub struct HmacKey(Inner);
+
+#[cfg(not(feature = "fips"))]
+type Inner = Precomputed;
+#[cfg(feature = "fips")]
+type Inner = crate::backend::ModuleHmacKey;
 
 impl HmacKey {
     /// An HMAC key for `hash`. Keys longer than the hash's block are hashed first (RFC 2104).
     pub fn new(hash: HashAlgorithm, key: &[u8]) -> Self {
+        Self(Inner::new(hash, key))
+    }
+
+    /// The hash function.
+    pub fn algorithm(&self) -> HashAlgorithm {
+        self.0.algorithm()
+    }
+
+    /// The MAC of the concatenation of `parts`.
+    pub fn sign(&self, parts: &[&[u8]]) -> Mac {
+        self.0.sign(parts)
+    }
+}
+
+impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacKey")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HMAC tag: as long as the hash's output.
+#[derive(Clone)]
+pub struct Mac {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Mac {
+    pub(crate) fn from_slice(tag: &[u8]) -> Self {
+        let mut bytes = [0u8; 64];
+        let len = tag.len().min(64);
+        bytes[..len].copy_from_slice(&tag[..len]);
+        Self { bytes, len }
+    }
+
+    /// The tag's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Debug for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mac({} bytes)", self.len)
+    }
+}
+
+/// HMAC over the backend's streaming SHA-2 with the padded key blocks absorbed once.
+#[cfg(not(feature = "fips"))]
+#[derive(Clone)]
+struct Precomputed {
+    inner: Hasher,
+    outer: Hasher,
+}
+
+#[cfg(not(feature = "fips"))]
+impl Precomputed {
+    fn new(hash: HashAlgorithm, key: &[u8]) -> Self {
         let block = block_len(hash);
         let mut padded = Zeroizing::new([0u8; MAX_BLOCK_LEN]);
         if key.len() > block {
@@ -59,13 +132,11 @@ impl HmacKey {
         Self { inner, outer }
     }
 
-    /// The hash function.
-    pub fn algorithm(&self) -> HashAlgorithm {
+    fn algorithm(&self) -> HashAlgorithm {
         self.inner.algorithm()
     }
 
-    /// The MAC of the concatenation of `parts`.
-    pub fn sign(&self, parts: &[&[u8]]) -> Digest {
+    fn sign(&self, parts: &[&[u8]]) -> Mac {
         let mut inner = self.inner.clone();
         for part in parts {
             inner.update(part);
@@ -73,15 +144,24 @@ impl HmacKey {
         let inner = inner.finish();
         let mut outer = self.outer.clone();
         outer.update(inner.as_bytes());
-        outer.finish()
+        Mac::from_slice(outer.finish().as_bytes())
     }
-}
 
-impl fmt::Debug for HmacKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HmacKey")
-            .field("algorithm", &self.algorithm())
-            .finish_non_exhaustive()
+    /// SP 800-108 counter mode: block `i` is the MAC of `[i]_32 || fixed_info`.
+    fn counter_mode(&self, fixed_info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        let hash_len = self.algorithm().output_len();
+        for (i, chunk) in out.chunks_mut(hash_len).enumerate() {
+            let counter = u32::try_from(i + 1)
+                .map_err(|_| CryptoError::InputTooLong("SP 800-108 KDF output"))?
+                .to_be_bytes();
+            let mut parts: [&[u8]; 5] = [&counter, &[], &[], &[], &[]];
+            for (slot, part) in parts[1..].iter_mut().zip(fixed_info) {
+                *slot = part;
+            }
+            let block = self.sign(&parts);
+            chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
+        }
+        Ok(())
     }
 }
 
@@ -97,20 +177,12 @@ pub fn counter_mode(
     context: &[u8],
     out: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let too_long = CryptoError::InputTooLong("SP 800-108 KDF output");
     let bits = u32::try_from(out.len())
         .ok()
         .and_then(|len| len.checked_mul(8))
-        .ok_or(too_long.clone())?;
-    let hash_len = key.algorithm().output_len();
-    let length = bits.to_be_bytes();
-    for (i, chunk) in out.chunks_mut(hash_len).enumerate() {
-        let counter = u32::try_from(i + 1).map_err(|_| too_long.clone())?;
-        let counter = counter.to_be_bytes();
-        let block = key.sign(&[&counter, label, &[0u8], context, &length]);
-        chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
-    }
-    Ok(())
+        .ok_or(CryptoError::InputTooLong("SP 800-108 KDF output"))?;
+    key.0
+        .counter_mode(&[label, &[0u8], context, &bits.to_be_bytes()], out)
 }
 
 #[cfg(test)]

@@ -367,3 +367,17 @@ fn backend_is_the_one_ci_expects() {
         assert_eq!(envelope_crypto::BACKEND, expected);
     }
 }
+
+/// The approved-mode check: the FIPS module reports approved mode in a `fips` build, and every
+/// other build says it has no FIPS module.
+#[test]
+fn fips_status_is_approved_exactly_in_a_fips_build() {
+    let status = envelope_crypto::fips_status();
+    if cfg!(feature = "fips") {
+        assert_eq!(status, envelope_crypto::FipsStatus::Approved);
+        assert!(status.is_approved());
+    } else {
+        assert_eq!(status, envelope_crypto::FipsStatus::NotFipsBuild);
+        assert!(!status.is_approved());
+    }
+}

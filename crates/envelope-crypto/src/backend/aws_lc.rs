@@ -12,7 +12,22 @@ use crate::ecdsa::Curve;
 use crate::rsa::RsaPadding;
 use crate::secret::SecretBytes;
 
+#[cfg(not(feature = "fips"))]
 pub(crate) const NAME: &str = "aws-lc-rs";
+#[cfg(feature = "fips")]
+pub(crate) const NAME: &str = "aws-lc-rs (FIPS module)";
+
+/// Whether the FIPS module is in approved mode: only a `fips` build has one.
+pub(crate) fn fips_status() -> crate::FipsStatus {
+    if cfg!(feature = "fips") {
+        match aws_lc_rs::try_fips_mode() {
+            Ok(()) => crate::FipsStatus::Approved,
+            Err(_) => crate::FipsStatus::NotApproved,
+        }
+    } else {
+        crate::FipsStatus::NotFipsBuild
+    }
+}
 
 pub(crate) struct AeadKey(LessSafeKey);
 
@@ -161,12 +176,14 @@ impl Digest {
 /// aws-lc-rs's `hkdf` and `hmac` APIs set up an HMAC context on every call and re-key for every
 /// expansion; HKDF with a precomputed PRK state does the minimum number of compression-function
 /// calls (on AMD CPUs AWS-LC runs SHA-512 in portable C, so each one counts).
+#[cfg(not(feature = "fips"))]
 #[derive(Clone)]
 struct Hmac {
     inner: digest::Context,
     outer: digest::Context,
 }
 
+#[cfg(not(feature = "fips"))]
 impl Hmac {
     fn new(hash: HashAlgorithm, key: &[u8]) -> Self {
         let alg = digest_alg(hash);
@@ -204,11 +221,13 @@ impl Hmac {
     }
 }
 
+#[cfg(not(feature = "fips"))]
 pub(crate) struct Prk {
     hmac: Hmac,
     hash_len: usize,
 }
 
+#[cfg(not(feature = "fips"))]
 impl Prk {
     pub(crate) fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
         let prk = Hmac::new(hash, salt).sign([ikm]);
@@ -237,6 +256,102 @@ impl Prk {
             counter = counter.wrapping_add(1);
         }
         Ok(())
+    }
+}
+
+/// HKDF by the FIPS module's own service (SP 800-56C): in a `fips` build keys are derived inside
+/// the validated boundary, at the cost of the module keying an HMAC context per call.
+#[cfg(feature = "fips")]
+pub(crate) struct Prk(aws_lc_rs::hkdf::Prk);
+
+#[cfg(feature = "fips")]
+fn hkdf_alg(hash: HashAlgorithm) -> aws_lc_rs::hkdf::Algorithm {
+    match hash {
+        HashAlgorithm::Sha256 => aws_lc_rs::hkdf::HKDF_SHA256,
+        HashAlgorithm::Sha384 => aws_lc_rs::hkdf::HKDF_SHA384,
+        HashAlgorithm::Sha512 => aws_lc_rs::hkdf::HKDF_SHA512,
+    }
+}
+
+#[cfg(feature = "fips")]
+struct OutputLen(usize);
+
+#[cfg(feature = "fips")]
+impl aws_lc_rs::hkdf::KeyType for OutputLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+#[cfg(feature = "fips")]
+impl Prk {
+    pub(crate) fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
+        Self(aws_lc_rs::hkdf::Salt::new(hkdf_alg(hash), salt).extract(ikm))
+    }
+
+    pub(crate) fn expand(&self, info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        let okm = self
+            .0
+            .expand(info, OutputLen(out.len()))
+            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))?;
+        okm.fill(out)
+            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))
+    }
+}
+
+/// HMAC and the SP 800-108 counter-mode KDF by the FIPS module's services.
+#[cfg(feature = "fips")]
+#[derive(Clone)]
+pub(crate) struct ModuleHmacKey {
+    key: aws_lc_rs::hmac::Key,
+    secret: Zeroizing<Vec<u8>>,
+    hash: HashAlgorithm,
+}
+
+#[cfg(feature = "fips")]
+impl ModuleHmacKey {
+    pub(crate) fn new(hash: HashAlgorithm, key: &[u8]) -> Self {
+        let alg = match hash {
+            HashAlgorithm::Sha256 => aws_lc_rs::hmac::HMAC_SHA256,
+            HashAlgorithm::Sha384 => aws_lc_rs::hmac::HMAC_SHA384,
+            HashAlgorithm::Sha512 => aws_lc_rs::hmac::HMAC_SHA512,
+        };
+        Self {
+            key: aws_lc_rs::hmac::Key::new(alg, key),
+            secret: Zeroizing::new(key.to_vec()),
+            hash,
+        }
+    }
+
+    pub(crate) fn algorithm(&self) -> HashAlgorithm {
+        self.hash
+    }
+
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> crate::kdf::Mac {
+        let mut context = aws_lc_rs::hmac::Context::with_key(&self.key);
+        for part in parts {
+            context.update(part);
+        }
+        crate::kdf::Mac::from_slice(context.sign().as_ref())
+    }
+
+    /// SP 800-108 counter mode: block `i` is the MAC of `[i]_32 || fixed_info`.
+    pub(crate) fn counter_mode(
+        &self,
+        fixed_info: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        use aws_lc_rs::kdf::{KbkdfCtrHmacAlgorithmId as Id, get_kbkdf_ctr_hmac_algorithm};
+        let id = match self.hash {
+            HashAlgorithm::Sha256 => Id::Sha256,
+            HashAlgorithm::Sha384 => Id::Sha384,
+            HashAlgorithm::Sha512 => Id::Sha512,
+        };
+        let algorithm = get_kbkdf_ctr_hmac_algorithm(id)
+            .ok_or(CryptoError::InvalidKey("no SP 800-108 KDF for this hash"))?;
+        let info = Zeroizing::new(fixed_info.concat());
+        aws_lc_rs::kdf::kbkdf_ctr_hmac(algorithm, &self.secret, &info, out)
+            .map_err(|_| CryptoError::InputTooLong("SP 800-108 KDF output"))
     }
 }
 

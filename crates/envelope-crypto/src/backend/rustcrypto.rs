@@ -20,6 +20,11 @@ use crate::secret::SecretBytes;
 
 pub(crate) const NAME: &str = "RustCrypto";
 
+/// RustCrypto is not a FIPS module.
+pub(crate) fn fips_status() -> crate::FipsStatus {
+    crate::FipsStatus::NotFipsBuild
+}
+
 type Aes192Gcm = AesGcm<Aes192, U12>;
 
 pub(crate) enum AeadKey {
