@@ -36,10 +36,24 @@ use crate::keys::Keys;
 use crate::kms::Side;
 use crate::metadata::Metadata;
 
+/// `envelope --version`: the version, the crypto backend and whether it is a FIPS module in
+/// approved mode (asked of the module when the line is printed).
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} (backend: {}; FIPS: {})",
+            env!("CARGO_PKG_VERSION"),
+            envelope::crypto::BACKEND,
+            envelope::crypto::fips_status()
+        )
+    })
+}
+
 #[derive(Parser)]
 #[command(
     name = "envelope",
-    version,
+    version = version_line(),
     about = "Encrypt and decrypt with the AWS Encryption SDK message format"
 )]
 struct Cli {

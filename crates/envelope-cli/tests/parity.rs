@@ -543,3 +543,23 @@ fn python_cli_flag_names_are_accepted() {
     ));
     assert_eq!(out.stdout, b"x");
 }
+
+/// `--version` says which crypto backend this build has and whether it is a FIPS module in
+/// approved mode.
+#[test]
+fn version_names_the_backend_and_the_fips_status() {
+    let dir = setup();
+    let out = ok(envelope(dir.path(), "--version", b""));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let expected = if cfg!(feature = "fips") {
+        "(backend: aws-lc-rs (FIPS module); FIPS: FIPS module in approved mode)"
+    } else if cfg!(feature = "aws-lc") {
+        "(backend: aws-lc-rs; FIPS: not a FIPS build)"
+    } else {
+        "(backend: RustCrypto; FIPS: not a FIPS build)"
+    };
+    assert_eq!(
+        line,
+        format!("envelope {} {expected}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

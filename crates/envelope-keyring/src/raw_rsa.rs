@@ -42,6 +42,7 @@ pub struct RawRsaKeyring {
     padding: RsaPadding,
     public_key: Option<RsaPublicKey>,
     private_key: Option<RsaPrivateKey>,
+    allow_non_approved: bool,
 }
 
 impl RawRsaKeyring {
@@ -110,7 +111,33 @@ impl RawRsaKeyring {
             padding,
             public_key,
             private_key,
+            allow_non_approved: false,
         })
+    }
+
+    /// In a `fips` build, let this keyring use [`RsaPadding::Pkcs1v15`], which a FIPS build
+    /// otherwise refuses: PKCS#1 v1.5 is not an approved key-transport scheme (NIST SP 800-131A
+    /// Rev. 2 disallows it after 2023). For example, to decrypt messages written before a move to
+    /// OAEP. Other builds allow every padding, and this changes nothing there.
+    pub fn allow_non_approved_padding(mut self) -> Self {
+        self.allow_non_approved = true;
+        self
+    }
+
+    /// A `fips` build refuses PKCS#1 v1.5 unless allowed.
+    fn check_approved(&self, operation: &'static str) -> Result<(), Error> {
+        if cfg!(feature = "fips")
+            && self.padding == RsaPadding::Pkcs1v15
+            && !self.allow_non_approved
+        {
+            return Err(Error::Unsupported {
+                keyring: self.describe(),
+                operation,
+                reason: "RSA PKCS#1 v1.5 is not a FIPS-approved key-transport padding (a FIPS \
+                         build refuses it unless allow_non_approved_padding() is set)",
+            });
+        }
+        Ok(())
     }
 
     /// The key namespace (the encrypted data key's provider id).
@@ -139,6 +166,7 @@ impl Keyring for RawRsaKeyring {
         &self,
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error> {
+        self.check_approved("encrypt")?;
         let Some(public_key) = &self.public_key else {
             return Err(Error::Unsupported {
                 keyring: self.describe(),
@@ -162,6 +190,7 @@ impl Keyring for RawRsaKeyring {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<CompleteDecryptionMaterials, Error> {
+        self.check_approved("decrypt")?;
         let Some(private_key) = &self.private_key else {
             return Err(Error::Unsupported {
                 keyring: self.describe(),

@@ -47,10 +47,17 @@ async fn rsa_every_padding() {
         RsaPadding::OaepSha384,
         RsaPadding::OaepSha512,
     ] {
-        let both = RawRsaKeyring::new("ns", "rsa", padding, PUBLIC, PRIVATE).unwrap();
+        // A FIPS build uses PKCS#1 v1.5 only when allowed (the next test); OAEP always.
+        let both = RawRsaKeyring::new("ns", "rsa", padding, PUBLIC, PRIVATE)
+            .unwrap()
+            .allow_non_approved_padding();
         round_trip(&both, &both).await.unwrap();
-        let enc = RawRsaKeyring::encrypt_only("ns", "rsa", padding, PUBLIC).unwrap();
-        let dec = RawRsaKeyring::decrypt_only("ns", "rsa", padding, PRIVATE).unwrap();
+        let enc = RawRsaKeyring::encrypt_only("ns", "rsa", padding, PUBLIC)
+            .unwrap()
+            .allow_non_approved_padding();
+        let dec = RawRsaKeyring::decrypt_only("ns", "rsa", padding, PRIVATE)
+            .unwrap()
+            .allow_non_approved_padding();
         round_trip(&enc, &dec).await.unwrap();
         let m = enc
             .get_encryption_materials(EncryptionRequest::new(ec(), POLICY).with_suite(SUITE))
@@ -62,6 +69,31 @@ async fn rsa_every_padding() {
             ("ns", &b"rsa"[..])
         );
         assert_eq!(edk.ciphertext().len(), 256);
+    }
+}
+
+/// A FIPS build refuses RSA PKCS#1 v1.5 both ways unless the keyring allows it; other builds use
+/// it by default.
+#[tokio::test]
+async fn rsa_pkcs1_is_refused_by_a_fips_build_unless_allowed() {
+    let keyring =
+        || RawRsaKeyring::new("ns", "rsa", RsaPadding::Pkcs1v15, PUBLIC, PRIVATE).unwrap();
+    let allowed = keyring().allow_non_approved_padding();
+    round_trip(&allowed, &allowed).await.unwrap();
+    let encrypted = round_trip(&keyring(), &allowed).await;
+    let decrypted = round_trip(&allowed, &keyring()).await;
+    if cfg!(feature = "fips") {
+        for (result, side) in [(encrypted, "encrypt"), (decrypted, "decrypt")] {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, Error::Unsupported { operation, .. } if operation == side),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("not a FIPS-approved"), "{err}");
+        }
+    } else {
+        encrypted.unwrap();
+        decrypted.unwrap();
     }
 }
 

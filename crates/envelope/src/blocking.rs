@@ -46,6 +46,11 @@ impl Client {
         self.inner.max_encrypted_data_keys()
     }
 
+    /// Whether every operation first checks that the FIPS module is in approved mode.
+    pub fn requires_fips(&self) -> bool {
+        self.inner.requires_fips()
+    }
+
     /// The largest frame length this client encrypts with and streams.
     pub fn max_frame_length(&self) -> u32 {
         self.inner.max_frame_length()

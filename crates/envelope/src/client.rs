@@ -54,6 +54,7 @@ impl fmt::Debug for Client {
             )
             .field("max_header_len", &self.config.max_header_len)
             .field("max_frame_length", &self.config.max_frame_length)
+            .field("require_fips", &self.config.require_fips)
             .finish()
     }
 }
@@ -84,6 +85,11 @@ impl Client {
     /// The largest frame length this client encrypts with and streams.
     pub fn max_frame_length(&self) -> u32 {
         self.config.max_frame_length
+    }
+
+    /// Whether every operation first checks that the FIPS module is in approved mode.
+    pub fn requires_fips(&self) -> bool {
+        self.config.require_fips
     }
 
     /// Encrypt `plaintext` with materials from `cmm` (a keyring or a materials manager).
@@ -158,6 +164,18 @@ impl ClientBuilder {
     /// one).
     pub fn signature_hashing(mut self, hashing: SignatureHashing) -> Self {
         self.config.signature_hashing = hashing;
+        self
+    }
+
+    /// Refuse to encrypt or decrypt unless the cryptography runs on a FIPS 140-3 validated
+    /// module in approved mode ([`crypto::fips_status`](crate::crypto::fips_status)); default
+    /// `false`.
+    ///
+    /// Every operation checks first, before the materials manager is asked for keys, and fails
+    /// with [`Error::FipsRequired`] otherwise. Only a build with the `fips` feature has the module:
+    /// this setting turns a build that was meant to be one, but is not, into a clear error.
+    pub fn require_fips(mut self, require: bool) -> Self {
+        self.config.require_fips = require;
         self
     }
 

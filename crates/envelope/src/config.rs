@@ -12,6 +12,7 @@ pub(crate) struct ClientConfig {
     pub(crate) max_header_len: Option<usize>,
     pub(crate) max_frame_length: u32,
     pub(crate) signature_hashing: SignatureHashing,
+    pub(crate) require_fips: bool,
 }
 
 /// The default [`ClientBuilder::max_frame_length`](crate::ClientBuilder::max_frame_length): 64 MiB.
@@ -81,11 +82,23 @@ impl Default for ClientConfig {
             max_header_len: Some(DEFAULT_MAX_HEADER_LEN),
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             signature_hashing: SignatureHashing::for_this_machine(),
+            require_fips: false,
         }
     }
 }
 
 impl ClientConfig {
+    /// Fail unless the FIPS module is in approved mode, when the client requires it.
+    pub(crate) fn check_fips(&self) -> Result<(), crate::Error> {
+        if !self.require_fips {
+            return Ok(());
+        }
+        match envelope_crypto::fips_status() {
+            envelope_crypto::FipsStatus::Approved => Ok(()),
+            status => Err(crate::Error::FipsRequired(status)),
+        }
+    }
+
     /// The limits a header is parsed with.
     pub(crate) fn header_limits(&self) -> HeaderLimits {
         HeaderLimits {

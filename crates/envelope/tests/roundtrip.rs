@@ -414,3 +414,33 @@ async fn fresh_signed_one_shot_outputs() {
         }
     }
 }
+
+/// `require_fips`: a build with the FIPS module in approved mode encrypts and decrypts; any other
+/// build refuses both, saying why.
+#[tokio::test]
+async fn require_fips_runs_only_on_an_approved_fips_module() {
+    use envelope::crypto::{FipsStatus, fips_status};
+    let keyring = keyring();
+    let message = Client::new().encrypt(&keyring, b"x").await.unwrap();
+    let fips = Client::builder().require_fips(true).build();
+    assert!(fips.requires_fips());
+    let encrypted = fips.encrypt(&keyring, b"x").await;
+    let decrypted = fips.decrypt(&keyring, message.ciphertext()).await;
+    if cfg!(feature = "fips") {
+        assert_eq!(fips_status(), FipsStatus::Approved);
+        assert_eq!(decrypted.unwrap().plaintext(), b"x");
+        assert!(encrypted.is_ok());
+    } else {
+        for err in [encrypted.unwrap_err(), decrypted.unwrap_err()] {
+            assert!(
+                matches!(err, Error::FipsRequired(FipsStatus::NotFipsBuild)),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "this client requires a FIPS module in approved mode, but not a FIPS build \
+                 (build with the `fips` feature)"
+            );
+        }
+    }
+}

@@ -27,6 +27,7 @@ pub(crate) async fn start_encryption(
     options: EncryptOptions,
     max_plaintext_length: Option<u64>,
 ) -> Result<(MessageWriter, CompleteEncryptionMaterials), Error> {
+    config.check_fips()?;
     let EncryptOptions {
         encryption_context,
         suite,
@@ -102,6 +103,7 @@ pub(crate) async fn start_decryption(
     options: DecryptOptions,
     max_unit_length: Option<u32>,
 ) -> Result<(MessageReader, CompleteDecryptionMaterials), Error> {
+    config.check_fips()?;
     let body = header.body();
     let suite = body.suite();
     if options.unsigned_only && suite.is_signed() {
