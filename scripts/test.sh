@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on both crypto backends, the examples, and live interop with the
+# Runs the whole test suite on both crypto backends, the core suite on the FIPS backend
+# (scripts/test-fips.sh: it needs CMake and Go), the examples, and live interop with the
 # Python ESDK. The Python ESDK and moto (the AWS KMS emulator the KMS tests run against, on a free
 # 127.0.0.1 port) are installed into a venv under target/ on first use.
 #
@@ -21,6 +22,8 @@ ENVELOPE_EXPECT_BACKEND=aws-lc-rs cargo test --workspace --locked --features env
 
 echo "== tests, RustCrypto backend"
 ENVELOPE_EXPECT_BACKEND=RustCrypto cargo test --workspace --locked --no-default-features --features rustcrypto,envelope/tokio,envelope/kms,envelope/kinesis,envelope/hierarchy
+
+bash scripts/test-fips.sh
 
 echo "== examples"
 for example in quickstart raw_aes raw_rsa multi_keyring; do
