@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The core test suite on the FIPS backend (aws-lc-rs on the AWS-LC FIPS module): the format, crypto,
-# keyring, cache, hierarchy and facade crates and every shared vector, with the exact counts the
-# other backends give. Building the module needs CMake and Go (Debian: cmake golang-go; .ci/run
+# keyring, cache, hierarchy and facade crates and every shared vector (the vector tests assert each
+# set's exact counts, the same on every backend). Building the module needs CMake and Go (Debian: cmake golang-go; .ci/run
 # installs them). See docs/fips.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -37,7 +37,7 @@ use crate::kms::Side;
 use crate::metadata::Metadata;
 
 /// `envelope --version`: the version, the crypto backend and whether it is a FIPS module in
-/// approved mode (asked of the module when the line is printed).
+/// approved mode (asked of the module once, when the command line is parsed).
 fn version_line() -> &'static str {
     static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LINE.get_or_init(|| {

@@ -554,9 +554,9 @@ fn version_names_the_backend_and_the_fips_status() {
     let expected = if cfg!(feature = "fips") {
         "(backend: aws-lc-rs (FIPS module); FIPS: FIPS module in approved mode)"
     } else if cfg!(feature = "aws-lc") {
-        "(backend: aws-lc-rs; FIPS: not a FIPS build)"
+        "(backend: aws-lc-rs; FIPS: this build has no FIPS module (build with the `fips` feature))"
     } else {
-        "(backend: RustCrypto; FIPS: not a FIPS build)"
+        "(backend: RustCrypto; FIPS: this build has no FIPS module (build with the `fips` feature))"
     };
     assert_eq!(
         line,

@@ -72,7 +72,8 @@ impl fmt::Debug for HmacKey {
     }
 }
 
-/// An HMAC tag: as long as the hash's output.
+/// An HMAC tag: as long as the hash's output. Wiped on drop, since a tag of the SP 800-108 KDF is
+/// key material.
 #[derive(Clone)]
 pub struct Mac {
     bytes: [u8; 64],
@@ -80,9 +81,10 @@ pub struct Mac {
 }
 
 impl Mac {
+    /// `tag` is at most 64 bytes: the longest SHA-2 output.
     pub(crate) fn from_slice(tag: &[u8]) -> Self {
         let mut bytes = [0u8; 64];
-        let len = tag.len().min(64);
+        let len = tag.len().min(bytes.len());
         bytes[..len].copy_from_slice(&tag[..len]);
         Self { bytes, len }
     }
@@ -90,6 +92,12 @@ impl Mac {
     /// The tag's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+}
+
+impl Drop for Mac {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
     }
 }
 
@@ -137,6 +145,10 @@ impl Precomputed {
     }
 
     fn sign(&self, parts: &[&[u8]]) -> Mac {
+        self.sign_iter(parts.iter().copied())
+    }
+
+    fn sign_iter<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> Mac {
         let mut inner = self.inner.clone();
         for part in parts {
             inner.update(part);
@@ -154,11 +166,8 @@ impl Precomputed {
             let counter = u32::try_from(i + 1)
                 .map_err(|_| CryptoError::InputTooLong("SP 800-108 KDF output"))?
                 .to_be_bytes();
-            let mut parts: [&[u8]; 5] = [&counter, &[], &[], &[], &[]];
-            for (slot, part) in parts[1..].iter_mut().zip(fixed_info) {
-                *slot = part;
-            }
-            let block = self.sign(&parts);
+            let block =
+                self.sign_iter(std::iter::once(&counter[..]).chain(fixed_info.iter().copied()));
             chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
         }
         Ok(())
@@ -177,6 +186,9 @@ pub fn counter_mode(
     context: &[u8],
     out: &mut [u8],
 ) -> Result<(), CryptoError> {
+    if out.is_empty() {
+        return Ok(()); // no blocks to compute, on every backend
+    }
     let bits = u32::try_from(out.len())
         .ok()
         .and_then(|len| len.checked_mul(8))

@@ -20,14 +20,23 @@ pub use secret::{SecretBytes, ct};
 /// `"RustCrypto"`.
 pub const BACKEND: &str = backend::NAME;
 
-/// Whether this build's cryptography runs on a FIPS 140-3 validated module in approved mode.
+/// True when this build's backend is the AWS-LC FIPS module (the `fips` feature of this crate).
+///
+/// Crates above use this, not their own `fips` feature, to decide what a FIPS build refuses, so a
+/// dependency graph that enables `fips` only here still gets the refusals.
+pub const FIPS_BUILD: bool = cfg!(feature = "fips");
+
+/// Whether this build's cryptography runs on the AWS-LC FIPS module in FIPS mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FipsStatus {
-    /// A `fips` build whose AWS-LC FIPS module is in approved mode (its power-on self-tests
-    /// passed).
+    /// A `fips` build: the AWS-LC FIPS module reports FIPS mode (`FIPS_mode()`), which it does
+    /// once its power-on self-tests have passed. A failing self-test aborts the process instead.
+    /// This says the build runs on the module; whether a given operation is an approved service
+    /// of it is a separate question (see `docs/fips.md`).
     Approved,
-    /// A `fips` build whose module reports that it is not in approved mode.
+    /// A `fips` build whose module does not report FIPS mode. The module in use aborts rather than
+    /// run without it, so this is not expected; it is kept for modules that behave otherwise.
     NotApproved,
     /// This build has no FIPS module: the `aws-lc` or `rustcrypto` backend.
     NotFipsBuild,
@@ -44,8 +53,8 @@ impl std::fmt::Display for FipsStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Approved => "FIPS module in approved mode",
-            Self::NotApproved => "FIPS module not in approved mode",
-            Self::NotFipsBuild => "not a FIPS build",
+            Self::NotApproved => "the FIPS module is not in approved mode",
+            Self::NotFipsBuild => "this build has no FIPS module (build with the `fips` feature)",
         })
     }
 }

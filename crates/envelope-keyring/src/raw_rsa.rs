@@ -126,7 +126,7 @@ impl RawRsaKeyring {
 
     /// A `fips` build refuses PKCS#1 v1.5 unless allowed.
     fn check_approved(&self, operation: &'static str) -> Result<(), Error> {
-        if cfg!(feature = "fips")
+        if envelope_crypto::FIPS_BUILD
             && self.padding == RsaPadding::Pkcs1v15
             && !self.allow_non_approved
         {

@@ -167,8 +167,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Refuse to encrypt or decrypt unless the cryptography runs on a FIPS 140-3 validated
-    /// module in approved mode ([`crypto::fips_status`](crate::crypto::fips_status)); default
+    /// Refuse to encrypt or decrypt unless the cryptography runs on the AWS-LC FIPS module in
+    /// approved mode ([`crypto::fips_status`](crate::crypto::fips_status)); default
     /// `false`.
     ///
     /// Every operation checks first, before the materials manager is asked for keys, and fails

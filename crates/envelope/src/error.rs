@@ -66,9 +66,7 @@ pub enum Error {
     /// The client requires a FIPS module in approved mode
     /// ([`ClientBuilder::require_fips`](crate::ClientBuilder::require_fips)) and this build does
     /// not have one. Nothing was encrypted or decrypted and no key was requested.
-    #[error(
-        "this client requires a FIPS module in approved mode, but {0} (build with the `fips` feature)"
-    )]
+    #[error("this client requires a FIPS module in approved mode, but {0}")]
     FipsRequired(envelope_crypto::FipsStatus),
     /// An invariant inside Envelope did not hold: a bug, to be reported. No plaintext was released.
     #[error("internal error (please report it): {0}")]

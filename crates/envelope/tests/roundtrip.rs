@@ -438,8 +438,8 @@ async fn require_fips_runs_only_on_an_approved_fips_module() {
             );
             assert_eq!(
                 err.to_string(),
-                "this client requires a FIPS module in approved mode, but not a FIPS build \
-                 (build with the `fips` feature)"
+                "this client requires a FIPS module in approved mode, but this build has no \
+                 FIPS module (build with the `fips` feature)"
             );
         }
     }

@@ -262,7 +262,10 @@ impl Prk {
 /// HKDF by the FIPS module's own service (SP 800-56C): in a `fips` build keys are derived inside
 /// the validated boundary, at the cost of the module keying an HMAC context per call.
 #[cfg(feature = "fips")]
-pub(crate) struct Prk(aws_lc_rs::hkdf::Prk);
+pub(crate) struct Prk {
+    prk: aws_lc_rs::hkdf::Prk,
+    hash_len: usize,
+}
 
 #[cfg(feature = "fips")]
 fn hkdf_alg(hash: HashAlgorithm) -> aws_lc_rs::hkdf::Algorithm {
@@ -286,16 +289,22 @@ impl aws_lc_rs::hkdf::KeyType for OutputLen {
 #[cfg(feature = "fips")]
 impl Prk {
     pub(crate) fn extract(hash: HashAlgorithm, salt: &[u8], ikm: &[u8]) -> Self {
-        Self(aws_lc_rs::hkdf::Salt::new(hkdf_alg(hash), salt).extract(ikm))
+        Self {
+            prk: aws_lc_rs::hkdf::Salt::new(hkdf_alg(hash), salt).extract(ikm),
+            hash_len: hash.output_len(),
+        }
     }
 
     pub(crate) fn expand(&self, info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        if out.len() > 255 * self.hash_len {
+            return Err(CryptoError::InputTooLong("HKDF-Expand output"));
+        }
         let okm = self
-            .0
+            .prk
             .expand(info, OutputLen(out.len()))
-            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))?;
+            .map_err(|_| CryptoError::Backend("the FIPS module's HKDF-Expand failed"))?;
         okm.fill(out)
-            .map_err(|_| CryptoError::InputTooLong("HKDF-Expand output"))
+            .map_err(|_| CryptoError::Backend("the FIPS module's HKDF-Expand failed"))
     }
 }
 
@@ -349,9 +358,14 @@ impl ModuleHmacKey {
         };
         let algorithm = get_kbkdf_ctr_hmac_algorithm(id)
             .ok_or(CryptoError::InvalidKey("no SP 800-108 KDF for this hash"))?;
+        if self.secret.is_empty() {
+            return Err(CryptoError::InvalidKey(
+                "the FIPS module's SP 800-108 KDF needs a non-empty key",
+            ));
+        }
         let info = Zeroizing::new(fixed_info.concat());
         aws_lc_rs::kdf::kbkdf_ctr_hmac(algorithm, &self.secret, &info, out)
-            .map_err(|_| CryptoError::InputTooLong("SP 800-108 KDF output"))
+            .map_err(|_| CryptoError::Backend("the FIPS module's SP 800-108 KDF failed"))
     }
 }
 
