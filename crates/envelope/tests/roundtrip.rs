@@ -397,8 +397,13 @@ async fn fresh_signed_one_shot_outputs() {
         // An exact multiple of the frame length ends in a full final frame.
         let (regular, last) = ((len - 1) / 4096, (len - 1) % 4096 + 1);
         let body = regular * unit + FINAL_FRAME_HEADER_LEN + last + 16;
-        let footer = msg.ciphertext().len() - header - body;
-        assert!((2 + 2 + 100..=2 + 2 + 104).contains(&footer), "{len} bytes");
+        // The footer is the signature's 2-byte length and a DER ECDSA P-384 signature: at most
+        // 104 bytes, usually 102 to 104, shorter when r or s has leading zero bytes (about 1 in
+        // 128 signatures), so the exact check reads its length.
+        let footer = &msg.ciphertext()[header + body..];
+        let signature_len = usize::from(u16::from_be_bytes([footer[0], footer[1]]));
+        assert_eq!(footer.len(), 2 + signature_len, "{len} bytes");
+        assert!((8..=104).contains(&signature_len), "{len} bytes");
         let decrypted = reader.decrypt(&keyring, msg.ciphertext()).await.unwrap();
         assert_eq!(decrypted.plaintext(), pt, "{len} bytes");
         let message = msg.into_ciphertext();
