@@ -149,6 +149,17 @@ impl RsaPrivateKey {
         self.inner.size_bytes()
     }
 
+    /// The public half of this key pair.
+    ///
+    /// Envelope's raw RSA keyring never calls this: the ESDK specification has it encrypt only
+    /// with a public key it was given. It is here for tools that are told to (the test-vector
+    /// framework marks a private key `"encrypt": true`).
+    pub fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey {
+            inner: self.inner.public_key(),
+        }
+    }
+
     /// Decrypt `ciphertext`.
     pub fn decrypt(
         &self,

@@ -83,6 +83,33 @@ impl RawRsaKeyring {
         Self::build(namespace, name, padding, None, Some(private_key_pem))
     }
 
+    /// A keyring from parsed keys; either may be absent (at least one must be given).
+    ///
+    /// The keyring uses the keys exactly as given: it encrypts only with `public_key`, which the
+    /// caller chose (as everywhere else, the keyring derives nothing from the private key).
+    pub fn from_keys(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        padding: RsaPadding,
+        public_key: Option<RsaPublicKey>,
+        private_key: Option<RsaPrivateKey>,
+    ) -> Result<Self, Error> {
+        let namespace = reserved_namespace_refused(namespace.into())?;
+        if public_key.is_none() && private_key.is_none() {
+            return Err(Error::InvalidConfiguration(
+                "a raw RSA keyring needs a public key, a private key or both".into(),
+            ));
+        }
+        Ok(Self {
+            namespace,
+            name: name.into(),
+            padding,
+            public_key,
+            private_key,
+            allow_non_approved: false,
+        })
+    }
+
     fn build(
         namespace: impl Into<String>,
         name: impl Into<String>,
@@ -90,13 +117,7 @@ impl RawRsaKeyring {
         public_key_pem: Option<&str>,
         private_key_pem: Option<&str>,
     ) -> Result<Self, Error> {
-        let namespace = namespace.into();
-        let name = name.into();
-        if namespace.starts_with("aws-kms") {
-            return Err(Error::InvalidConfiguration(format!(
-                "key namespace {namespace:?}: namespaces starting with \"aws-kms\" are reserved"
-            )));
-        }
+        let namespace = reserved_namespace_refused(namespace.into())?;
         let public_key = public_key_pem
             .map(RsaPublicKey::from_pem)
             .transpose()
@@ -105,14 +126,7 @@ impl RawRsaKeyring {
             .map(RsaPrivateKey::from_pem)
             .transpose()
             .map_err(|e| Error::InvalidConfiguration(format!("RSA private key: {e}")))?;
-        Ok(Self {
-            namespace,
-            name,
-            padding,
-            public_key,
-            private_key,
-            allow_non_approved: false,
-        })
+        Self::from_keys(namespace, name, padding, public_key, private_key)
     }
 
     /// In a `fips` build, let this keyring use [`RsaPadding::Pkcs1v15`], which a FIPS build
@@ -158,6 +172,16 @@ impl RawRsaKeyring {
     fn describe(&self) -> String {
         format!("raw RSA keyring {:?}/{:?}", self.namespace, self.name)
     }
+}
+
+/// The namespace, unless it starts with `aws-kms` (reserved for the KMS keyrings).
+fn reserved_namespace_refused(namespace: String) -> Result<String, Error> {
+    if namespace.starts_with("aws-kms") {
+        return Err(Error::InvalidConfiguration(format!(
+            "key namespace {namespace:?}: namespaces starting with \"aws-kms\" are reserved"
+        )));
+    }
+    Ok(namespace)
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use envelope::crypto::rsa::RsaPrivateKey;
 use envelope::{
     Keyring, MaterialsManager, MultiKeyring, RawAesKeyring, RawRsaKeyring,
     RequiredEncryptionContextCmm, RsaPadding, SecretBytes,
@@ -52,6 +53,10 @@ pub enum KeyDescription {
         private_pem: Option<String>,
         /// PEM public key, if any.
         public_pem: Option<String>,
+        /// The keys manifest marks the private key `"encrypt": true` and has no public entry for
+        /// it: the tool gives the keyring the public half taken from the private key (the raw RSA
+        /// keyring itself never derives one).
+        public_from_private: bool,
     },
     /// A multi-keyring.
     Multi {
@@ -197,6 +202,8 @@ impl KeyDescription {
                 };
                 // A private entry is paired with the public entry of the same key id: keyrings never
                 // derive a public key, but a manifest that names the private key expects to encrypt.
+                // Without a public entry, a private key marked `"encrypt": true` (as the Python
+                // ESDK's test-vector handler writes them) gives the keyring its public half.
                 let (private_pem, public_pem) = match material {
                     KeyMaterial::RsaPrivate(pem) => (
                         Some(pem.clone()),
@@ -205,12 +212,14 @@ impl KeyDescription {
                     KeyMaterial::RsaPublic(pem) => (None, Some(pem.clone())),
                     _ => (None, None),
                 };
+                let public_from_private = public_pem.is_none() && key.encrypt;
                 Ok(Self::RawRsa {
                     provider_id,
                     key_name,
                     padding,
                     private_pem,
                     public_pem,
+                    public_from_private,
                 })
             }
             (alg, KeyMaterial::Other(kind)) => {
@@ -255,6 +264,7 @@ impl KeyDescription {
                 padding,
                 private_pem,
                 public_pem,
+                public_from_private,
             } => {
                 let padding = match padding {
                     RsaPaddingName::Pkcs1 => RsaPadding::Pkcs1v15,
@@ -277,6 +287,17 @@ impl KeyDescription {
                         padding,
                         public,
                     ),
+                    (None, Some(private)) if *public_from_private => {
+                        let private = RsaPrivateKey::from_pem(private)
+                            .map_err(|e| format!("RSA private key: {e}"))?;
+                        RawRsaKeyring::from_keys(
+                            provider_id.clone(),
+                            key_name.clone(),
+                            padding,
+                            Some(private.public_key()),
+                            Some(private),
+                        )
+                    }
                     (None, Some(private)) => RawRsaKeyring::decrypt_only(
                         provider_id.clone(),
                         key_name.clone(),

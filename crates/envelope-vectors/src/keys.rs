@@ -35,6 +35,8 @@ pub struct Key {
     pub key_id: String,
     /// The material.
     pub material: KeyMaterial,
+    /// The manifest's `"encrypt"` flag: the key may be used to encrypt.
+    pub encrypt: bool,
 }
 
 /// All keys of a manifest, by map name.
@@ -76,7 +78,15 @@ impl Keys {
                 },
                 _ => KeyMaterial::Other(kind.to_string()),
             };
-            out.insert(name.clone(), Key { key_id, material });
+            let encrypt = entry.get("encrypt").and_then(Value::as_bool) == Some(true);
+            out.insert(
+                name.clone(),
+                Key {
+                    key_id,
+                    material,
+                    encrypt,
+                },
+            );
         }
         Ok(Self(out))
     }

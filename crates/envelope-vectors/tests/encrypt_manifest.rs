@@ -108,3 +108,65 @@ fn encrypt_then_decrypt_every_kind_of_scenario() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A keys manifest whose RSA private key is marked `"encrypt": true` and has no public entry (as
+/// the Python ESDK's test-vector handler writes them): the tool encrypts with the public half taken
+/// from it. Marked `"encrypt": false`, the same key still only decrypts.
+#[test]
+fn a_private_key_marked_for_encryption_encrypts_with_its_public_half() {
+    let Some(vectors) = vectors_or_skip("a_private_key_marked_for_encryption_encrypts") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("envelope-rsa-private-{}", std::process::id()));
+    let keys_path = vectors.join("generated/python-4.0.7/keys.json");
+    let canonical: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keys_path).unwrap()).unwrap();
+    let rsa = |padding: &str, hash: Option<&str>| {
+        let mut key = json!({"type": "raw", "key": "rsa-4096-private", "provider-id": "p",
+            "encryption-algorithm": "rsa", "padding-algorithm": padding});
+        if let Some(h) = hash {
+            key["padding-hash"] = json!(h);
+        }
+        key
+    };
+    for may_encrypt in [true, false] {
+        let case = dir.join(format!("encrypt-{may_encrypt}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let mut keys = canonical.clone();
+        let entries = keys["keys"].as_object_mut().unwrap();
+        entries.remove("rsa-4096-public");
+        entries.get_mut("rsa-4096-private").unwrap()["encrypt"] = json!(may_encrypt);
+        std::fs::write(case.join("keys.json"), serde_json::to_vec(&keys).unwrap()).unwrap();
+        let manifest = json!({
+            "manifest": {"type": "awses-encrypt", "version": 1},
+            "keys": "file://keys.json",
+            "plaintexts": {"small": 1000},
+            "tests": {
+                "pkcs1": {"plaintext": "small", "algorithm": "0478", "frame-size": 512,
+                    "encryption-context": {"a": "b"}, "master-keys": [rsa("pkcs1", None)]},
+                "oaep-sha256": {"plaintext": "small", "algorithm": "0578", "frame-size": 512,
+                    "encryption-context": {}, "master-keys": [rsa("oaep-mgf1", Some("sha256"))]},
+            },
+        });
+        let path = case.join("encrypt-manifest.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        let out = case.join("out");
+        let summary = encrypt_manifest(&path, &out).unwrap();
+        if may_encrypt {
+            assert_eq!(summary.failures, Vec::<String>::new());
+            assert_eq!(summary.encrypted, 2);
+            let decrypted = decrypt_file(&out.join("manifest.json")).unwrap();
+            assert_eq!(
+                (decrypted.passed, decrypted.failed, decrypted.skipped),
+                (2, 0, 0)
+            );
+        } else {
+            assert_eq!(summary.encrypted, 0);
+            assert_eq!(summary.failures.len(), 2, "{:?}", summary.failures);
+            for failure in &summary.failures {
+                assert!(failure.contains("it has no public key"), "{failure}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

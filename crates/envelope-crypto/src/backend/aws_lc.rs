@@ -516,6 +516,10 @@ impl RsaPrivateKey {
         self.0.key_size_bytes()
     }
 
+    pub(crate) fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey(std::sync::Arc::new(self.0.public_key()))
+    }
+
     pub(crate) fn decrypt(
         &self,
         padding: RsaPadding,

@@ -361,6 +361,10 @@ impl RsaPrivateKey {
         self.0.size()
     }
 
+    pub(crate) fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey(self.0.to_public_key())
+    }
+
     pub(crate) fn decrypt(
         &self,
         padding: RsaPadding,
