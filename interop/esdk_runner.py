@@ -156,6 +156,38 @@ def cmd_matrix(args):
             "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
     write_manifest(out / "envelope-only.json", keys_uri, tests, plaintexts)
 
+    # For the JS ESDK (interop/js), which spends about 60 us per frame: the both-ways cross product,
+    # with 1 MiB at frame lengths 128 and 512 (8,192 and 2,048 frames, 0.1-0.5 s each in Node) under
+    # AES-256 only; every keyring still wraps 1 MiB messages at frame length 4096.
+    tests, plaintexts = {}, {"1mib": ONE_MIB}
+    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
+            SUITES, KEYRINGS.items(), (128, 512, 4096), CONTEXTS.items()):
+        sizes = sizes_for(frame)
+        plaintexts.update(sizes)
+        big = ["1mib"] if frame == 4096 or kr == "aes256" else []
+        for name in list(sizes) + big:
+            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
+                "plaintext": name, "algorithm": suite, "frame-size": frame,
+                "encryption-context": ec, "master-keys": mks}
+    write_manifest(out / "js-both-ways.json", keys_uri, tests, plaintexts)
+
+    # Frame lengths 1 and 7 for the JS ESDK to decrypt (it writes them too): every suite, keyring
+    # and context at the frame-boundary sizes, and 64 KiB (9,363 frames) at frame length 7.
+    tests, plaintexts = {}, {"64kib": 65536}
+    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
+            SUITES, KEYRINGS.items(), (1, 7), CONTEXTS.items()):
+        sizes = sizes_for(frame)
+        plaintexts.update(sizes)
+        for name in sizes:
+            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
+                "plaintext": name, "algorithm": suite, "frame-size": frame,
+                "encryption-context": ec, "master-keys": mks}
+    for suite in SUITES:
+        tests[f"{suite}-aes256-f7-ec-nonbmp-64kib"] = {
+            "plaintext": "64kib", "algorithm": suite, "frame-size": 7,
+            "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
+    write_manifest(out / "js-small-frames.json", keys_uri, tests, plaintexts)
+
     # The required-encryption-context CMM, both directions: all keys or a subset required.
     tests, plaintexts = {}, {"empty": 0, "small": 100, "frames": 10000}
     for suite, kr, (ecn, ec), frame in itertools.product(

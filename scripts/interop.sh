@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Live interop with the released Python AWS Encryption SDK (4.0.7), through test-vector manifests.
+# Live interop with the released Python AWS Encryption SDK (4.0.7) and JavaScript ESDK
+# (@aws-crypto/client-node 5.0.2), through test-vector manifests.
 #
-# 1. A venv under target/interop/ gets aws-encryption-sdk[MPL]==4.0.7 and moto from PyPI.
+# 1. A venv under target/interop/ gets aws-encryption-sdk[MPL]==4.0.7 and moto from PyPI; npm ci
+#    installs the JS ESDK under target/interop/js (scripts/js-env.sh).
 # 2. Fresh keys and the awses-encrypt manifests of the matrix are written (interop/esdk_runner.py).
 # 3. For each manifest, Envelope encrypts and Python decrypts, and Python encrypts and Envelope
 #    decrypts (frame lengths 1 and 7 only Envelope can write). Any failure fails the script.
 # 4. The same for AWS KMS, through moto's KMS emulator on 127.0.0.1 (interop/moto_server.py):
 #    the Python ESDK's AWS KMS keyring and Envelope's, every suite.
+# 5. The JS ESDK: Envelope encrypts and JS decrypts, JS encrypts and Envelope decrypts, for the
+#    js-* manifests, the caching CMMs of both and AWS KMS (interop/js/esdk_runner.js).
 # The manifests and messages stay in target/interop/ and can be replayed by any ESDK's runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/python-env.sh
 start_moto
+source scripts/js-env.sh
 py="$venv/bin/python interop/esdk_runner.py"
 "$venv/bin/python" -c 'import aws_encryption_sdk; print("Python ESDK", aws_encryption_sdk.__version__)'
 
@@ -80,8 +85,54 @@ rm -rf "$work/envelope-cached-to-python/ciphertexts"
     run "kms: Python decrypts Envelope's messages" $py decrypt "$work/kms-envelope-to-python/manifest.json"
     run "kms: Python encrypts" $py encrypt "$work/manifests/kms/kms.json" --out "$work/kms-python-to-envelope"
     run "kms: Envelope decrypts Python's messages" $kms_envelope decrypt "$work/kms-python-to-envelope/manifest.json"
+    rm -rf "$work/kms-envelope-to-python/ciphertexts" "$work/kms-python-to-envelope/ciphertexts"
+    # The JS ESDK's KmsKeyringNode (AWS SDK for JavaScript v3, which reads AWS_ENDPOINT_URL_KMS).
+    rm -rf "$work/kms-envelope-to-js" "$work/kms-js-to-envelope"
+    run "kms: Envelope encrypts for JS" $kms_envelope encrypt "$work/manifests/kms/kms.json" --out "$work/kms-envelope-to-js"
+    run "kms: JS decrypts Envelope's messages" $js decrypt "$work/kms-envelope-to-js/manifest.json"
+    run "kms: JS encrypts" $js encrypt "$work/manifests/kms/kms.json" --out "$work/kms-js-to-envelope"
+    run "kms: Envelope decrypts JS's messages" $kms_envelope decrypt "$work/kms-js-to-envelope/manifest.json"
     exit $fail
 ) || fail=1
+
+# The JavaScript ESDK (@aws-crypto/client-node 5.0.2, interop/js) on the same keys: its manifests
+# (js-both-ways: frame lengths 128, 512 and 4096, 0 B to 1 MiB; js-small-frames: 1 and 7), its
+# caching materials manager, and AWS KMS on the same moto server.
+echo "== interop with the JS ESDK"
+for name in js-both-ways js-small-frames; do
+    manifest="$work/manifests/$name.json"
+    rm -rf "$work/envelope-to-js-$name" "$work/js-to-envelope-$name"
+    run "$name: Envelope encrypts" $envelope encrypt "$manifest" --out "$work/envelope-to-js-$name"
+    run "$name: JS decrypts Envelope's messages" $js decrypt "$work/envelope-to-js-$name/manifest.json"
+    run "$name: JS encrypts" $js encrypt "$manifest" --out "$work/js-to-envelope-$name"
+    run "$name: Envelope decrypts JS's messages" $envelope decrypt "$work/js-to-envelope-$name/manifest.json"
+done
+# Caching both ways: Envelope's caching CMM (4 messages per data key) -> Node's caching CMM on
+# decrypt; Node's caching CMM (4 messages per data key) -> Envelope.
+rm -rf "$work/envelope-cached-to-js" "$work/js-cached-to-envelope"
+run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached-to-js" --cache 4
+run "cached: JS decrypts Envelope's messages through its caching CMM" $js decrypt --cache "$work/envelope-cached-to-js/manifest.json"
+run "cached: JS encrypts through its caching CMM" $js encrypt "$work/manifests/cached.json" --out "$work/js-cached-to-envelope" --cache 4
+run "cached: Envelope decrypts JS's messages" $envelope decrypt "$work/js-cached-to-envelope/manifest.json"
+
+# The JS ESDK's raw AES keyring as built by default sorts the encryption context with localeCompare
+# for the key-wrapping AAD (aws-encryption-sdk-javascript #428). Exactly the raw AES messages with
+# the non-BMP context then fail, both ways, and everything else still reads.
+grep -oE '"[0-9a-f]{4}-aes256-ec-nonbmp-[a-z0-9]+"' "$work/manifests/cached.json" | tr -d '"' | sort -u > "$work/js-sorting-expected"
+run "sorting: JS's default keyring on Envelope's messages" $js decrypt --default-sorting \
+    --expect-failures "$work/js-sorting-expected" "$work/envelope-cached-to-js/manifest.json"
+rm -rf "$work/js-sorting-to-envelope"
+run "sorting: JS encrypts with its default keyring" $js encrypt --default-sorting "$work/manifests/cached.json" --out "$work/js-sorting-to-envelope"
+out=$($envelope decrypt "$work/js-sorting-to-envelope/manifest.json" 2>&1 || true)
+if [ "$(echo "$out" | sed -nE 's/^FAIL [^:]*: ([^:]+): .*/\1/p' | sort)" = "$(cat "$work/js-sorting-expected")" ]; then
+    echo "sorting: Envelope decrypts JS's default-keyring messages but the $(wc -l < "$work/js-sorting-expected") raw AES, non-BMP ones: $(echo "$out" | tail -n 1)"
+else
+    echo "$out" | grep -E '^FAIL' | head -n 20
+    echo "sorting: FAILED: Envelope's failures on JS's default-keyring messages are not exactly the raw AES, non-BMP ones"
+    fail=1
+fi
+rm -rf "$work/envelope-to-js-"*/ciphertexts "$work/js-to-envelope-"*/ciphertexts "$work/envelope-cached-to-js/ciphertexts" \
+    "$work/js-cached-to-envelope/ciphertexts" "$work/js-sorting-to-envelope/ciphertexts"
 
 echo "== cache ids computed by the Python ESDK"
 $py cache-ids --out "$work/cache-ids.json" --count 200

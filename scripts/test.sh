@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on both crypto backends, the core suite on the FIPS backend
 # (scripts/test-fips.sh: it needs CMake and Go), the examples, and live interop with the
-# Python ESDK. The Python ESDK and moto (the AWS KMS emulator the KMS tests run against, on a free
-# 127.0.0.1 port) are installed into a venv under target/ on first use.
+# Python and JavaScript ESDKs. The Python ESDK and moto (the AWS KMS emulator the KMS tests run
+# against, on a free 127.0.0.1 port) are installed into a venv under target/ on first use, the JS
+# ESDK with npm under target/interop/js (it needs Node.js 18 or later).
 #
 # The vector tests read ../shared/vectors (or $ENVELOPE_VECTORS); without them they say so and skip,
 # unless ENVELOPE_REQUIRE_VECTORS is set (CI sets it), in which case their absence fails the run.
@@ -41,5 +42,5 @@ AWS_ENDPOINT_URL_KMS="$ENVELOPE_KMS_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$ENVELO
     AWS_ACCESS_KEY_ID=example AWS_SECRET_ACCESS_KEY=example \
     cargo run --locked --quiet -p envelope --features kms,hierarchy --example hierarchical | tail -n 2
 
-echo "== interop with the Python ESDK"
+echo "== interop with the Python and JS ESDKs"
 bash scripts/interop.sh
