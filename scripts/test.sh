@@ -3,7 +3,7 @@
 # (scripts/test-fips.sh: it needs CMake and Go), the examples, and live interop with the
 # Python and JavaScript ESDKs. The Python ESDK and moto (the AWS KMS emulator the KMS tests run
 # against, on a free 127.0.0.1 port) are installed into a venv under target/ on first use, the JS
-# ESDK with npm under target/interop/js (it needs Node.js 18 or later).
+# ESDK with npm under target/interop/js (it needs Node.js 20 or later).
 #
 # The vector tests read ../shared/vectors (or $ENVELOPE_VECTORS); without them they say so and skip,
 # unless ENVELOPE_REQUIRE_VECTORS is set (CI sets it), in which case their absence fails the run.

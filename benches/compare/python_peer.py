@@ -91,11 +91,14 @@ def main():
         # 64 concurrent encrypts (threads) on an empty cache; the master key takes 50 ms a call.
         from concurrent.futures import ThreadPoolExecutor
 
+        import threading
+
         class SlowKey(RawMasterKey):
-            calls = 0
+            calls, lock = 0, threading.Lock()
 
             def _generate_data_key(self, algorithm, encryption_context):
-                SlowKey.calls += 1
+                with SlowKey.lock:
+                    SlowKey.calls += 1
                 time.sleep(0.05)
                 return super()._generate_data_key(algorithm, encryption_context)
 

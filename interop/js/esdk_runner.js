@@ -10,6 +10,9 @@
 //           decrypt every test of an awses-decrypt manifest (v2-v3); with --cache through Node's
 //           caching materials manager
 //
+// The closing line says how many distinct data keys the messages were under and, with --cache,
+// how many calls reached the keyrings behind the caching CMMs (its misses).
+//
 // Raw AES keyrings are built with `utf8Sorting: true` (encryption contexts sorted by UTF-8 bytes,
 // as the message format and every other ESDK do) unless --default-sorting is given, which keeps
 // the JS ESDK's default (`localeCompare`, aws-encryption-sdk-javascript #428). With
@@ -28,7 +31,7 @@ const { Worker, isMainThread, parentPort, workerData } = require('worker_threads
 const {
   buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier, RawRsaKeyringNode,
   MultiKeyringNode, KmsKeyringNode, NodeCachingMaterialsManager, getLocalCryptographicMaterialsCache,
-  getClient, KMS,
+  getClient, KMS, KeyringNode,
 } = require('@aws-crypto/client-node')
 
 const COMMITTING = new Set(['0478', '0578'])
@@ -106,6 +109,7 @@ class Keys {
     if (desc['padding-algorithm'] === 'pkcs1') {
       return new RawRsaKeyringNode({ keyName, keyNamespace, rsaKey, padding: crypto.constants.RSA_PKCS1_PADDING })
     }
+    if (desc['padding-algorithm'] !== 'oaep-mgf1') throw new Error(`unsupported RSA padding ${desc['padding-algorithm']}`)
     return new RawRsaKeyringNode({
       keyName, keyNamespace, rsaKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: desc['padding-hash'],
     })
@@ -121,9 +125,29 @@ class Keys {
 
 // ------------------------------------------------------------------------------------- workers
 
+// A keyring that counts the calls that reach it (the caching CMM's misses).
+class CountingKeyring extends KeyringNode {
+  constructor (inner, counter) {
+    super()
+    this.inner = inner
+    this.counter = counter
+  }
+
+  async _onEncrypt (material) {
+    this.counter.calls++
+    return this.inner.onEncrypt(material)
+  }
+
+  async _onDecrypt (material, encryptedDataKeys) {
+    this.counter.calls++
+    return this.inner.onDecrypt(material, encryptedDataKeys)
+  }
+}
+
 // One caching materials manager per keyring description, over one cache per worker: messages of
-// the same keyring, suite and context share data keys, up to `limit` messages each.
-function cachingCmms (keys, limit) {
+// the same keyring, suite and context share data keys, up to `limit` messages each. The calls
+// that reach the keyrings are counted in `counter`.
+function cachingCmms (keys, limit, counter) {
   const cache = getLocalCryptographicMaterialsCache(1000)
   const cmms = new Map()
   return (descs) => {
@@ -131,7 +155,8 @@ function cachingCmms (keys, limit) {
     let cmm = cmms.get(memo)
     if (!cmm) {
       cmm = new NodeCachingMaterialsManager({
-        backingMaterials: keys.multi(descs), cache, maxAge: 600000, maxMessagesEncrypted: limit, partition: memo,
+        backingMaterials: new CountingKeyring(keys.multi(descs), counter),
+        cache, maxAge: 600000, maxMessagesEncrypted: limit, partition: memo,
       })
       cmms.set(memo, cmm)
     }
@@ -157,9 +182,10 @@ async function encryptOne (ctx, testId, test) {
 async function decryptOne (ctx, testId, test) {
   const ciphertext = fs.readFileSync(uriPath(ctx.base, test.ciphertext))
   const expectError = 'error' in test.result
+  // Built outside the try: a keyring that cannot be built is a failure, never an expected error.
+  const materials = ctx.cmmFor ? ctx.cmmFor(test['master-keys']) : ctx.keys.multi(test['master-keys'])
   let plaintext, messageHeader
   try {
-    const materials = ctx.cmmFor ? ctx.cmmFor(test['master-keys']) : ctx.keys.multi(test['master-keys'])
     ;({ plaintext, messageHeader } = await ctx.committing.decrypt(materials, ciphertext))
   } catch (e) {
     if (expectError) return { failure: null }
@@ -181,7 +207,8 @@ async function worker () {
     forbidding: buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT),
     plaintexts: new Map(),
   }
-  if (options.cache) ctx.cmmFor = cachingCmms(keys, options.cache)
+  const counter = { calls: 0 }
+  if (options.cache) ctx.cmmFor = cachingCmms(keys, options.cache, counter)
   for (const [testId, test] of tests) {
     try {
       if (command === 'encrypt') {
@@ -197,6 +224,7 @@ async function worker () {
       parentPort.postMessage({ testId, failure: `${e.name}: ${e.message}` })
     }
   }
+  parentPort.postMessage({ keyringCalls: counter.calls })
 }
 
 // ---------------------------------------------------------------------------------------- main
@@ -216,12 +244,20 @@ function runWorkers (data, tests) {
   let i = 0
   for (const group of groups.values()) shards[i++ % n].push(...group)
   const results = []
+  const counts = { keyringCalls: 0 }
   return Promise.all(shards.map((shard) => new Promise((resolve, reject) => {
     const w = new Worker(__filename, { workerData: { ...data, tests: shard } })
-    w.on('message', (m) => results.push(m))
+    w.on('message', (m) => {
+      if ('keyringCalls' in m) counts.keyringCalls += m.keyringCalls
+      else results.push(m)
+    })
     w.on('error', reject)
     w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))))
-  }))).then(() => results)
+  }))).then(() => {
+    if (results.length !== tests.length) throw new Error(`${tests.length} tests, but ${results.length} results`)
+    results.keyringCalls = counts.keyringCalls
+    return results
+  })
 }
 
 function parseArgs (argv) {
@@ -301,7 +337,9 @@ async function main () {
       keys: 'file://keys.json',
       tests: sorted,
     }, null, 1))
-    const note = options.cache ? `${Object.keys(entries).length} messages under ${dataKeys.size} data keys` : ''
+    const note = options.cache
+      ? `${Object.keys(entries).length} messages under ${dataKeys.size} data keys, ${results.keyringCalls} keyring calls`
+      : ''
     report(failures, Object.keys(entries).length, 'encrypted', note)
     status = failures.length ? 1 : 0
   } else {
@@ -328,7 +366,8 @@ async function main () {
     for (const id of expected) {
       if (!(id in doc.tests)) failures.push(`${id}: named by --expect-failures, but not in the manifest`)
     }
-    const note = `${results.filter((r) => r.edk).length} messages under ${dataKeys.size} data keys`
+    let note = `${results.filter((r) => r.edk).length} messages under ${dataKeys.size} data keys`
+    if (options.cache) note += `, ${results.keyringCalls} keyring calls`
     report(failures, passed, options.expectFailures ? `passed, ${failedAsExpected} failed as expected` : 'passed', note)
     status = failures.length ? 1 : 0
   }
