@@ -114,6 +114,23 @@ def sizes_for(frame):
             f"f{frame}-plus-1": frame + 1, f"f{frame}-times-3": 3 * frame}
 
 
+def scenario(plaintext, suite, frame, context_name, keyring_name):
+    return {"plaintext": plaintext, "algorithm": suite, "frame-size": frame,
+            "encryption-context": CONTEXTS[context_name], "master-keys": KEYRINGS[keyring_name]}
+
+
+def cross_product(frames, extra=lambda keyring_name, frame: []):
+    """Every suite x keyring x frame length x context at the frame-boundary sizes, plus the sizes
+    that extra(keyring name, frame length) names; returns (tests, plaintexts)."""
+    tests, plaintexts = {}, {}
+    for suite, kr, frame, ecn in itertools.product(SUITES, KEYRINGS, frames, CONTEXTS):
+        sizes = sizes_for(frame)
+        plaintexts.update(sizes)
+        for name in list(sizes) + extra(kr, frame):
+            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = scenario(name, suite, frame, ecn, kr)
+    return tests, plaintexts
+
+
 def write_manifest(path, keys_uri, tests, plaintexts):
     manifest = {"manifest": {"type": "awses-encrypt", "version": 1}, "keys": keys_uri,
                 "plaintexts": plaintexts, "tests": tests}
@@ -127,66 +144,30 @@ def cmd_matrix(args):
     keys_uri = "file://" + os.path.relpath(args.keys, out)
 
     # Both directions: every suite x keyring x frame length x context x size.
-    tests, plaintexts = {}, {"1mib": ONE_MIB}
-    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
-            SUITES, KEYRINGS.items(), (128, 512, 4096), CONTEXTS.items()):
-        sizes = sizes_for(frame)
-        plaintexts.update(sizes)
-        for name in list(sizes) + ["1mib"]:
-            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
-                "plaintext": name, "algorithm": suite, "frame-size": frame,
-                "encryption-context": ec, "master-keys": mks}
-    write_manifest(out / "both-ways.json", keys_uri, tests, plaintexts)
+    tests, plaintexts = cross_product((128, 512, 4096), lambda kr, frame: ["1mib"])
+    write_manifest(out / "both-ways.json", keys_uri, tests, {"1mib": ONE_MIB, **plaintexts})
 
     # Envelope only (the Python ESDK encrypts only multiples of 128): frame lengths 1 and 7.
-    tests, plaintexts = {}, {"1mib": ONE_MIB}
-    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
-            SUITES, KEYRINGS.items(), (1, 7), CONTEXTS.items()):
-        sizes = sizes_for(frame)
-        plaintexts.update(sizes)
-        for name in sizes:
-            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
-                "plaintext": name, "algorithm": suite, "frame-size": frame,
-                "encryption-context": ec, "master-keys": mks}
+    tests, plaintexts = cross_product((1, 7))
     # 1 MiB at frame length 1 is a million frames (about 25 s for Python to decrypt), so that size
     # runs once per suite and frame length, with AES-256 and the non-BMP context.
     for suite, frame in itertools.product(SUITES, (1, 7)):
-        tests[f"{suite}-aes256-f{frame}-ec-nonbmp-1mib"] = {
-            "plaintext": "1mib", "algorithm": suite, "frame-size": frame,
-            "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
-    write_manifest(out / "envelope-only.json", keys_uri, tests, plaintexts)
+        tests[f"{suite}-aes256-f{frame}-ec-nonbmp-1mib"] = scenario("1mib", suite, frame, "ec-nonbmp", "aes256")
+    write_manifest(out / "envelope-only.json", keys_uri, tests, {"1mib": ONE_MIB, **plaintexts})
 
     # For the JS ESDK (interop/js), which spends about 60 us per frame: the both-ways cross product,
     # with 1 MiB at frame lengths 128 and 512 (8,192 and 2,048 frames, 0.1-0.5 s each in Node) under
     # AES-256 only; every keyring still wraps 1 MiB messages at frame length 4096.
-    tests, plaintexts = {}, {"1mib": ONE_MIB}
-    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
-            SUITES, KEYRINGS.items(), (128, 512, 4096), CONTEXTS.items()):
-        sizes = sizes_for(frame)
-        plaintexts.update(sizes)
-        big = ["1mib"] if frame == 4096 or kr == "aes256" else []
-        for name in list(sizes) + big:
-            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
-                "plaintext": name, "algorithm": suite, "frame-size": frame,
-                "encryption-context": ec, "master-keys": mks}
-    write_manifest(out / "js-both-ways.json", keys_uri, tests, plaintexts)
+    tests, plaintexts = cross_product(
+        (128, 512, 4096), lambda kr, frame: ["1mib"] if frame == 4096 or kr == "aes256" else [])
+    write_manifest(out / "js-both-ways.json", keys_uri, tests, {"1mib": ONE_MIB, **plaintexts})
 
     # Frame lengths 1 and 7 for the JS ESDK to decrypt (it writes them too): every suite, keyring
     # and context at the frame-boundary sizes, and 64 KiB (9,363 frames) at frame length 7.
-    tests, plaintexts = {}, {"64kib": 65536}
-    for suite, (kr, mks), frame, (ecn, ec) in itertools.product(
-            SUITES, KEYRINGS.items(), (1, 7), CONTEXTS.items()):
-        sizes = sizes_for(frame)
-        plaintexts.update(sizes)
-        for name in sizes:
-            tests[f"{suite}-{kr}-f{frame}-{ecn}-{name}"] = {
-                "plaintext": name, "algorithm": suite, "frame-size": frame,
-                "encryption-context": ec, "master-keys": mks}
+    tests, plaintexts = cross_product((1, 7))
     for suite in SUITES:
-        tests[f"{suite}-aes256-f7-ec-nonbmp-64kib"] = {
-            "plaintext": "64kib", "algorithm": suite, "frame-size": 7,
-            "encryption-context": CONTEXTS["ec-nonbmp"], "master-keys": KEYRINGS["aes256"]}
-    write_manifest(out / "js-small-frames.json", keys_uri, tests, plaintexts)
+        tests[f"{suite}-aes256-f7-ec-nonbmp-64kib"] = scenario("64kib", suite, 7, "ec-nonbmp", "aes256")
+    write_manifest(out / "js-small-frames.json", keys_uri, tests, {"64kib": 65536, **plaintexts})
 
     # The required-encryption-context CMM, both directions: all keys or a subset required.
     tests, plaintexts = {}, {"empty": 0, "small": 100, "frames": 10000}
