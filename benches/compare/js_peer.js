@@ -5,14 +5,18 @@
 //
 // usage: js_peer.js WORKLOAD [SECONDS]
 // workloads: enc|dec-1k|16m-0478|0578, cache-1k-0478 (NodeCachingMaterialsManager, every
-//            message after the first a cache hit), burst-64 (64 concurrent encrypts on an empty
+//            message after the first a cache hit), hier-1k-0478 / hierdec-1k-0478
+//            (KmsHierarchicalKeyRingNode over the key store that `python_peer.py setup` made on the
+//            emulator, named by ENVELOPE_COMPARE_KEY_ARN / _TABLE / _BRANCH_KEY; warm branch-key
+//            cache, TTL 600 s), burst-64 (64 concurrent encrypts on an empty
 //            cache, the master key taking 50 ms: prints the master-key calls made), mem-16m-0578,
 //            idle
 'use strict'
 
 const {
   buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier, AlgorithmSuiteIdentifier,
-  NodeCachingMaterialsManager, getLocalCryptographicMaterialsCache, KeyringNode,
+  NodeCachingMaterialsManager, getLocalCryptographicMaterialsCache, KeyringNode, BranchKeyStoreNode,
+  KmsHierarchicalKeyRingNode,
 } = require('@aws-crypto/client-node')
 
 const CONTEXT = { purpose: 'compare' }
@@ -82,6 +86,29 @@ async function main () {
     ;[ops, cpu] = await repeat(seconds, () => encrypt(cmm, pt, {
       encryptionContext: CONTEXT, suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
     }))
+  } else if (workload.startsWith('hier')) {
+    // The AWS SDK v3 clients read AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL_DYNAMODB (the emulator).
+    const table = process.env.ENVELOPE_COMPARE_TABLE
+    const keyStore = new BranchKeyStoreNode({
+      logicalKeyStoreName: table, storage: { ddbTableName: table },
+      kmsConfiguration: { identifier: process.env.ENVELOPE_COMPARE_KEY_ARN },
+    })
+    const hier = new KmsHierarchicalKeyRingNode({
+      branchKeyId: process.env.ENVELOPE_COMPARE_BRANCH_KEY, keyStore, cacheLimitTtl: 600, utf8Sorting: true,
+    })
+    const pt = Buffer.alloc(1024, 7)
+    size = 1024
+    const once = async () => (await encrypt(hier, pt, {
+      encryptionContext: CONTEXT, frameLength: 4096,
+      suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
+    })).result
+    const message = await once() // warms the branch-key cache (the active key)
+    if (workload.startsWith('hierdec')) {
+      await decrypt(hier, message) // and the version it names
+      ;[ops, cpu] = await repeat(seconds, () => decrypt(hier, message))
+    } else {
+      ;[ops, cpu] = await repeat(seconds, once)
+    }
   } else if (workload === 'burst-64') {
     const slow = new SlowKeyring(ring, 50)
     const cmm = new NodeCachingMaterialsManager({

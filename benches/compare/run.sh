@@ -3,8 +3,8 @@
 # JavaScript ESDK (@aws-crypto/client-node 5.0.2, js_peer.js) on the same workloads, interleaved in
 # one run, as rates per CPU-second of each process, plus the peak memory of a 16 MiB encrypt; the
 # hier-* workloads put each SDK's hierarchical keyring (warm branch-key cache) over one key store on
-# moto's DynamoDB and KMS on 127.0.0.1, made by the Python Material Providers Library 1.11.3 (not
-# run for JS); burst-64 counts the master-key calls of 64 concurrent encrypts on an empty caching
+# moto's DynamoDB and KMS on 127.0.0.1, made by the Python Material Providers Library 1.11.3;
+# burst-64 counts the master-key calls of 64 concurrent encrypts on an empty caching
 # CMM whose master key takes 50 ms. Not part of CI (the peer takes minutes to build).
 #
 # usage: bash benches/compare/run.sh [ROUNDS] [SECONDS_PER_RUN]
@@ -55,7 +55,7 @@ for round in $(seq 1 "$rounds"); do
     echo "== round $round of $rounds" >&2
     for w in $workloads; do
         for p in $peers; do
-            case "$p/$w" in aws-esdk/cache-* | aws-esdk/burst-* | js/hier*) continue ;; esac
+            case "$p/$w" in aws-esdk/cache-* | aws-esdk/burst-*) continue ;; esac
             $(peer_cmd "$p") "$w" "$seconds" >> "$results" || echo "{\"peer\": \"$p\", \"workload\": \"$w\", \"error\": true}" >> "$results"
         done
     done
