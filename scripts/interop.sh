@@ -64,11 +64,11 @@ run "streaming: Python stream-encrypts" $py encrypt --stream "$work/manifests/st
 run "streaming: Envelope stream-decrypts Python's messages" $envelope decrypt --stream 65536 "$work/stream-python-to-envelope/manifest.json"
 rm -rf "$work/stream-python-to-envelope/ciphertexts"
 
-# Envelope's caching CMM: messages sharing cached data keys (4 messages per key) decrypt in Python.
-rm -rf "$work/envelope-cached-to-python"
-run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached-to-python" --cache 4
-run "cached: Python decrypts Envelope's messages" $py decrypt "$work/envelope-cached-to-python/manifest.json"
-rm -rf "$work/envelope-cached-to-python/ciphertexts"
+# Envelope's caching CMM: messages sharing cached data keys (4 messages per key) decrypt in Python
+# (and, below, in the JS ESDK).
+rm -rf "$work/envelope-cached"
+run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached" --cache 4
+run "cached: Python decrypts Envelope's messages" $py decrypt "$work/envelope-cached/manifest.json"
 
 # AWS KMS through the same moto server: the Python ESDK's KMS keyring (MPL) and Envelope's
 # AwsKmsKeyring, both ways, every suite.
@@ -81,19 +81,17 @@ rm -rf "$work/envelope-cached-to-python/ciphertexts"
     cargo build --locked --quiet -p envelope-vectors --features kms || exit 1
     kms_envelope=target/debug/envelope-vectors
     $py kms-matrix --out "$work/manifests/kms" >/dev/null || exit 1
-    rm -rf "$work/kms-envelope-to-python" "$work/kms-python-to-envelope"
+    rm -rf "$work/kms-envelope" "$work/kms-python-to-envelope" "$work/kms-js-to-envelope"
     fail=0
-    run "kms: Envelope encrypts" $kms_envelope encrypt "$work/manifests/kms/kms.json" --out "$work/kms-envelope-to-python"
-    run "kms: Python decrypts Envelope's messages" $py decrypt "$work/kms-envelope-to-python/manifest.json"
+    run "kms: Envelope encrypts" $kms_envelope encrypt "$work/manifests/kms/kms.json" --out "$work/kms-envelope"
+    run "kms: Python decrypts Envelope's messages" $py decrypt "$work/kms-envelope/manifest.json"
     run "kms: Python encrypts" $py encrypt "$work/manifests/kms/kms.json" --out "$work/kms-python-to-envelope"
     run "kms: Envelope decrypts Python's messages" $kms_envelope decrypt "$work/kms-python-to-envelope/manifest.json"
-    rm -rf "$work/kms-envelope-to-python/ciphertexts" "$work/kms-python-to-envelope/ciphertexts"
     # The JS ESDK's KmsKeyringNode (AWS SDK for JavaScript v3, which reads AWS_ENDPOINT_URL_KMS).
-    rm -rf "$work/kms-envelope-to-js" "$work/kms-js-to-envelope"
-    run "kms: Envelope encrypts for JS" $kms_envelope encrypt "$work/manifests/kms/kms.json" --out "$work/kms-envelope-to-js"
-    run "kms: JS decrypts Envelope's messages" $js decrypt "$work/kms-envelope-to-js/manifest.json"
+    run "kms: JS decrypts Envelope's messages" $js decrypt "$work/kms-envelope/manifest.json"
     run "kms: JS encrypts" $js encrypt "$work/manifests/kms/kms.json" --out "$work/kms-js-to-envelope"
     run "kms: Envelope decrypts JS's messages" $kms_envelope decrypt "$work/kms-js-to-envelope/manifest.json"
+    rm -rf "$work/kms-envelope/ciphertexts" "$work/kms-python-to-envelope/ciphertexts" "$work/kms-js-to-envelope/ciphertexts"
     exit $fail
 ) || fail=1
 
@@ -114,10 +112,9 @@ done
 # the 162 of the three suites without key derivation are never cached (by either SDK, as the
 # specification requires) and the other 432 share 144 data keys: 306 in all. On decrypt, Node's
 # cache then calls its keyring once per data key.
-rm -rf "$work/envelope-cached-to-js" "$work/js-cached-to-envelope"
-run "cached: Envelope encrypts with cached materials" $envelope encrypt "$work/manifests/cached.json" --out "$work/envelope-cached-to-js" --cache 4
+rm -rf "$work/js-cached-to-envelope"
 expect="594 messages under 306 data keys, 306 keyring calls" \
-    run "cached: JS decrypts Envelope's messages through its caching CMM" $js decrypt --cache "$work/envelope-cached-to-js/manifest.json"
+    run "cached: JS decrypts Envelope's messages through its caching CMM" $js decrypt --cache "$work/envelope-cached/manifest.json"
 expect="594 messages under 306 data keys, 306 keyring calls" \
     run "cached: JS encrypts through its caching CMM" $js encrypt "$work/manifests/cached.json" --out "$work/js-cached-to-envelope" --cache 4
 run "cached: Envelope decrypts JS's messages" $envelope decrypt "$work/js-cached-to-envelope/manifest.json"
@@ -133,7 +130,7 @@ expected_passes=$(( tests - expected_failures ))
 [ "$expected_failures" = 66 ] || { echo "sorting: FAILED: expected 66 raw AES, non-BMP tests in cached.json, found $expected_failures"; fail=1; }
 expect="$expected_passes passed, $expected_failures failed as expected, 0 failed, 0 skipped" \
     run "sorting: JS's default keyring on Envelope's messages" $js decrypt --default-sorting \
-    --expect-failures "$work/js-sorting-expected" "$work/envelope-cached-to-js/manifest.json"
+    --expect-failures "$work/js-sorting-expected" "$work/envelope-cached/manifest.json"
 rm -rf "$work/js-sorting-to-envelope"
 run "sorting: JS encrypts with its default keyring" $js encrypt --default-sorting "$work/manifests/cached.json" --out "$work/js-sorting-to-envelope"
 out=$($envelope decrypt "$work/js-sorting-to-envelope/manifest.json" 2>&1 || true)
@@ -145,7 +142,7 @@ else
     echo "sorting: FAILED: Envelope's failures on JS's default-keyring messages are not exactly the raw AES, non-BMP ones"
     fail=1
 fi
-rm -rf "$work/envelope-to-js-"*/ciphertexts "$work/js-to-envelope-"*/ciphertexts "$work/envelope-cached-to-js/ciphertexts" \
+rm -rf "$work/envelope-to-js-"*/ciphertexts "$work/js-to-envelope-"*/ciphertexts "$work/envelope-cached/ciphertexts" \
     "$work/js-cached-to-envelope/ciphertexts" "$work/js-sorting-to-envelope/ciphertexts"
 
 echo "== cache ids computed by the Python ESDK"
