@@ -100,6 +100,16 @@ fn client_for(suite: AlgorithmSuite, hashing: Option<SignatureHashing>) -> Clien
     Client::from(builder.build())
 }
 
+/// An operation that hands the buffer each run returns to the next run (as a caller reusing one
+/// buffer across messages does).
+fn reusing_buffer<'a>(mut op: impl FnMut(Vec<u8>) -> Result<Vec<u8>, String> + 'a) -> Op<'a> {
+    let mut reused = Vec::new();
+    Box::new(move || {
+        reused = op(std::mem::take(&mut reused))?;
+        Ok(())
+    })
+}
+
 fn error(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -204,18 +214,11 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     Ok(())
                 }),
             );
-            let mut reused = Vec::new();
             add(
                 "one-shot encrypt, reused buffer",
-                Box::new(move || {
-                    let m = client
-                        .encrypt(keyring, plaintext)
-                        .suite(suite)
-                        .reuse_buffer(std::mem::take(&mut reused))
-                        .run()
-                        .map_err(error)?;
-                    reused = m.into_ciphertext();
-                    Ok(())
+                reusing_buffer(move |out| {
+                    let m = client.encrypt(keyring, plaintext).suite(suite);
+                    Ok(m.reuse_buffer(out).run().map_err(error)?.into_ciphertext())
                 }),
             );
             add(
@@ -225,17 +228,11 @@ pub fn run(spec: &LargeSpec) -> Result<Vec<LargeCase>, String> {
                     Ok(())
                 }),
             );
-            let mut reused = Vec::new();
             add(
                 "one-shot decrypt, reused buffer",
-                Box::new(move || {
-                    let d = client
-                        .decrypt(keyring, message)
-                        .reuse_buffer(std::mem::take(&mut reused))
-                        .run()
-                        .map_err(error)?;
-                    reused = d.into_plaintext();
-                    Ok(())
+                reusing_buffer(move |out| {
+                    let d = client.decrypt(keyring, message).reuse_buffer(out);
+                    Ok(d.run().map_err(error)?.into_plaintext())
                 }),
             );
             add(

@@ -14,19 +14,67 @@ use crate::error::{Result, tool_error};
 use crate::json::{opt_str, str_field};
 use crate::keys::{KeyMaterial, Keys};
 
-/// RSA padding as named in manifests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RsaPaddingName {
-    /// `pkcs1`.
-    Pkcs1,
-    /// `oaep-mgf1` with `sha1`.
-    OaepSha1,
-    /// `oaep-mgf1` with `sha256`.
-    OaepSha256,
-    /// `oaep-mgf1` with `sha384`.
-    OaepSha384,
-    /// `oaep-mgf1` with `sha512`.
-    OaepSha512,
+/// A raw RSA keyring as a manifest describes it.
+#[derive(Clone, Debug)]
+pub struct RawRsaSpec {
+    /// Provider id (namespace).
+    pub provider_id: String,
+    /// Key name.
+    pub key_name: String,
+    /// Padding.
+    pub padding: RsaPadding,
+    /// PEM private key, if any.
+    pub private_pem: Option<String>,
+    /// PEM public key, if any.
+    pub public_pem: Option<String>,
+    /// The keys manifest marks the private key `"encrypt": true` and has no public entry for
+    /// it: the tool gives the keyring the public half taken from the private key (the raw RSA
+    /// keyring itself never derives one).
+    pub public_from_private: bool,
+}
+
+impl RawRsaSpec {
+    /// Build the keyring, or say why it cannot be built.
+    pub fn build(&self) -> Result<Arc<dyn Keyring>, String> {
+        let keyring = match (&self.public_pem, &self.private_pem) {
+            (Some(public), Some(private)) => RawRsaKeyring::new(
+                self.provider_id.clone(),
+                self.key_name.clone(),
+                self.padding,
+                public,
+                private,
+            ),
+            (Some(public), None) => RawRsaKeyring::encrypt_only(
+                self.provider_id.clone(),
+                self.key_name.clone(),
+                self.padding,
+                public,
+            ),
+            (None, Some(private)) if self.public_from_private => {
+                let private = RsaPrivateKey::from_pem(private)
+                    .map_err(|e| format!("RSA private key: {e}"))?;
+                RawRsaKeyring::from_keys(
+                    self.provider_id.clone(),
+                    self.key_name.clone(),
+                    self.padding,
+                    Some(private.public_key()),
+                    Some(private),
+                )
+            }
+            (None, Some(private)) => RawRsaKeyring::decrypt_only(
+                self.provider_id.clone(),
+                self.key_name.clone(),
+                self.padding,
+                private,
+            ),
+            (None, None) => return Err("raw RSA key without material".into()),
+        };
+        // Vectors are conformance checks, PKCS#1 v1.5 ones included: a FIPS build runs them
+        // too rather than refusing the padding as it does by default.
+        keyring
+            .map(|k| Arc::new(k.allow_non_approved_padding()) as Arc<dyn Keyring>)
+            .map_err(|e| format!("cannot build raw RSA keyring: {e}"))
+    }
 }
 
 /// A keyring or CMM as a manifest describes it.
@@ -42,22 +90,7 @@ pub enum KeyDescription {
         key: Vec<u8>,
     },
     /// A raw RSA keyring.
-    RawRsa {
-        /// Provider id (namespace).
-        provider_id: String,
-        /// Key name.
-        key_name: String,
-        /// Padding.
-        padding: RsaPaddingName,
-        /// PEM private key, if any.
-        private_pem: Option<String>,
-        /// PEM public key, if any.
-        public_pem: Option<String>,
-        /// The keys manifest marks the private key `"encrypt": true` and has no public entry for
-        /// it: the tool gives the keyring the public half taken from the private key (the raw RSA
-        /// keyring itself never derives one).
-        public_from_private: bool,
-    },
+    RawRsa(RawRsaSpec),
     /// A multi-keyring.
     Multi {
         /// The generator, if any.
@@ -193,11 +226,11 @@ impl KeyDescription {
             }),
             ("rsa", material @ (KeyMaterial::RsaPrivate(_) | KeyMaterial::RsaPublic(_))) => {
                 let padding = match (opt_str(v, "padding-algorithm"), opt_str(v, "padding-hash")) {
-                    (Some("pkcs1"), _) => RsaPaddingName::Pkcs1,
-                    (Some("oaep-mgf1"), Some("sha1")) => RsaPaddingName::OaepSha1,
-                    (Some("oaep-mgf1"), Some("sha256")) => RsaPaddingName::OaepSha256,
-                    (Some("oaep-mgf1"), Some("sha384")) => RsaPaddingName::OaepSha384,
-                    (Some("oaep-mgf1"), Some("sha512")) => RsaPaddingName::OaepSha512,
+                    (Some("pkcs1"), _) => RsaPadding::Pkcs1v15,
+                    (Some("oaep-mgf1"), Some("sha1")) => RsaPadding::OaepSha1,
+                    (Some("oaep-mgf1"), Some("sha256")) => RsaPadding::OaepSha256,
+                    (Some("oaep-mgf1"), Some("sha384")) => RsaPadding::OaepSha384,
+                    (Some("oaep-mgf1"), Some("sha512")) => RsaPadding::OaepSha512,
                     other => return Err(tool_error!("unknown RSA padding {other:?}")),
                 };
                 // A private entry is paired with the public entry of the same key id: keyrings never
@@ -213,14 +246,14 @@ impl KeyDescription {
                     _ => (None, None),
                 };
                 let public_from_private = public_pem.is_none() && key.encrypt;
-                Ok(Self::RawRsa {
+                Ok(Self::RawRsa(RawRsaSpec {
                     provider_id,
                     key_name,
                     padding,
                     private_pem,
                     public_pem,
                     public_from_private,
-                })
+                }))
             }
             (alg, KeyMaterial::Other(kind)) => {
                 Ok(Self::Unsupported(format!("raw {alg} key of type {kind}")))
@@ -258,60 +291,7 @@ impl KeyDescription {
             )
             .map(|k| Arc::new(k) as Arc<dyn Keyring>)
             .map_err(|e| format!("cannot build raw AES keyring: {e}")),
-            Self::RawRsa {
-                provider_id,
-                key_name,
-                padding,
-                private_pem,
-                public_pem,
-                public_from_private,
-            } => {
-                let padding = match padding {
-                    RsaPaddingName::Pkcs1 => RsaPadding::Pkcs1v15,
-                    RsaPaddingName::OaepSha1 => RsaPadding::OaepSha1,
-                    RsaPaddingName::OaepSha256 => RsaPadding::OaepSha256,
-                    RsaPaddingName::OaepSha384 => RsaPadding::OaepSha384,
-                    RsaPaddingName::OaepSha512 => RsaPadding::OaepSha512,
-                };
-                let keyring = match (public_pem, private_pem) {
-                    (Some(public), Some(private)) => RawRsaKeyring::new(
-                        provider_id.clone(),
-                        key_name.clone(),
-                        padding,
-                        public,
-                        private,
-                    ),
-                    (Some(public), None) => RawRsaKeyring::encrypt_only(
-                        provider_id.clone(),
-                        key_name.clone(),
-                        padding,
-                        public,
-                    ),
-                    (None, Some(private)) if *public_from_private => {
-                        let private = RsaPrivateKey::from_pem(private)
-                            .map_err(|e| format!("RSA private key: {e}"))?;
-                        RawRsaKeyring::from_keys(
-                            provider_id.clone(),
-                            key_name.clone(),
-                            padding,
-                            Some(private.public_key()),
-                            Some(private),
-                        )
-                    }
-                    (None, Some(private)) => RawRsaKeyring::decrypt_only(
-                        provider_id.clone(),
-                        key_name.clone(),
-                        padding,
-                        private,
-                    ),
-                    (None, None) => return Err("raw RSA key without material".into()),
-                };
-                // Vectors are conformance checks, PKCS#1 v1.5 ones included: a FIPS build runs
-                // them too rather than refusing the padding as it does by default.
-                keyring
-                    .map(|k| Arc::new(k.allow_non_approved_padding()) as Arc<dyn Keyring>)
-                    .map_err(|e| format!("cannot build raw RSA keyring: {e}"))
-            }
+            Self::RawRsa(spec) => spec.build(),
             Self::Multi {
                 generator,
                 children,

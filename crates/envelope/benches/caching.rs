@@ -4,6 +4,8 @@
 //! `cargo bench -p envelope --bench caching`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,13 +180,7 @@ fn primitives(c: &mut Criterion) {
             (a, c)
         })
     });
-    let signer = SigningKey::generate(Curve::P384).unwrap();
-    let mut h = Hasher::new(HashAlgorithm::Sha384);
-    h.update(&buf);
-    let digest = h.finish();
-    group.bench_function("ECDSA P-384 sign", |b| {
-        b.iter(|| signer.sign_digest(&digest).unwrap())
-    });
+    support::p384_sign(&mut group, "ECDSA P-384 sign", &buf);
     group.bench_function("ECDSA P-384 keygen", |b| {
         b.iter(|| SigningKey::generate(Curve::P384).unwrap())
     });

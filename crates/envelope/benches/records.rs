@@ -8,13 +8,13 @@
 //! ESDK message writer, which that crate reaches only through the facade's `ClientCipher`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use envelope::crypto::digest::{HashAlgorithm, Hasher};
-use envelope::crypto::ecdsa::{Curve, SigningKey};
 use envelope::kinesis::{ClientCipher, Record, RecordEncryptor};
 use envelope::{
     AlgorithmSuite, CachingCmm, Client, EncryptOptions, LocalCache, RawAesKeyring, SecretBytes,
@@ -56,13 +56,7 @@ fn records(c: &mut Criterion) {
             })
         });
     }
-    let signer = SigningKey::generate(Curve::P384).unwrap();
-    let mut hasher = Hasher::new(HashAlgorithm::Sha384);
-    hasher.update(&data);
-    let digest = hasher.finish();
-    group.bench_function("ecdsa_p384_sign", |b| {
-        b.iter(|| signer.sign_digest(&digest).unwrap())
-    });
+    support::p384_sign(&mut group, "ecdsa_p384_sign", &data);
     group.finish();
 }
 
