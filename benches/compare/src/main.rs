@@ -80,6 +80,29 @@ where
     Ok((n, cpu_seconds() - cpu0))
 }
 
+/// Time `encrypt` (when `encrypting`) or `decrypt` with [`repeat`]; returns operations done, the
+/// plaintext bytes each handles and the CPU seconds.
+async fn time_one_direction<E, EF, D, DF>(
+    encrypting: bool,
+    size: usize,
+    seconds: f64,
+    encrypt: E,
+    decrypt: D,
+) -> Result<(u64, usize, f64), Error>
+where
+    E: FnMut() -> EF,
+    EF: std::future::Future<Output = Result<(), Error>>,
+    D: FnMut() -> DF,
+    DF: std::future::Future<Output = Result<(), Error>>,
+{
+    let (n, cpu) = if encrypting {
+        repeat(seconds, encrypt).await?
+    } else {
+        repeat(seconds, decrypt).await?
+    };
+    Ok((n, size, cpu))
+}
+
 async fn envelope_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Error> {
     use envelope::{
         AlgorithmSuite, CachingCmm, Client, EncryptionContext, LocalCache, RawAesKeyring,
@@ -139,25 +162,20 @@ async fn envelope_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64),
         .encryption_context(context.clone())
         .suite(suite)
         .await?;
-    let (n, cpu) = if work.encrypt {
-        repeat(seconds, || async {
-            client
-                .encrypt(&keyring, &pt)
-                .encryption_context(context.clone())
-                .suite(suite)
-                .await?;
-            Ok(())
-        })
-        .await?
-    } else {
-        repeat(seconds, || async {
-            let d = client.decrypt(&keyring, message.ciphertext()).await?;
-            std::hint::black_box(d.plaintext().len());
-            Ok(())
-        })
-        .await?
+    let encrypt = || async {
+        client
+            .encrypt(&keyring, &pt)
+            .encryption_context(context.clone())
+            .suite(suite)
+            .await?;
+        Ok(())
     };
-    Ok((n, work.size, cpu))
+    let decrypt = || async {
+        let d = client.decrypt(&keyring, message.ciphertext()).await?;
+        std::hint::black_box(d.plaintext().len());
+        Ok(())
+    };
+    time_one_direction(work.encrypt, work.size, seconds, encrypt, decrypt).await
 }
 
 /// The hierarchical keyring on the setup's branch key (TTL 600 s), warmed by one message before
@@ -191,22 +209,20 @@ async fn hierarchy_run(
             .into_future()
     };
     let message = encrypt().await?;
-    let (n, cpu) = if workload.starts_with("hierdec") {
+    let encrypting = !workload.starts_with("hierdec");
+    if !encrypting {
         client.decrypt(&keyring, message.ciphertext()).await?;
-        repeat(seconds, || async {
-            let d = client.decrypt(&keyring, message.ciphertext()).await?;
-            std::hint::black_box(d.plaintext().len());
-            Ok(())
-        })
-        .await?
-    } else {
-        repeat(seconds, || async {
-            encrypt().await?;
-            Ok(())
-        })
-        .await?
+    }
+    let decrypt = || async {
+        let d = client.decrypt(&keyring, message.ciphertext()).await?;
+        std::hint::black_box(d.plaintext().len());
+        Ok(())
     };
-    Ok((n, 1024, cpu))
+    let encrypt = || async {
+        encrypt().await?;
+        Ok(())
+    };
+    time_one_direction(encrypting, 1024, seconds, encrypt, decrypt).await
 }
 
 async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Error> {
@@ -256,27 +272,22 @@ async fn esdk_run(workload: &str, seconds: f64) -> Result<(u64, usize, f64), Err
         return Ok((1, work.size, 0.0));
     }
     let ciphertext = encrypt().await?.ciphertext.ok_or("no ciphertext")?;
-    let (n, cpu) = if work.encrypt {
-        repeat(seconds, || async {
-            encrypt().await?;
-            Ok(())
-        })
-        .await?
-    } else {
-        repeat(seconds, || async {
-            let d = esdk
-                .decrypt()
-                .ciphertext(ciphertext.clone())
-                .keyring(keyring.clone())
-                .encryption_context(context.clone())
-                .send()
-                .await?;
-            std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
-            Ok(())
-        })
-        .await?
+    let encrypt = || async {
+        encrypt().await?;
+        Ok(())
     };
-    Ok((n, work.size, cpu))
+    let decrypt = || async {
+        let d = esdk
+            .decrypt()
+            .ciphertext(ciphertext.clone())
+            .keyring(keyring.clone())
+            .encryption_context(context.clone())
+            .send()
+            .await?;
+        std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
+        Ok(())
+    };
+    time_one_direction(work.encrypt, work.size, seconds, encrypt, decrypt).await
 }
 
 /// aws-esdk's hierarchical keyring on the setup's branch key (TTL 600 s), warmed the same way.
@@ -332,22 +343,20 @@ async fn esdk_hierarchy_run(
             .encryption_context(context.clone())
             .send()
     };
-    let (n, cpu) = if workload.starts_with("hierdec") {
+    let encrypting = !workload.starts_with("hierdec");
+    if !encrypting {
         decrypt().await?;
-        repeat(seconds, || async {
-            let d = decrypt().await?;
-            std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
-            Ok(())
-        })
-        .await?
-    } else {
-        repeat(seconds, || async {
-            encrypt().await?;
-            Ok(())
-        })
-        .await?
+    }
+    let decrypt = || async {
+        let d = decrypt().await?;
+        std::hint::black_box(d.plaintext.map(|p| p.as_ref().len()));
+        Ok(())
     };
-    Ok((n, 1024, cpu))
+    let encrypt = || async {
+        encrypt().await?;
+        Ok(())
+    };
+    time_one_direction(encrypting, 1024, seconds, encrypt, decrypt).await
 }
 
 /// A master key that takes 50 ms a call and counts its calls.

@@ -47,7 +47,17 @@ fn peer() -> Option<Peer> {
     })
 }
 
+/// The peer, and an empty directory for the test's files.
+fn peer_in_a_new_dir() -> Option<(Peer, tempfile::TempDir)> {
+    Some((peer()?, tempfile::tempdir().unwrap()))
+}
+
 impl Peer {
+    /// The `-w` argument naming the test's KMS key.
+    fn key(&self) -> String {
+        format!("key={}", self.key_arn)
+    }
+
     fn run(&self, program: &Path, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         Command::new(program)
             .current_dir(dir)
@@ -81,6 +91,36 @@ impl Peer {
     fn envelope(&self, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
         self.ok(Path::new(BIN), dir, args)
     }
+
+    fn cli(&self, cli: Cli, dir: &Path, args: &(impl Args + ?Sized)) -> Output {
+        match cli {
+            Cli::Python => self.python(dir, args),
+            Cli::Envelope => self.envelope(dir, args),
+        }
+    }
+}
+
+/// Which CLI runs a step.
+#[derive(Clone, Copy, Debug)]
+enum Cli {
+    Python,
+    Envelope,
+}
+
+impl Cli {
+    fn encrypt(self) -> &'static str {
+        match self {
+            Self::Python => "-e",
+            Self::Envelope => "encrypt",
+        }
+    }
+
+    fn decrypt(self) -> &'static str {
+        match self {
+            Self::Python => "-d",
+            Self::Envelope => "decrypt",
+        }
+    }
 }
 
 fn last_line(path: &Path) -> Value {
@@ -97,10 +137,10 @@ fn plaintext(len: usize) -> Vec<u8> {
 
 #[test]
 fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
-    let Some(peer) = peer() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let key = format!("key={}", peer.key_arn);
+    let Some((peer, dir)) = peer_in_a_new_dir() else {
+        return;
+    };
+    let (d, key) = (dir.path(), peer.key());
     let mut cases = 0;
     for (i, len) in SIZES.into_iter().enumerate() {
         let suite = if i % 2 == 0 {
@@ -119,20 +159,28 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
             args
         };
 
+        // `from` encrypts and `to` decrypts: the plaintext comes back, and the two metadata lines
+        // name the same header.
+        let one_way = |from: Cli, to: Cli| {
+            let (ct, out) = (format!("{from:?}{i}.ct"), format!("{from:?}{i}.out"));
+            peer.cli(from, d, &with_context(format!("{} -w {key} --algorithm {suite} --frame-length {frame} -i {plain} -o {ct} --metadata-output encrypt.jsonl", from.encrypt())));
+            let encrypted = last_line(&d.join("encrypt.jsonl"));
+            peer.cli(
+                to,
+                d,
+                &with_context(format!(
+                    "{} -w {key} -i {ct} -o {out} --metadata-output decrypt.jsonl",
+                    to.decrypt()
+                )),
+            );
+            assert_eq!(fs::read(d.join(&out)).unwrap(), plaintext(len), "{i}");
+            let decrypted = last_line(&d.join("decrypt.jsonl"));
+            assert_eq!(decrypted["header"], encrypted["header"], "{i}");
+            (ct, decrypted)
+        };
+
         // Python encrypts, Envelope decrypts (a strict key, then discovery).
-        let py_ct = format!("py{i}.ct");
-        peer.python(d, &with_context(format!("-e -i {plain} -o {py_ct} -w {key} --algorithm {suite} --frame-length {frame} --metadata-output py.jsonl")));
-        let py_encrypted = last_line(&d.join("py.jsonl"));
-        let ours = format!("ours{i}.out");
-        peer.envelope(
-            d,
-            &with_context(format!(
-                "decrypt -w {key} -i {py_ct} -o {ours} --metadata-output ours.jsonl"
-            )),
-        );
-        assert_eq!(fs::read(d.join(&ours)).unwrap(), plaintext(len), "{i}");
-        let our_decrypted = last_line(&d.join("ours.jsonl"));
-        assert_eq!(our_decrypted["header"], py_encrypted["header"], "{i}");
+        let (py_ct, our_decrypted) = one_way(Cli::Python, Cli::Envelope);
         let discovered = peer.envelope(d, &format!("decrypt -w discovery=true -i {py_ct}"));
         assert_eq!(discovered.stdout, plaintext(len), "{i}");
 
@@ -144,27 +192,13 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
             &format!("-d -i {py_ct} -o {py_out} -w {key} --metadata-output py.jsonl"),
         );
         let mut py_decrypted = last_line(&d.join("py.jsonl"));
-        let mut ours_line = our_decrypted.clone();
+        let mut ours_line = our_decrypted;
         py_decrypted.as_object_mut().unwrap().remove("output");
         ours_line.as_object_mut().unwrap().remove("output");
         assert_eq!(ours_line, py_decrypted, "{i}");
 
         // Envelope encrypts, Python decrypts.
-        let our_ct = format!("ours{i}.ct");
-        peer.envelope(d, &with_context(format!("encrypt -w {key} --algorithm {suite} --frame-length {frame} -i {plain} -o {our_ct} --metadata-output ours.jsonl")));
-        let our_encrypted = last_line(&d.join("ours.jsonl"));
-        let back = format!("back{i}");
-        peer.python(
-            d,
-            &with_context(format!(
-                "-d -i {our_ct} -o {back} -w {key} --metadata-output py.jsonl"
-            )),
-        );
-        assert_eq!(fs::read(d.join(&back)).unwrap(), plaintext(len), "{i}");
-        assert_eq!(
-            last_line(&d.join("py.jsonl"))["header"],
-            our_encrypted["header"]
-        );
+        one_way(Cli::Envelope, Cli::Python);
         cases += 1;
     }
     assert_eq!(cases, SIZES.len());
@@ -172,10 +206,10 @@ fn files_encrypted_by_either_cli_decrypt_in_the_other_with_the_same_metadata() {
 
 #[test]
 fn base64_and_discovery_filters_and_context_checks_agree_with_the_python_cli() {
-    let Some(peer) = peer() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let key = format!("key={}", peer.key_arn);
+    let Some((peer, dir)) = peer_in_a_new_dir() else {
+        return;
+    };
+    let (d, key) = (dir.path(), peer.key());
     let account = peer.key_arn.split(':').nth(4).unwrap().to_string();
     fs::write(d.join("plain"), plaintext(10_000)).unwrap();
 
