@@ -261,12 +261,9 @@ impl Keyring for HierarchicalKeyring {
         &self,
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error> {
-        let mut materials = materials;
         let branch_key_id = self.branch_key_id(materials.encryption_context())?;
         let branch_key = self.branch_key(&branch_key_id, None).await?;
-        let data_key = materials.data_key_or_generate()?.clone();
-        let edk = wire::wrap(&branch_key, materials.encryption_context(), &data_key)?;
-        Ok(materials.with_encrypted_data_key(edk))
+        materials.wrap_data_key(|context, data_key| wire::wrap(&branch_key, context, data_key))
     }
 
     async fn on_decrypt(

@@ -138,14 +138,24 @@ impl EncryptionMaterials {
         self.data_key.as_ref()
     }
 
-    /// The plaintext data key, generated from the system CSPRNG first if none is set: what a
-    /// keyring that can wrap, but not generate, a data key does on encrypt.
-    pub fn data_key_or_generate(&mut self) -> Result<&SecretBytes, Error> {
-        let key = match self.data_key.take() {
+    /// What a keyring that wraps data keys does on encrypt: generate the data key from the system
+    /// CSPRNG if none is set yet (the one place a data key is made locally), give it to `wrap`
+    /// with the encryption context, and add the encrypted data key `wrap` returns.
+    ///
+    /// On an error, from generation or from `wrap`, the materials are dropped: a keyring's
+    /// encrypt fails as a whole.
+    pub fn wrap_data_key(
+        mut self,
+        wrap: impl FnOnce(&EncryptionContext, &SecretBytes) -> Result<EncryptedDataKey, Error>,
+    ) -> Result<Self, Error> {
+        let data_key = match self.data_key.take() {
             Some(key) => key,
             None => SecretBytes::random(self.suite.key_len())?,
         };
-        Ok(self.data_key.insert(key))
+        let data_key = self.data_key.insert(data_key);
+        let edk = wrap(&self.encryption_context, data_key)?;
+        self.encrypted_data_keys.push(edk);
+        Ok(self)
     }
 
     /// Set the plaintext data key; fails if one is set or the length is wrong for the suite.

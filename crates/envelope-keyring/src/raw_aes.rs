@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use envelope_crypto::SecretBytes;
 use envelope_crypto::aead::{AeadKey, IV_LEN, TAG_LEN};
-use envelope_format::EncryptedDataKey;
+use envelope_format::{EncryptedDataKey, EncryptionContext};
 
 use crate::materials::{CompleteDecryptionMaterials, DecryptionMaterials, EncryptionMaterials};
 use crate::{Error, Keyring};
@@ -107,6 +107,31 @@ impl RawAesKeyring {
         format!("raw AES keyring {:?}/{:?}", self.namespace, self.name)
     }
 
+    /// Wrap `data_key` under this keyring's key, bound to `context`, with a fresh IV; the IV goes
+    /// in the provider info after the key name and the tag and IV lengths.
+    fn wrap(
+        &self,
+        context: &EncryptionContext,
+        data_key: &SecretBytes,
+    ) -> Result<EncryptedDataKey, Error> {
+        let aad = context.serialize()?;
+        let iv = self.wrapping_iv()?;
+        let mut ciphertext = vec![0u8; data_key.len() + TAG_LEN];
+        self.wrapping_key
+            .seal_to(&iv, &aad, data_key.expose_secret(), &mut ciphertext)?;
+
+        let mut info = Vec::with_capacity(self.name.len() + 8 + IV_LEN);
+        info.extend_from_slice(self.name.as_bytes());
+        info.extend_from_slice(&TAG_LEN_BITS);
+        info.extend_from_slice(&IV_LEN_FIELD);
+        info.extend_from_slice(&iv);
+        Ok(EncryptedDataKey::new(
+            self.namespace.clone(),
+            info,
+            ciphertext,
+        )?)
+    }
+
     /// The IV of an encrypted data key that belongs to this keyring, if it does.
     fn matching_iv(&self, edk: &EncryptedDataKey) -> Option<[u8; IV_LEN]> {
         if edk.provider_id() != self.namespace {
@@ -146,21 +171,7 @@ impl Keyring for RawAesKeyring {
         &self,
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error> {
-        let mut materials = materials;
-        let aad = materials.encryption_context().serialize()?;
-        let data_key = materials.data_key_or_generate()?;
-        let iv = self.wrapping_iv()?;
-        let mut ciphertext = vec![0u8; data_key.len() + TAG_LEN];
-        self.wrapping_key
-            .seal_to(&iv, &aad, data_key.expose_secret(), &mut ciphertext)?;
-
-        let mut info = Vec::with_capacity(self.name.len() + 8 + IV_LEN);
-        info.extend_from_slice(self.name.as_bytes());
-        info.extend_from_slice(&TAG_LEN_BITS);
-        info.extend_from_slice(&IV_LEN_FIELD);
-        info.extend_from_slice(&iv);
-        let edk = EncryptedDataKey::new(self.namespace.clone(), info, ciphertext)?;
-        Ok(materials.with_encrypted_data_key(edk))
+        materials.wrap_data_key(|context, data_key| self.wrap(context, data_key))
     }
 
     async fn on_decrypt(

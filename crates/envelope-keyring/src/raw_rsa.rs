@@ -138,20 +138,29 @@ impl RawRsaKeyring {
         self
     }
 
-    /// A `fips` build refuses PKCS#1 v1.5 unless allowed.
-    fn check_approved(&self, operation: &'static str) -> Result<(), Error> {
+    /// The key `operation` needs, or why this keyring cannot do it: it has no such key
+    /// (`missing`), or a `fips` build refuses PKCS#1 v1.5 unless allowed.
+    fn key_for<'k, K>(
+        &self,
+        operation: &'static str,
+        key: &'k Option<K>,
+        missing: &'static str,
+    ) -> Result<&'k K, Error> {
+        let unsupported = |reason| Error::Unsupported {
+            keyring: self.describe(),
+            operation,
+            reason,
+        };
         if envelope_crypto::FIPS_BUILD
             && self.padding == RsaPadding::Pkcs1v15
             && !self.allow_non_approved
         {
-            return Err(Error::Unsupported {
-                keyring: self.describe(),
-                operation,
-                reason: "RSA PKCS#1 v1.5 is not a FIPS-approved key-transport padding (a FIPS \
-                         build refuses it unless allow_non_approved_padding() is set)",
-            });
+            return Err(unsupported(
+                "RSA PKCS#1 v1.5 is not a FIPS-approved key-transport padding (a FIPS build \
+                 refuses it unless allow_non_approved_padding() is set)",
+            ));
         }
-        Ok(())
+        key.as_ref().ok_or_else(|| unsupported(missing))
     }
 
     /// The key namespace (the encrypted data key's provider id).
@@ -190,23 +199,20 @@ impl Keyring for RawRsaKeyring {
         &self,
         materials: EncryptionMaterials,
     ) -> Result<EncryptionMaterials, Error> {
-        self.check_approved("encrypt")?;
-        let Some(public_key) = &self.public_key else {
-            return Err(Error::Unsupported {
-                keyring: self.describe(),
-                operation: "encrypt",
-                reason: "it has no public key (a public key is never derived from the private key)",
-            });
-        };
-        let mut materials = materials;
-        let data_key = materials.data_key_or_generate()?;
-        let ciphertext = public_key.encrypt(self.padding, data_key.expose_secret())?;
-        let edk = EncryptedDataKey::new(
-            self.namespace.clone(),
-            self.name.as_bytes().to_vec(),
-            ciphertext,
+        let public_key = self.key_for(
+            "encrypt",
+            &self.public_key,
+            "it has no public key (a public key is never derived from the private key)",
         )?;
-        Ok(materials.with_encrypted_data_key(edk))
+        materials.wrap_data_key(|_, data_key| {
+            let ciphertext = public_key.encrypt(self.padding, data_key.expose_secret())?;
+            let info = self.name.as_bytes().to_vec();
+            Ok(EncryptedDataKey::new(
+                self.namespace.clone(),
+                info,
+                ciphertext,
+            )?)
+        })
     }
 
     async fn on_decrypt(
@@ -214,14 +220,7 @@ impl Keyring for RawRsaKeyring {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<CompleteDecryptionMaterials, Error> {
-        self.check_approved("decrypt")?;
-        let Some(private_key) = &self.private_key else {
-            return Err(Error::Unsupported {
-                keyring: self.describe(),
-                operation: "decrypt",
-                reason: "it has no private key",
-            });
-        };
+        let private_key = self.key_for("decrypt", &self.private_key, "it has no private key")?;
         let key_len = materials.suite().key_len();
         let mut attempts = 0;
         for edk in encrypted_data_keys {
