@@ -415,18 +415,33 @@ mod tests {
     /// A TTL no test reaches unless it advances the clock.
     const TTL: Duration = Duration::from_secs(60);
 
-    /// A fetch of version `version` that answers once `gate` is released (or dropped).
-    fn after(
-        gate: futures::channel::oneshot::Receiver<()>,
+    /// A fetch of version `version` that answers once the returned sender sends (or is dropped).
+    fn gated(
         version: u8,
-    ) -> impl FnOnce() -> BoxFuture<'static, Result<BranchKey, KeyStoreError>> {
-        move || {
+    ) -> (
+        futures::channel::oneshot::Sender<()>,
+        impl FnOnce() -> BoxFuture<'static, Result<BranchKey, KeyStoreError>>,
+    ) {
+        let (release, gate) = futures::channel::oneshot::channel::<()>();
+        let fetch = move || {
             async move {
                 let _ = gate.await;
                 Ok(key(version))
             }
             .boxed()
+        };
+        (release, fetch)
+    }
+
+    /// A fetch that fails: the store has no key `a`.
+    fn not_found() -> BoxFuture<'static, Result<BranchKey, KeyStoreError>> {
+        async {
+            Err(KeyStoreError::NotFound {
+                branch_key_id: "a".into(),
+                version: None,
+            })
         }
+        .boxed()
     }
 
     fn id(name: &str) -> EntryId {
@@ -496,16 +511,7 @@ mod tests {
         let ttl = Duration::from_secs(300);
         assert_eq!(s.get(id("a"), ttl).unwrap(), 1);
         s.clock.advance(Duration::from_secs(295));
-        let failing = || {
-            async {
-                Err(KeyStoreError::NotFound {
-                    branch_key_id: "a".into(),
-                    version: None,
-                })
-            }
-            .boxed()
-        };
-        let served = block_on(s.cache.get(id("a"), ttl, failing)).unwrap();
+        let served = block_on(s.cache.get(id("a"), ttl, not_found)).unwrap();
         assert_eq!(served.version(), key(1).version(), "the old key answers");
         assert_eq!(s.cache.stats().failures, 1);
         // Within the second, hits do not ask the store again.
@@ -522,8 +528,8 @@ mod tests {
     #[test]
     fn a_fetch_every_waiter_gave_up_on_is_dropped_and_the_next_lookup_starts_again() {
         let s = setup();
-        let (_keep, gate) = futures::channel::oneshot::channel::<()>();
-        let abandoned = s.cache.get(id("a"), TTL, after(gate, 9));
+        let (_keep, fetch) = gated(9);
+        let abandoned = s.cache.get(id("a"), TTL, fetch);
         // Polled once (the fetch starts and waits), then cancelled.
         assert!(abandoned.now_or_never().is_none());
         assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
@@ -533,8 +539,8 @@ mod tests {
     #[test]
     fn a_fetch_older_than_the_timeout_is_not_joined() {
         let s = setup();
-        let (_keep, gate) = futures::channel::oneshot::channel::<()>();
-        let hanging = s.cache.get(id("a"), TTL, after(gate, 9));
+        let (_keep, fetch) = gated(9);
+        let hanging = s.cache.get(id("a"), TTL, fetch);
         let mut hanging = Box::pin(hanging);
         let _ = block_on(async { futures::poll!(hanging.as_mut()) });
         s.clock.advance(FLIGHT_TIMEOUT);
@@ -549,15 +555,7 @@ mod tests {
     #[test]
     fn failures_are_not_cached() {
         let s = setup();
-        let failed = block_on(s.cache.get(id("a"), TTL, || {
-            async {
-                Err(KeyStoreError::NotFound {
-                    branch_key_id: "a".into(),
-                    version: None,
-                })
-            }
-            .boxed()
-        }));
+        let failed = block_on(s.cache.get(id("a"), TTL, not_found));
         assert!(matches!(failed, Err(KeyStoreError::NotFound { .. })));
         assert!(s.cache.is_empty());
         assert_eq!(s.get(id("a"), TTL).unwrap(), 1);
@@ -567,8 +565,8 @@ mod tests {
     #[test]
     fn concurrent_misses_make_one_fetch() {
         let s = setup();
-        let (release, gate) = futures::channel::oneshot::channel::<()>();
-        let first = s.cache.get(id("a"), TTL, after(gate, 7));
+        let (release, fetch) = gated(7);
+        let first = s.cache.get(id("a"), TTL, fetch);
         let others: Vec<_> = (0..8)
             .map(|_| {
                 s.cache
