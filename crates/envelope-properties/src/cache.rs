@@ -219,6 +219,19 @@ impl Model {
     }
 }
 
+/// The keyring's `direction` calls so far are the model's count.
+fn calls_match(
+    direction: &str,
+    calls: &AtomicUsize,
+    model: usize,
+    op: Op,
+) -> Result<(), Violation> {
+    let calls = calls.load(Ordering::SeqCst);
+    check(calls == model, P, || {
+        format!("{calls} keyring {direction} calls, the model made {model} ({op:?})")
+    })
+}
+
 fn violation(detail: impl std::fmt::Display) -> Violation {
     Violation {
         property: P,
@@ -314,13 +327,7 @@ pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
                     .run()
                     .map_err(violation)?;
                 let index = model.encrypt((context, signed), size, &limits);
-                let calls = keyring.encrypts.load(Ordering::SeqCst);
-                check(calls == model.calls, P, || {
-                    format!(
-                        "{calls} keyring calls, the model made {} ({op:?})",
-                        model.calls
-                    )
-                })?;
+                calls_match("encrypt", &keyring.encrypts, model.calls, op)?;
                 let edk = message
                     .header()
                     .body()
@@ -362,13 +369,7 @@ pub fn caching_cmm_matches_the_model(data: &[u8]) -> Result<(), Violation> {
                 };
                 client.decrypt(&cmm, ciphertext).run().map_err(violation)?;
                 model.decrypt(*index, &limits);
-                let calls = keyring.decrypts.load(Ordering::SeqCst);
-                check(calls == model.decrypt_calls, P, || {
-                    format!(
-                        "{calls} keyring decrypt calls, the model made {}",
-                        model.decrypt_calls
-                    )
-                })?;
+                calls_match("decrypt", &keyring.decrypts, model.decrypt_calls, op)?;
             }
             Op::Advance { ms } => {
                 clock.advance(Duration::from_millis(ms));

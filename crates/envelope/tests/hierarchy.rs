@@ -161,15 +161,11 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
         .unwrap();
     assert_eq!(again.expose_secret(), first.expose_secret());
 
+    const BEFORE: &[u8] = b"written before the rotation";
+    const AFTER: &[u8] = b"written after the rotation";
     let envelope = Client::new();
     let before_keyring = keyring(store.clone(), &id);
-    let before = encrypt_for(
-        &envelope,
-        "a",
-        &before_keyring,
-        b"written before the rotation",
-    )
-    .await;
+    let before = encrypt_for(&envelope, "a", &before_keyring, BEFORE).await;
 
     let second = store.version_key(&id).await.unwrap();
     assert_ne!(second, first.version());
@@ -184,16 +180,10 @@ async fn keys_are_created_used_and_rotated_and_old_messages_still_decrypt() {
         .unwrap();
 
     let after_keyring = keyring(store.clone(), &id);
-    let after = encrypt_for(
-        &envelope,
-        "a",
-        &after_keyring,
-        b"written after the rotation",
-    )
-    .await;
+    let after = encrypt_for(&envelope, "a", &after_keyring, AFTER).await;
     for (keyring, message, plaintext) in [
-        (&after_keyring, &before, &b"written before the rotation"[..]),
-        (&before_keyring, &after, &b"written after the rotation"[..]),
+        (&after_keyring, &before, BEFORE),
+        (&before_keyring, &after, AFTER),
     ] {
         decrypts_to(&envelope, keyring, message.ciphertext(), plaintext).await;
     }
