@@ -12,11 +12,16 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 mod support;
-use support::{envelope, fails_with, says, stderr};
+use support::{Args, envelope, fails_with, says, stderr};
 
 fn ok(out: Output) -> Output {
     assert!(out.status.success(), "{}", stderr(&out));
     out
+}
+
+/// What a command that must succeed writes to stdout.
+fn stdout_of(dir: &Path, args: &(impl Args + ?Sized), stdin: &[u8]) -> Vec<u8> {
+    ok(envelope(dir, args, stdin)).stdout
 }
 
 /// A directory with two raw AES keys, `k.bin` and `other.bin`, and `plain`.
@@ -478,12 +483,7 @@ fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
 #[test]
 fn info_json_decodes_each_data_keys_owner() {
     let dir = setup();
-    let message = ok(envelope(
-        dir.path(),
-        "encrypt --demo-key -q --aes-key k.bin",
-        b"x",
-    ))
-    .stdout;
+    let message = stdout_of(dir.path(), "encrypt --demo-key -q --aes-key k.bin", b"x");
     let out = ok(envelope(dir.path(), &["info", "--json"], &message));
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["authenticated"], false);
@@ -500,7 +500,7 @@ fn info_json_decodes_each_data_keys_owner() {
     );
     assert!(info["header_length"].as_u64().unwrap() + 64 < message.len() as u64);
     // The text form names the same owners.
-    let text = String::from_utf8(ok(envelope(dir.path(), &["info"], &message)).stdout).unwrap();
+    let text = String::from_utf8(stdout_of(dir.path(), &["info"], &message)).unwrap();
     assert!(
         text.contains("encrypted data key: raw AES key \"envelope-cli\" / \"k.bin\", IV "),
         "{text}"
@@ -519,12 +519,11 @@ fn info_json_decodes_each_data_keys_owner() {
 #[test]
 fn python_cli_flag_names_are_accepted() {
     let dir = setup();
-    let message = ok(envelope(
+    let message = stdout_of(
         dir.path(),
         "encrypt --demo-key -q --encryption-context a=1 --max-length 4096",
         b"x",
-    ))
-    .stdout;
+    );
     let out = envelope(
         dir.path(),
         "decrypt --demo-key -q --decrypt-unsigned",

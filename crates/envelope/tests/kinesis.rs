@@ -602,6 +602,13 @@ async fn records_over_the_size_limit_or_with_bad_keys_fail_before_any_key_is_req
 }
 
 /// Run interop/kinesis_peer.py against the emulator; the {partition key: plaintext} it wrote.
+/// The environment, a new two-shard stream named after `name`, and the Python peer.
+async fn env_with_python(name: &str) -> Option<(Env, String, std::path::PathBuf)> {
+    let python = python()?;
+    let (env, stream) = env_with_stream(name, 2).await?;
+    Some((env, stream, python))
+}
+
 async fn peer(
     python: std::path::PathBuf,
     env: &Env,
@@ -642,9 +649,7 @@ async fn peer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
-    let (Some((env, stream)), Some(python)) =
-        (env_with_stream("envelope-to-python", 2).await, python())
-    else {
+    let Some((env, stream, python)) = env_with_python("envelope-to-python").await else {
         return;
     };
     let stream = stream.as_str();
@@ -674,9 +679,7 @@ async fn python_consumer_decrypts_what_an_envelope_producer_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_consumer_decrypts_what_a_python_producer_wrote() {
-    let (Some((env, stream)), Some(python)) =
-        (env_with_stream("python-to-envelope", 2).await, python())
-    else {
+    let Some((env, stream, python)) = env_with_python("python-to-envelope").await else {
         return;
     };
     let stream = stream.as_str();
