@@ -149,38 +149,3 @@ pub trait MaterialsCache: Send + Sync {
         CacheStats::default()
     }
 }
-
-#[async_trait]
-impl<C: MaterialsCache + ?Sized> MaterialsCache for Arc<C> {
-    async fn get_encryption_materials(
-        &self,
-        id: &CacheId,
-        usage: Usage,
-        limits: UsageLimits,
-        now: Instant,
-    ) -> Option<EncryptionHit> {
-        (**self)
-            .get_encryption_materials(id, usage, limits, now)
-            .await
-    }
-
-    async fn put_encryption_materials(&self, id: CacheId, entry: EncryptionEntry) {
-        (**self).put_encryption_materials(id, entry).await;
-    }
-
-    async fn get_decryption_materials(&self, id: &CacheId, now: Instant) -> Option<DecryptionHit> {
-        (**self).get_decryption_materials(id, now).await
-    }
-
-    async fn put_decryption_materials(&self, id: CacheId, entry: DecryptionEntry) {
-        (**self).put_decryption_materials(id, entry).await;
-    }
-
-    async fn remove(&self, id: &CacheId) {
-        (**self).remove(id).await;
-    }
-
-    fn stats(&self) -> CacheStats {
-        (**self).stats()
-    }
-}

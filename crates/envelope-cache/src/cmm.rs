@@ -218,7 +218,9 @@ impl CachingCmm {
         Self::builder_from_arcs(Arc::new(underlying), Arc::new(cache))
     }
 
-    /// Like [`CachingCmm::builder`], for an underlying CMM and a cache that are already shared.
+    /// Like [`CachingCmm::builder`], for an underlying CMM and a cache that are already shared:
+    /// caching CMMs built with one `Arc` of a cache share its entries (by partition name, see
+    /// [`CachingCmmBuilder::partition`]).
     pub fn builder_from_arcs(
         underlying: Arc<dyn MaterialsManager>,
         cache: Arc<dyn MaterialsCache>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use caching_support::CountingKeyring;
 use envelope::blocking::Client;
-use envelope::cache::{CachingCmm, LocalCache, ManualClock, RefreshAhead};
+use envelope::cache::{CachingCmm, LocalCache, ManualClock, MaterialsCache, RefreshAhead};
 use envelope::keyring::Error as KeyringError;
 use envelope::{
     AlgorithmSuite, CommitmentPolicy, EncryptionContext, EncryptionRequest, Error,
@@ -263,7 +263,8 @@ fn partitions_share_entries_only_by_name() {
     let keyring = CountingKeyring::new();
     let shared = Arc::new(cache(100));
     let make = |partition: Option<&str>| {
-        let b = CachingCmm::builder(keyring.clone(), Arc::clone(&shared))
+        let shared: Arc<dyn MaterialsCache> = shared.clone();
+        let b = CachingCmm::builder_from_arcs(Arc::new(keyring.clone()), shared)
             .max_age(Duration::from_secs(60));
         match partition {
             Some(p) => b.partition(p).build().unwrap(),
