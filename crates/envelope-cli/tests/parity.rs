@@ -19,18 +19,31 @@ fn ok(out: Output) -> Output {
     out
 }
 
-/// What a command that must succeed writes to stdout.
-fn stdout_of(dir: &Path, args: &(impl Args + ?Sized), stdin: &[u8]) -> Vec<u8> {
-    ok(envelope(dir, args, stdin)).stdout
+/// A directory with two raw AES keys, `k.bin` and `other.bin`, and `plain`, that commands run in.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Run the CLI here with `args`, feeding it `stdin`.
+    fn run(&self, args: &(impl Args + ?Sized), stdin: &[u8]) -> Output {
+        envelope(self.path(), args, stdin)
+    }
+
+    /// What a command that must succeed writes to stdout.
+    fn stdout_of(&self, args: &(impl Args + ?Sized), stdin: &[u8]) -> Vec<u8> {
+        ok(self.run(args, stdin)).stdout
+    }
 }
 
-/// A directory with two raw AES keys, `k.bin` and `other.bin`, and `plain`.
-fn setup() -> tempfile::TempDir {
+fn setup() -> Dir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("k.bin"), [0x81u8; 32]).unwrap();
     fs::write(dir.path().join("other.bin"), [0x92u8; 32]).unwrap();
     fs::write(dir.path().join("plain"), "plaintext\n".repeat(3000)).unwrap();
-    dir
+    Dir(dir)
 }
 
 fn encrypt_with_context(dir: &Path) {
@@ -70,11 +83,7 @@ fn decrypt_requires_each_context_pair_and_key_and_writes_nothing_when_one_is_mis
              context has \"a\" = \"1\", not \"2\"",
         ),
     ] {
-        let out = envelope(
-            dir.path(),
-            &format!("decrypt --aes-key k.bin -i ct -o out {args}"),
-            b"",
-        );
+        let out = dir.run(&format!("decrypt --aes-key k.bin -i ct -o out {args}"), b"");
         fails_with(&out, &format!("envelope: not decrypted: {reason}\n"));
         assert_eq!(
             names(dir.path()),
@@ -84,7 +93,7 @@ fn decrypt_requires_each_context_pair_and_key_and_writes_nothing_when_one_is_mis
     }
     for args in ["-c a=1 -c b", "-c a -c b=2", ""] {
         let command = format!("decrypt --aes-key k.bin -i ct {args}");
-        let out = ok(envelope(dir.path(), &command, b""));
+        let out = ok(dir.run(&command, b""));
         assert_eq!(out.stdout, fs::read(dir.path().join("plain")).unwrap());
     }
 }
@@ -92,7 +101,7 @@ fn decrypt_requires_each_context_pair_and_key_and_writes_nothing_when_one_is_mis
 #[test]
 fn encrypt_refuses_a_context_key_without_a_value() {
     let dir = setup();
-    let out = envelope(dir.path(), "encrypt --demo-key -c a", b"x");
+    let out = dir.run("encrypt --demo-key -c a", b"x");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).lines().last().unwrap(),
@@ -104,8 +113,7 @@ fn encrypt_refuses_a_context_key_without_a_value() {
 fn a_skipped_decrypt_writes_the_python_clis_skipped_metadata_line() {
     let dir = setup();
     encrypt_with_context(dir.path());
-    let out = envelope(
-        dir.path(),
+    let out = dir.run(
         "decrypt --aes-key k.bin -i ct -o out -c c -c b=3 --metadata-output meta",
         b"",
     );
@@ -128,12 +136,8 @@ fn a_skipped_decrypt_writes_the_python_clis_skipped_metadata_line() {
 #[test]
 fn no_matching_key_lists_the_messages_keys_and_hints_at_key_name() {
     let dir = setup();
-    ok(envelope(
-        dir.path(),
-        "encrypt --aes-key k.bin -i plain -o ct",
-        b"",
-    ));
-    let out = envelope(dir.path(), "decrypt --aes-key other.bin -i ct", b"");
+    ok(dir.run("encrypt --aes-key k.bin -i plain -o ct", b""));
+    let out = dir.run("decrypt --aes-key other.bin -i ct", b"");
     fails_with(
         &out,
         "envelope: could not get materials: no encrypted data key in the message matches raw AES \
@@ -145,24 +149,16 @@ fn no_matching_key_lists_the_messages_keys_and_hints_at_key_name() {
     );
     assert!(out.stdout.is_empty());
     // Named explicitly, there is no hint about defaults, and the right name decrypts.
-    let out = envelope(
-        dir.path(),
-        "decrypt --aes-key other.bin --key-name x -i ct",
-        b"",
-    );
+    let out = dir.run("decrypt --aes-key other.bin --key-name x -i ct", b"");
     assert!(!stderr(&out).contains("hint:"), "{}", stderr(&out));
     says(&out, "named \"x\"");
-    ok(envelope(dir.path(), "decrypt --aes-key k.bin -i ct", b""));
+    ok(dir.run("decrypt --aes-key k.bin -i ct", b""));
 }
 
 #[test]
 fn a_failed_output_names_the_users_path_not_the_temporary_one() {
     let dir = setup();
-    let out = envelope(
-        dir.path(),
-        "encrypt --demo-key -q -o /proc/envelope-out",
-        b"x",
-    );
+    let out = dir.run("encrypt --demo-key -q -o /proc/envelope-out", b"x");
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert!(
@@ -179,11 +175,7 @@ fn a_failed_output_names_the_users_path_not_the_temporary_one() {
 fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
     let dir = setup();
     let plain = fs::read(dir.path().join("plain")).unwrap();
-    let out = ok(envelope(
-        dir.path(),
-        "encrypt --demo-key -q --encode -i plain",
-        b"",
-    ));
+    let out = ok(dir.run("encrypt --demo-key -q --encode -i plain", b""));
     let text = String::from_utf8(out.stdout).unwrap();
     let message = STANDARD.decode(&text).unwrap();
     assert_eq!(message[0], 2, "a version 2 message, encoded");
@@ -194,22 +186,14 @@ fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
         .map(|line| format!("{}\n", std::str::from_utf8(line).unwrap()))
         .collect();
     for input in [text.as_bytes(), wrapped.as_bytes()] {
-        let out = ok(envelope(
-            dir.path(),
-            "decrypt --demo-key -q --decode",
-            input,
-        ));
+        let out = ok(dir.run("decrypt --demo-key -q --decode", input));
         assert_eq!(out.stdout, plain);
     }
     // Decrypt can encode its output too.
-    let out = ok(envelope(
-        dir.path(),
-        "decrypt --demo-key -q --decode --encode",
-        text.as_bytes(),
-    ));
+    let out = ok(dir.run("decrypt --demo-key -q --decode --encode", text.as_bytes()));
     assert_eq!(STANDARD.decode(&out.stdout).unwrap(), plain);
     let bad = format!("{}!", &text[..40]);
-    let out = envelope(dir.path(), "decrypt --demo-key -q --decode", bad.as_bytes());
+    let out = dir.run("decrypt --demo-key -q --decode", bad.as_bytes());
     fails_with(
         &out,
         "envelope: I/O error: the input is not Base64 (--decode)\n",
@@ -220,21 +204,17 @@ fn encode_and_decode_round_trip_base64_text_and_bad_text_is_refused() {
 #[test]
 fn buffer_releases_nothing_from_a_message_whose_signature_fails() {
     let dir = setup();
-    ok(envelope(
-        dir.path(),
-        "encrypt --demo-key -q -i plain -o ct",
-        b"",
-    ));
+    ok(dir.run("encrypt --demo-key -q -i plain -o ct", b""));
     let mut message = fs::read(dir.path().join("ct")).unwrap();
     let last = message.len() - 1;
     message[last] ^= 1; // inside the footer's signature
-    let streamed = envelope(dir.path(), "decrypt --demo-key -q", &message);
+    let streamed = dir.run("decrypt --demo-key -q", &message);
     assert_eq!(streamed.status.code(), Some(1));
     assert!(
         !streamed.stdout.is_empty(),
         "streaming releases authenticated frames before the signature"
     );
-    let buffered = envelope(dir.path(), "decrypt --demo-key -q --buffer", &message);
+    let buffered = dir.run("decrypt --demo-key -q --buffer", &message);
     assert_eq!(buffered.status.code(), Some(1));
     assert_eq!(stderr(&buffered), "envelope: authentication failed\n");
     assert!(buffered.stdout.is_empty(), "--buffer released plaintext");
@@ -277,8 +257,7 @@ fn algorithm_takes_the_python_esdk_suite_names() {
             "0x0578 (ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)",
         ),
     ] {
-        let out = ok(envelope(
-            dir.path(),
+        let out = ok(dir.run(
             &format!("encrypt --demo-key -q --commitment-policy {policy} --algorithm {name}"),
             b"x",
         ));
@@ -287,7 +266,7 @@ fn algorithm_takes_the_python_esdk_suite_names() {
             format!("suite:              {shown}")
         );
     }
-    let out = envelope(dir.path(), "encrypt --demo-key --algorithm AES_999", b"x");
+    let out = dir.run("encrypt --demo-key --algorithm AES_999", b"x");
     assert_eq!(out.status.code(), Some(2));
     says(&out, "or a Python ESDK name");
 }
@@ -295,13 +274,11 @@ fn algorithm_takes_the_python_esdk_suite_names() {
 #[test]
 fn max_encrypted_data_keys_refuses_a_message_with_more_and_zero_is_not_a_limit() {
     let dir = setup();
-    ok(envelope(
-        dir.path(),
+    ok(dir.run(
         "encrypt --demo-key -q --aes-key k.bin --aes-key other.bin -i plain -o ct",
         b"",
     ));
-    let out = envelope(
-        dir.path(),
+    let out = dir.run(
         "decrypt --demo-key -q --max-encrypted-data-keys 2 -i ct",
         b"",
     );
@@ -309,16 +286,11 @@ fn max_encrypted_data_keys_refuses_a_message_with_more_and_zero_is_not_a_limit()
         &out,
         "envelope: 3 encrypted data keys exceed the configured maximum of 2\n",
     );
-    ok(envelope(
-        dir.path(),
+    ok(dir.run(
         "decrypt --demo-key -q --max-encrypted-data-keys 3 -i ct",
         b"",
     ));
-    let out = envelope(
-        dir.path(),
-        "decrypt --demo-key --max-encrypted-data-keys 0",
-        b"",
-    );
+    let out = dir.run("decrypt --demo-key --max-encrypted-data-keys 0", b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
@@ -346,8 +318,8 @@ fn metadata_lines_carry_the_python_clis_fields_and_append_unless_told_to_overwri
         "--metadata-output",
         "meta",
     ];
-    ok(envelope(dir.path(), &encrypt, b""));
-    ok(envelope(dir.path(), &encrypt, b""));
+    ok(dir.run(&encrypt, b""));
+    ok(dir.run(&encrypt, b""));
     assert_eq!(
         metadata_lines(&dir.path().join("meta")).len(),
         2,
@@ -355,7 +327,7 @@ fn metadata_lines_carry_the_python_clis_fields_and_append_unless_told_to_overwri
     );
     let mut overwrite = encrypt.to_vec();
     overwrite.push("--overwrite-metadata");
-    ok(envelope(dir.path(), &overwrite, b""));
+    ok(dir.run(&overwrite, b""));
     let lines = metadata_lines(&dir.path().join("meta"));
     assert_eq!(lines.len(), 1, "overwritten");
     let line = &lines[0];
@@ -403,8 +375,7 @@ fn metadata_lines_carry_the_python_clis_fields_and_append_unless_told_to_overwri
     assert_eq!(keys, ["header", "input", "mode", "output"]);
 
     // Decrypt: the same header, and header authentication; `-` writes the line to stdout.
-    let out = ok(envelope(
-        dir.path(),
+    let out = ok(dir.run(
         "decrypt --aes-key k.bin -i ct -o back --metadata-output -",
         b"",
     ));
@@ -428,11 +399,7 @@ fn metadata_lines_carry_the_python_clis_fields_and_append_unless_told_to_overwri
 #[test]
 fn metadata_and_output_cannot_both_be_standard_output() {
     let dir = setup();
-    let out = envelope(
-        dir.path(),
-        "encrypt --demo-key -q --metadata-output -",
-        b"x",
-    );
+    let out = dir.run("encrypt --demo-key -q --metadata-output -", b"x");
     fails_with(
         &out,
         "envelope: --metadata-output - and the output would both be standard output; name a \
@@ -444,18 +411,14 @@ fn metadata_and_output_cannot_both_be_standard_output() {
 #[test]
 fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
     let dir = setup();
-    let loud = ok(envelope(dir.path(), &["encrypt", "--demo-key"], b"x"));
+    let loud = ok(dir.run(&["encrypt", "--demo-key"], b"x"));
     assert_eq!(
         stderr(&loud),
         "envelope: using the public demo key: never protect real data with it\n"
     );
-    let quiet = ok(envelope(dir.path(), "encrypt --demo-key -q", b"x"));
+    let quiet = ok(dir.run("encrypt --demo-key -q", b"x"));
     assert_eq!(stderr(&quiet), "");
-    let verbose = ok(envelope(
-        dir.path(),
-        "decrypt --demo-key -q -vv",
-        &quiet.stdout,
-    ));
+    let verbose = ok(dir.run("decrypt --demo-key -q -vv", &quiet.stdout));
     assert_eq!(verbose.stdout, b"x");
     let text = stderr(&verbose);
     assert!(
@@ -468,7 +431,7 @@ fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
         text.contains("\nenvelope:   raw AES key \"envelope-cli\" / \"demo-key\", IV "),
         "{text}"
     );
-    let encrypted = ok(envelope(dir.path(), "encrypt --demo-key -v", b"xy"));
+    let encrypted = ok(dir.run("encrypt --demo-key -v", b"xy"));
     let text = stderr(&encrypted);
     assert!(
         text.starts_with(
@@ -483,8 +446,8 @@ fn quiet_silences_the_demo_key_warning_and_verbose_says_what_was_done() {
 #[test]
 fn info_json_decodes_each_data_keys_owner() {
     let dir = setup();
-    let message = stdout_of(dir.path(), "encrypt --demo-key -q --aes-key k.bin", b"x");
-    let out = ok(envelope(dir.path(), &["info", "--json"], &message));
+    let message = dir.stdout_of("encrypt --demo-key -q --aes-key k.bin", b"x");
+    let out = ok(dir.run(&["info", "--json"], &message));
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["authenticated"], false);
     let keys = info["data_keys"].as_array().unwrap();
@@ -500,18 +463,14 @@ fn info_json_decodes_each_data_keys_owner() {
     );
     assert!(info["header_length"].as_u64().unwrap() + 64 < message.len() as u64);
     // The text form names the same owners.
-    let text = String::from_utf8(stdout_of(dir.path(), &["info"], &message)).unwrap();
+    let text = String::from_utf8(dir.stdout_of(&["info"], &message)).unwrap();
     assert!(
         text.contains("encrypted data key: raw AES key \"envelope-cli\" / \"k.bin\", IV "),
         "{text}"
     );
     // And Base64 input is read with --decode.
     let encoded = STANDARD.encode(&message);
-    let out = ok(envelope(
-        dir.path(),
-        "info --json --decode",
-        encoded.as_bytes(),
-    ));
+    let out = ok(dir.run("info --json --decode", encoded.as_bytes()));
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again, info);
 }
@@ -519,27 +478,18 @@ fn info_json_decodes_each_data_keys_owner() {
 #[test]
 fn python_cli_flag_names_are_accepted() {
     let dir = setup();
-    let message = stdout_of(
-        dir.path(),
+    let message = dir.stdout_of(
         "encrypt --demo-key -q --encryption-context a=1 --max-length 4096",
         b"x",
     );
-    let out = envelope(
-        dir.path(),
-        "decrypt --demo-key -q --decrypt-unsigned",
-        &message,
-    );
+    let out = dir.run("decrypt --demo-key -q --decrypt-unsigned", &message);
     fails_with(
         &out,
         "envelope: the message uses signed suite 0x0578 \
          (ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384), but this decryption accepts only \
          unsigned messages\n",
     );
-    let out = ok(envelope(
-        dir.path(),
-        "decrypt --demo-key -q --encryption-context a -S",
-        &message,
-    ));
+    let out = ok(dir.run("decrypt --demo-key -q --encryption-context a -S", &message));
     assert_eq!(out.stdout, b"x");
 }
 
@@ -548,7 +498,7 @@ fn python_cli_flag_names_are_accepted() {
 #[test]
 fn version_names_the_backend_and_the_fips_status() {
     let dir = setup();
-    let out = ok(envelope(dir.path(), "--version", b""));
+    let out = ok(dir.run("--version", b""));
     let line = String::from_utf8(out.stdout).unwrap();
     let expected = if cfg!(feature = "fips") {
         "(backend: aws-lc-rs (FIPS module); FIPS: FIPS module in approved mode)"
