@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 
 use envelope_format::{CommitmentPolicy, DEFAULT_MAX_HEADER_LEN, HeaderLimits};
 
+use crate::error::Error;
+
 /// Configuration shared by every operation of a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ClientConfig {
@@ -89,13 +91,13 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// Fail unless the FIPS module is in approved mode, when the client requires it.
-    pub(crate) fn check_fips(&self) -> Result<(), crate::Error> {
+    pub(crate) fn check_fips(&self) -> Result<(), Error> {
         if !self.require_fips {
             return Ok(());
         }
         match envelope_crypto::fips_status() {
             envelope_crypto::FipsStatus::Approved => Ok(()),
-            status => Err(crate::Error::FipsRequired(status)),
+            status => Err(Error::FipsRequired(status)),
         }
     }
 
