@@ -656,7 +656,9 @@ fn decryption_entries_refresh_by_age() {
     assert_eq!(keyring.decrypts(), 2, "served by the refreshed entry");
 }
 
-/// On a tokio runtime the default spawner runs the refresh as a task there, not on a thread.
+/// On a tokio runtime the default spawner runs the refresh as a task there, not on a thread
+/// (with the `tokio` feature; without it, on a thread of its own).
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_tokio_the_refresh_runs_as_a_task() {
     let keyring = CountingKeyring::new();
