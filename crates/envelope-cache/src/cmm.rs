@@ -239,7 +239,8 @@ impl CachingCmm {
         }
     }
 
-    /// The counters.
+    /// The counters. A refresh outcome (`refreshes_landed`, `refreshes_late`, `refreshes_failed`)
+    /// is counted once the refresh is over: a request made after the count shows cannot wait on it.
     pub fn stats(&self) -> CachingStats {
         let c = &self.inner.counters;
         CachingStats {
@@ -250,9 +251,9 @@ impl CachingCmm {
             underlying_calls: c.underlying_calls.load(Ordering::Relaxed),
             waited_on_master_key: c.waited.load(Ordering::Relaxed),
             refreshes_started: c.refreshes_started.load(Ordering::Relaxed),
-            refreshes_landed: c.refreshes_landed.load(Ordering::Relaxed),
-            refreshes_late: c.refreshes_late.load(Ordering::Relaxed),
-            refreshes_failed: c.refreshes_failed.load(Ordering::Relaxed),
+            refreshes_landed: c.refreshes_landed.load(Ordering::Acquire),
+            refreshes_late: c.refreshes_late.load(Ordering::Acquire),
+            refreshes_failed: c.refreshes_failed.load(Ordering::Acquire),
             underlying_latency: self.inner.latency.snapshot(),
             cache: self.inner.cache.stats(),
         }
@@ -653,22 +654,29 @@ impl Inner {
         }));
     }
 
-    /// After a refresh: count whether it landed in time, and back off after a failure.
+    /// After a refresh: clear or extend the backoff for `id`, leave the flight map, and only then
+    /// count the outcome. Once a count shows, no request can join the finished flight any more:
+    /// the next one to find the cache empty takes the successor over itself.
     fn refreshed(&self, id: CacheId, waiters: &AtomicU64, ok: bool) {
         if ok {
             self.backoff.lock().remove(&id);
-            if waiters.load(Ordering::Relaxed) == 0 {
-                self.count(&self.counters.refreshes_landed);
-            } else {
-                self.count(&self.counters.refreshes_late);
-            }
         } else {
-            self.count(&self.counters.refreshes_failed);
             let now = self.clock.now();
             let mut backoff = self.backoff.lock();
             let next = Backoff::after_failure(backoff.get(&id).copied(), now);
             backoff.insert(id, next);
         }
+        self.flights.lock().remove(&id);
+        // Read after the removal, so a request that joined in the meantime makes it late.
+        let outcome = if !ok {
+            &self.counters.refreshes_failed
+        } else if waiters.load(Ordering::Relaxed) == 0 {
+            &self.counters.refreshes_landed
+        } else {
+            &self.counters.refreshes_late
+        };
+        // Release, paired with `stats`' Acquire: whoever reads the count sees the flight gone.
+        outcome.fetch_add(1, Ordering::Release);
     }
 
     /// Lead the flight for `id` after finding the cache empty: with `successor` (fetched ahead by a
@@ -732,7 +740,6 @@ impl Inner {
         // flight. Putting it here could replace an entry a miss stored meanwhile.
         let landed = store.await;
         self.refreshed(id, &waiters, landed.is_ok());
-        self.flights.lock().remove(&id);
         landed
     }
 
