@@ -330,7 +330,9 @@ mod tests {
                 false,
             ),
         ];
-        let now = Instant::now();
+        // Ahead of the real clock, so that `now - age` cannot underflow on a freshly booted
+        // machine (`due` only uses differences).
+        let now = Instant::now() + Duration::from_secs(3600);
         for (i, (rule, messages, bytes, age, lifetime, counted, latency, due)) in
             cases.into_iter().enumerate()
         {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use caching_support::CountingKeyring;
@@ -74,6 +75,18 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             "{what}: not within 10 s"
         );
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The same, awaiting between polls: for tests on a runtime.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -349,10 +362,12 @@ fn materials_never_cross_between_different_requests() {
 }
 
 /// The burst test: 64 concurrent encrypts on a cold cache, a master key that takes 5 ms per
-/// data key: exactly one keyring call.
+/// data key: exactly one keyring call. The key is held until all 63 others wait, so that a
+/// request the scheduler starts late is not served by the landed entry instead of waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn burst_on_a_cold_cache_makes_one_call() {
     let keyring = CountingKeyring::new().with_delay(Duration::from_millis(5));
+    keyring.hold.store(true, Ordering::SeqCst);
     let cmm = Arc::new(cmm(&keyring, 1 << 32));
     let client = Arc::new(envelope::Client::new());
     let tasks: Vec<_> = (0..64)
@@ -368,6 +383,8 @@ async fn burst_on_a_cold_cache_makes_one_call() {
             })
         })
         .collect();
+    until("63 requests wait", || cmm.stats().coalesced_waits == 63).await;
+    keyring.hold.store(false, Ordering::SeqCst);
     let mut keys = std::collections::HashSet::new();
     for t in tasks {
         keys.insert(data_key_of(&t.await.unwrap()));
@@ -389,9 +406,8 @@ async fn burst_on_a_cold_cache_makes_one_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_call_is_not_cached_and_every_waiter_gets_the_error() {
     let keyring = CountingKeyring::new().with_delay(Duration::from_millis(20));
-    keyring
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    keyring.fail.store(true, Ordering::SeqCst);
+    keyring.hold.store(true, Ordering::SeqCst);
     let cmm = Arc::new(cmm(&keyring, 100));
     let client = Arc::new(envelope::Client::new());
     let tasks: Vec<_> = (0..16)
@@ -400,6 +416,9 @@ async fn a_failed_call_is_not_cached_and_every_waiter_gets_the_error() {
             tokio::spawn(async move { client.encrypt(&*cmm, b"x").suite(UNSIGNED).await })
         })
         .collect();
+    // Fail only once all fifteen others wait on the one call.
+    until("15 requests wait", || cmm.stats().coalesced_waits == 15).await;
+    keyring.hold.store(false, Ordering::SeqCst);
     for t in tasks {
         let err = t.await.unwrap().unwrap_err();
         assert!(
@@ -409,9 +428,7 @@ async fn a_failed_call_is_not_cached_and_every_waiter_gets_the_error() {
         assert!(err.is_retryable());
     }
     assert_eq!(keyring.encrypts(), 1, "one call for all sixteen");
-    keyring
-        .fail
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    keyring.fail.store(false, Ordering::SeqCst);
     client.encrypt(&*cmm, b"x").suite(UNSIGNED).await.unwrap();
     assert_eq!(keyring.encrypts(), 2, "the failure was not cached");
 }
@@ -431,7 +448,8 @@ async fn waiting_is_bounded() {
         let (cmm, client) = (Arc::clone(&cmm), Arc::clone(&client));
         tokio::spawn(async move { client.encrypt(&*cmm, b"x").suite(UNSIGNED).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The keyring is called only once the leader's flight is in place.
+    until("the leader calls the keyring", || keyring.encrypts() == 1).await;
     let start = std::time::Instant::now();
     let err = client
         .encrypt(&*cmm, b"x")
@@ -542,9 +560,7 @@ fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
     let cmm = Arc::new(refreshing(&keyring, 10, EARLY, Arc::default()));
     let client = Arc::new(Client::new());
     let old = encrypt_n(&client, &cmm, 6);
-    keyring
-        .hold
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    keyring.hold.store(true, Ordering::SeqCst);
     let old_rest = encrypt_n(&client, &cmm, 4); // the 7th starts the refresh; 8-10 use the old entry
     eventually("the refresh is under way", || keyring.encrypts() == 2);
     let late: Vec<_> = (0..2)
@@ -556,9 +572,7 @@ fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
     eventually("both late requests wait", || {
         cmm.stats().coalesced_waits == 2
     });
-    keyring
-        .hold
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    keyring.hold.store(false, Ordering::SeqCst);
     let late: Vec<Vec<u8>> = late.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(old.iter().chain(&old_rest).all(|k| *k == old[0]));
     assert!(late.iter().all(|k| *k == late[0] && *k != old[0]));
@@ -573,12 +587,7 @@ fn a_slow_refresh_makes_late_requests_wait_exactly_once() {
         (2, 1, 0, 3),
         "{stats:?}"
     );
-    assert_eq!(
-        keyring
-            .most_at_once
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(keyring.most_at_once.load(Ordering::SeqCst), 1);
 }
 
 /// A failing refresh is not cached and leaves the entry serving; it is retried with backoff
@@ -590,9 +599,7 @@ fn a_failing_refresh_leaves_service_intact_and_backs_off() {
     let cmm = refreshing(&keyring, 10, EARLY, Arc::clone(&clock));
     let client = Client::new();
     let old = encrypt_n(&client, &cmm, 6);
-    keyring
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    keyring.fail.store(true, Ordering::SeqCst);
     encrypt_n(&client, &cmm, 1); // the 7th: the refresh starts and fails
     eventually("the refresh fails", || cmm.stats().refreshes_failed == 1);
     let served = encrypt_n(&client, &cmm, 1); // backing off: no second attempt yet
@@ -602,9 +609,7 @@ fn a_failing_refresh_leaves_service_intact_and_backs_off() {
     eventually("the second refresh fails", || {
         cmm.stats().refreshes_failed == 2
     });
-    keyring
-        .fail
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    keyring.fail.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_millis(250));
     let last_old = encrypt_n(&client, &cmm, 1); // the 10th: the third attempt lands
     eventually("the third refresh lands", || {
@@ -671,13 +676,7 @@ async fn on_tokio_the_refresh_runs_as_a_task() {
             .await
             .unwrap();
     }
-    for _ in 0..10_000 {
-        if cmm.stats().refreshes_landed == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert_eq!(cmm.stats().refreshes_landed, 1);
+    until("the refresh lands", || cmm.stats().refreshes_landed == 1).await;
     let thread = keyring.last_thread.lock().clone();
     assert!(
         thread.as_deref().is_some_and(|t| t.starts_with("tokio")),
@@ -773,9 +772,7 @@ fn stress(refresh: RefreshAhead) {
         );
     }
     assert_eq!(
-        keyring
-            .most_at_once
-            .load(std::sync::atomic::Ordering::SeqCst),
+        keyring.most_at_once.load(Ordering::SeqCst),
         1,
         "{refresh}: calls for one id overlapped"
     );
